@@ -1,0 +1,34 @@
+# Every target sets itself up: .venv is (re)built from pyproject.toml when that file changes.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: test demo bench lint generate clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test,oracle]'
+	touch $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check derive tests bench generated
+	$(BIN)/ruff format --check derive tests bench generated
+	$(BIN)/mypy derive
+
+test: lint
+	$(BIN)/derive generate --all --check
+	$(BIN)/python -m pytest -q -n 2 tests
+
+demo: $(STAMP)
+	$(BIN)/python -m derive.demo
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench.py
+
+generate: $(STAMP)
+	$(BIN)/derive generate --all
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

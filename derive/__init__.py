@@ -1,0 +1,9 @@
+"""derive: verify hand-written backpropagation with SymPy, then generate NumPy training code.
+
+Three layers, one way: the symbolic layer (`activations`, `losses`, `backprop`) defines
+every function once and obtains every derivative from `sympy.diff`; the checker
+(`claims`, `checker`, `report`) judges hand derivations against it; the generator
+(`spec`, `printing`, `lower`, `codegen`) prints the same expressions into NumPy modules.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,5 @@
+"""`python -m derive` is the `derive` command."""
+
+from derive.cli import main
+
+raise SystemExit(main())

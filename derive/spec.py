@@ -1,0 +1,272 @@
+"""The architecture spec: a TOML file, validated into one frozen `Spec`.
+
+Input: a path (or TOML text). Output: a `Spec`, or a `DeriveError` naming the file, the key,
+what was expected and what was found. Nothing from a spec reaches generated code unvalidated:
+the name is an identifier, every other string is one of a fixed set, every number is checked.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import keyword
+import math
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from derive.activations import ACTIVATIONS
+from derive.errors import DeriveError, input_error
+from derive.losses import LOSSES
+
+DTYPES = ("float32", "float64")
+MAX_WIDTH = 65536
+MAX_DEPTH = 64
+
+# Each optimizer's hyperparameters with their defaults; learning_rate has none.
+OPTIMIZERS: dict[str, dict[str, float | None]] = {
+    "sgd": {"learning_rate": None},
+    "momentum": {"learning_rate": None, "momentum": 0.9},
+    "adam": {"learning_rate": None, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8},
+}
+TOP_KEYS = ("name", "layers", "activations", "loss", "bias", "dtype", "optimizer", "training")
+TRAINING_KEYS = ("epochs", "batch_size", "seed", "dataset", "patience")
+
+
+@dataclass(frozen=True)
+class Optimizer:
+    """An optimizer and its hyperparameters (sorted by name)."""
+
+    kind: str
+    hyper: tuple[tuple[str, float], ...]
+
+    def __getitem__(self, key: str) -> float:
+        return dict(self.hyper)[key]
+
+    @property
+    def learning_rate(self) -> float:
+        return self["learning_rate"]
+
+
+@dataclass(frozen=True)
+class Training:
+    """Defaults for `fit` and `derive train`; they do not change the generated math."""
+
+    epochs: int = 100
+    batch_size: int = 32
+    seed: int = 0
+    dataset: str | None = None
+    patience: int | None = None
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A validated architecture: sizes, activations, loss, bias, dtype, optimizer, training."""
+
+    name: str
+    layers: tuple[int, ...]
+    activations: tuple[str, ...]
+    loss: str
+    bias: bool
+    dtype: str
+    optimizer: Optimizer
+    training: Training = field(default_factory=Training)
+
+    @property
+    def depth(self) -> int:
+        """The number of weight layers (the notes' n - 1)."""
+        return len(self.layers) - 1
+
+    @property
+    def n_in(self) -> int:
+        return self.layers[0]
+
+    @property
+    def n_out(self) -> int:
+        return self.layers[-1]
+
+    @property
+    def classifier(self) -> bool:
+        return LOSSES[self.loss].classifier
+
+    def canonical(self) -> str:
+        """The spec as canonical JSON: what the fingerprint hashes."""
+        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 of the canonical spec: names the architecture in headers and saved files."""
+        return hashlib.sha256(self.canonical().encode()).hexdigest()
+
+
+def load(path: str | Path) -> Spec:
+    """Read and validate the spec file at `path`."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise input_error(path, "", "an existing spec file", "no such file") from None
+    except IsADirectoryError:
+        raise input_error(path, "", "a spec file", "a directory") from None
+    except OSError as exc:
+        raise input_error(path, "", "a readable spec file", exc.strerror or str(exc)) from None
+    return parse(raw, source=str(path))
+
+
+def parse(raw: bytes | str, source: str = "<spec>") -> Spec:
+    """Validate spec TOML text (or bytes) into a `Spec`; `source` names it in errors."""
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            found = f"byte 0x{raw[exc.start]:02x} at offset {exc.start}"
+            raise input_error(source, "", "UTF-8 text", found) from None
+    try:
+        data = tomllib.loads(raw)
+    except tomllib.TOMLDecodeError as exc:
+        raise DeriveError(f"{source}: not valid TOML: {exc}") from None
+    return _validate(data, source)
+
+
+def _validate(data: dict[str, Any], src: str) -> Spec:
+    _no_unknown_keys(data, TOP_KEYS, src, "")
+    for key in ("name", "layers", "activations", "loss"):
+        if key not in data:
+            raise input_error(src, key, "this required key", "it missing")
+
+    name = data["name"]
+    if not (isinstance(name, str) and name.isascii() and name.isidentifier()):
+        raise input_error(src, "name", "a Python identifier (letters, digits, _)", name)
+    if keyword.iskeyword(name) or keyword.issoftkeyword(name) or name.startswith("_"):
+        raise input_error(
+            src, "name", "an identifier that is not a keyword nor starts with _", name
+        )
+    if len(name) > 64:
+        raise input_error(src, "name", "at most 64 characters", name)
+
+    layers = data["layers"]
+    if not (isinstance(layers, list) and 2 <= len(layers) <= MAX_DEPTH + 1):
+        raise input_error(src, "layers", f"a list of 2 to {MAX_DEPTH + 1} layer sizes", layers)
+    for i, width in enumerate(layers):
+        if not _is_int(width) or not 1 <= width <= MAX_WIDTH:
+            raise input_error(src, f"layers[{i}]", f"an integer from 1 to {MAX_WIDTH}", width)
+
+    acts = data["activations"]
+    if not (isinstance(acts, list) and len(acts) == len(layers) - 1):
+        expected = f"a list of {len(layers) - 1} activations, one per weight layer"
+        raise input_error(src, "activations", expected, acts)
+    for i, act in enumerate(acts):
+        _one_of(act, tuple(ACTIVATIONS), src, f"activations[{i}]")
+        if act == "softmax" and i != len(acts) - 1:
+            raise input_error(src, f"activations[{i}]", "softmax on the output layer only", act)
+    if acts[-1] == "softmax" and layers[-1] < 2:
+        raise input_error(src, "layers[-1]", "at least 2 outputs for a softmax", layers[-1])
+
+    loss = _one_of(data["loss"], tuple(LOSSES), src, "loss")
+    needed = LOSSES[loss].output_activation
+    if needed is not None and acts[-1] != needed:
+        raise input_error(
+            src, "activations[-1]", f"{needed!r}, the output that {loss} pairs with", acts[-1]
+        )
+
+    bias = data.get("bias", True)
+    if not isinstance(bias, bool):
+        raise input_error(src, "bias", "true or false", bias)
+    dtype = _one_of(data.get("dtype", "float64"), DTYPES, src, "dtype")
+
+    return Spec(
+        name=name,
+        layers=tuple(layers),
+        activations=tuple(acts),
+        loss=loss,
+        bias=bias,
+        dtype=dtype,
+        optimizer=_optimizer(data.get("optimizer", {"kind": "sgd", "learning_rate": 0.1}), src),
+        training=_training(data.get("training", {}), src),
+    )
+
+
+def _optimizer(table: Any, src: str) -> Optimizer:
+    if not isinstance(table, dict):
+        raise input_error(src, "optimizer", "a table ([optimizer])", table)
+    kind = _one_of(table.get("kind", "sgd"), tuple(OPTIMIZERS), src, "optimizer.kind")
+    defaults = OPTIMIZERS[kind]
+    _no_unknown_keys(table, ("kind", *defaults), src, "optimizer.")
+    hyper: dict[str, float] = {}
+    for key, default in defaults.items():
+        value = table.get(key, default)
+        where = f"optimizer.{key}"
+        if value is None:
+            raise input_error(src, where, f"a number (required for {kind})", "it missing")
+        if (
+            not isinstance(value, int | float)
+            or isinstance(value, bool)
+            or not math.isfinite(value)
+        ):
+            raise input_error(src, where, "a finite number", value)
+        low_ok = value > 0 if key in ("learning_rate", "epsilon") else value >= 0
+        high_ok = value < 1 if key in ("momentum", "beta1", "beta2") else value <= 1e3
+        if not (low_ok and high_ok):
+            expected = (
+                "a number in [0, 1)"
+                if key in ("momentum", "beta1", "beta2")
+                else "a number in (0, 1000]"
+            )
+            raise input_error(src, where, expected, value)
+        hyper[key] = float(value)
+    return Optimizer(kind, tuple(sorted(hyper.items())))
+
+
+def _training(table: Any, src: str) -> Training:
+    if not isinstance(table, dict):
+        raise input_error(src, "training", "a table ([training])", table)
+    _no_unknown_keys(table, TRAINING_KEYS, src, "training.")
+    limits = {
+        "epochs": (1, 1_000_000),
+        "batch_size": (1, 1 << 24),
+        "seed": (0, 2**32 - 1),
+        "patience": (1, 1_000_000),
+    }
+    values: dict[str, Any] = {}
+    for key, (low, high) in limits.items():
+        if key in table:
+            value = table[key]
+            if not _is_int(value) or not low <= value <= high:
+                raise input_error(src, f"training.{key}", f"an integer from {low} to {high}", value)
+            values[key] = value
+    if "dataset" in table:
+        dataset = table["dataset"]
+        if not (isinstance(dataset, str) and dataset.isascii() and dataset.isidentifier()):
+            raise input_error(src, "training.dataset", "a data set name", dataset)
+        values["dataset"] = dataset
+    return Training(**values)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _one_of(value: Any, choices: tuple[str, ...], src: str, key: str) -> str:
+    if isinstance(value, str) and value in choices:
+        return value
+    expected = "one of " + ", ".join(repr(c) for c in choices)
+    if isinstance(value, str):
+        close = difflib.get_close_matches(value, choices, n=1)
+        if close:
+            expected += f" (did you mean {close[0]!r}?)"
+    raise input_error(src, key, expected, value)
+
+
+def _no_unknown_keys(table: dict[str, Any], known: tuple[str, ...], src: str, prefix: str) -> None:
+    for key in table:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f" (did you mean {prefix}{close[0]!r}?)" if close else ""
+            raise input_error(
+                src,
+                f"{prefix}{key}",
+                f"one of the keys {', '.join(known)}{hint}",
+                "an unknown key",
+            )
