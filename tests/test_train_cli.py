@@ -1,0 +1,95 @@
+"""`derive train` end to end through `derive.cli.main`, and its exit-2 cases."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from derive.cli import main
+
+SPECS = Path(__file__).resolve().parent.parent / "generated" / "specs"
+XOR = str(SPECS / "xor.toml")
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(["train", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_train_prints_the_history_and_the_held_out_score(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, out, err = run(capsys, XOR, "--epochs", "30", "--plots", str(tmp_path / "figures"))
+    assert (code, err) == (0, "")
+    assert "training xor (2-8-2 tanh,softmax) on xor" in out
+    assert "val_accuracy" in out
+    assert "held-out accuracy 100.00% (100 samples)" in out
+    files = sorted(path.name for path in (tmp_path / "figures").iterdir())
+    assert files == ["xor_xor_boundary.png", "xor_xor_loss.png"]
+    assert all((tmp_path / "figures" / name).read_bytes()[:4] == b"\x89PNG" for name in files)
+
+
+def test_train_a_regression_on_another_data_set(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, str(SPECS / "seed_relu_mse.toml"), "--epochs", "2")
+    assert code == 0
+    assert "on relu_sum" in out and "held-out mse " in out
+    assert "accuracy" not in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--dataset", "moon"], "unknown data set 'moon' (did you mean 'moons'?)"),
+        (["--dataset", "digits"], "input size 2 does not fit data set 'digits', which has 64"),
+        (["--dataset", "spirals"], "output size 2 does not fit data set 'spirals', which has 3"),
+        (["--dataset", "sine"], "input size 2 does not fit data set 'sine'"),
+        (["--epochs", "0"], "--epochs: expected a positive integer, found 0"),
+        (["--epochs", "ten"], "argument --epochs: invalid int value: 'ten'"),
+        (["--learning-rate", "1"], "unrecognized arguments: --learning-rate"),
+    ],
+)
+def test_bad_input_exits_2_with_one_clear_message(
+    capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    code, out, err = run(capsys, XOR, *argv)
+    assert code == 2
+    assert message in err
+    assert "Traceback" not in err and "training" not in out
+
+
+def test_a_classification_loss_on_a_regression_task_exits_2(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    spec = tmp_path / "line.toml"
+    spec.write_text(
+        'name = "line"\nlayers = [1, 4, 2]\nactivations = ["relu", "softmax"]\n'
+        'loss = "cross_entropy"\n'
+    )
+    code, _, err = run(capsys, str(spec), "--dataset", "sine")
+    assert code == 2
+    assert "cross_entropy needs class labels, but data set 'sine' is a regression task" in err
+
+
+def test_a_spec_without_a_data_set_needs_the_flag(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    spec = tmp_path / "bare.toml"
+    spec.write_text('name = "bare"\nlayers = [2, 2]\nactivations = ["softmax"]\nloss = "mse"\n')
+    code, _, err = run(capsys, str(spec))
+    assert code == 2
+    assert "no data set named; pass --dataset NAME" in err
+
+
+def test_missing_spec_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, _, err = run(capsys, str(tmp_path / "nope.toml"))
+    assert code == 2
+    assert "nope.toml" in err and "no such file" in err
+
+
+def test_plots_must_be_a_folder(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    code, _, err = run(capsys, XOR, "--plots", str(tmp_path / "file"))
+    assert code == 2
+    assert "--plots: expected a folder" in err
