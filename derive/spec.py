@@ -89,7 +89,8 @@ class Spec:
 
     @property
     def classifier(self) -> bool:
-        return LOSSES[self.loss].classifier
+        """A classification loss, or a softmax output (eq. (16) trains one on the squared error)."""
+        return LOSSES[self.loss].classifier or self.activations[-1] == "softmax"
 
     def canonical(self) -> str:
         """The spec as canonical JSON: what the fingerprint hashes."""
