@@ -12,7 +12,7 @@ ReLU'(0) = 0 and leaky ReLU'(0) = 0.01. It is set here and nowhere else.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
 
 import sympy as sp
 
@@ -69,6 +69,7 @@ class Activation:
         """f'(x) written in y = f(x) alone, proved equal to `derivative` before it is returned."""
         return self.in_terms_of_output(self.derivative)
 
+    @cache  # noqa: B019 (activations live in the registry for the whole process)
     def in_terms_of_output(self, expr: sp.Expr) -> sp.Expr:
         """`expr` (in x, maybe t) rewritten in y = f(x) alone; proved equal for every real x."""
         assert self.expr is not None, f"{self.name} is not elementwise"

@@ -15,7 +15,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
-from functools import partial
+from functools import cache, partial
 from typing import Any
 
 import mpmath
@@ -126,6 +126,7 @@ class OutputDelta:
     eq_ids: tuple[str, ...]
 
 
+@cache
 def output_delta(loss_name: str, act_name: str) -> OutputDelta:
     """The output delta for a loss after an output activation, each piece from sympy.diff."""
     loss = losses.get(loss_name)
@@ -145,6 +146,7 @@ def output_delta(loss_name: str, act_name: str) -> OutputDelta:
     )
 
 
+@cache
 def sigmoid_bce_delta() -> sp.Expr:
     """d/dz of the binary cross-entropy of sigmoid(z), from sympy.diff, written in y = s(z)."""
     sigmoid = activations.get("sigmoid")
@@ -152,6 +154,7 @@ def sigmoid_bce_delta() -> sp.Expr:
     return sigmoid.in_terms_of_output(sp.simplify(sp.diff(term, x)))
 
 
+@cache
 def softmax_ce_delta(size: int = 3) -> sp.Expr:
     """dE/dz_0 of cross-entropy after softmax, from sympy.diff on `size` outputs, under sum t = 1.
 
@@ -167,6 +170,7 @@ def softmax_ce_delta(size: int = 3) -> sp.Expr:
     return fused
 
 
+@cache
 def stable_bce_term() -> sp.Expr:
     """BCE of sigmoid(x) written from the logit x: log(1 + exp(-x)) + (1 - t) x, checked."""
     stable = sp.log(1 + sp.exp(-x)) + (1 - t) * x

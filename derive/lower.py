@@ -45,10 +45,8 @@ class Lowering:
         start = len(self.calls)
         coeff, rest = expr.as_content_primitive()  # 2*y/3 - 2*t/3 -> (2/3, y - t)
         self._into(rest, out)
-        if scale is not None or coeff != 1:
-            factor = scale if coeff == 1 else _number(coeff) if scale is None else None
-            if factor is None:
-                raise ValueError(f"fold the coefficient {coeff} into {scale} before lowering")
+        # callers fold the coefficient into `scale` to save a call; unfolded, it costs one
+        for factor in ([_number(coeff)] if coeff != 1 else []) + ([scale] if scale else []):
             self.calls.append(Call("multiply", (out, factor), out))
         return self.calls[start:]
 

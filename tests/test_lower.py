@@ -1,0 +1,71 @@
+"""The lowering to preallocated-buffer calls, proved by folding the calls back into SymPy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import sympy as sp
+
+from derive import activations, backprop, losses
+from derive.lower import Lowering, rebuild
+from derive.symbols import n, t, x, y
+
+ACC = sp.Symbol("acc", real=True)
+PAIRS = [
+    (loss, act)
+    for loss in losses.LOSSES
+    for act in activations.ACTIVATIONS
+    if losses.LOSSES[loss].output_activation in (None, act)
+]
+ELEMENTWISE = [a for a in activations.ACTIVATIONS.values() if a.elementwise]
+
+
+def _check(expr: sp.Expr, names: dict[sp.Symbol, str], out: str, scratch: list[str]) -> None:
+    low = Lowering(dict(names), list(scratch))
+    calls = low.lower(expr, out)
+    env = {code: sym for sym, code in names.items()}
+    result = rebuild(calls, env)[out]
+    assert sp.simplify(result - expr) == 0, "\n".join(c.code() for c in calls)
+    assert low.scratch == scratch or sorted(low.scratch) == sorted(scratch)  # all returned
+
+
+@pytest.mark.parametrize(("loss", "act"), PAIRS)
+def test_output_delta_lowers_to_its_expression(loss: str, act: str) -> None:
+    expr = backprop.output_delta(loss, act).expr.subs(n, 3)
+    _check(expr, {y: "a", t: "T"}, "d", ["s"])
+
+
+@pytest.mark.parametrize("act", ELEMENTWISE, ids=lambda a: a.name)
+def test_activation_lowers_in_place(act: activations.Activation) -> None:
+    assert act.expr is not None
+    _check(act.expr, {x: "a"}, "a", ["s"])
+
+
+@pytest.mark.parametrize("act", ELEMENTWISE, ids=lambda a: a.name)
+def test_hidden_delta_accumulates_in_place(act: activations.Activation) -> None:
+    _check(ACC * act.derivative_of_output, {y: "a", ACC: "d"}, "d", ["s"])
+
+
+def test_calls_write_into_their_out_buffer_and_allocate_nothing() -> None:
+    calls = Lowering({y: "a", t: "T"}, ["s"]).lower(2 * (y - t) * y * (1 - y), "d", scale="k")
+    assert all(call.code().endswith(f"out={call.out})") for call in calls)
+    assert {call.out for call in calls} <= {"d", "s"}
+
+
+def test_lowered_calls_run_in_numpy_without_allocating_new_arrays() -> None:
+    expr = 2 * (y - t) * y * (1 - y)
+    calls = Lowering({y: "a", t: "T"}, ["s"]).lower(expr, "d", scale="k")
+    rng = np.random.default_rng(0)
+    env = {"a": rng.random((4, 3)), "T": rng.random((4, 3)), "k": 0.5}
+    env |= {"d": np.empty((4, 3)), "s": np.empty((4, 3))}
+    d = env["d"]
+    for call in calls:
+        exec(call.code(), {"numpy": np}, env)  # the calls are our own generated code
+    assert env["d"] is d
+    a, T = env["a"], env["T"]
+    np.testing.assert_allclose(d, 0.5 * 2 * (a - T) * a * (1 - a))
+
+
+def test_a_missing_scratch_buffer_is_an_error_not_wrong_code() -> None:
+    with pytest.raises(ValueError, match="scratch"):
+        Lowering({y: "a"}, []).lower((1 - y**2) * (y + sp.exp(y)), "d")
