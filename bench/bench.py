@@ -299,7 +299,7 @@ def time_command(command: Sequence[str], ok_codes: tuple[int, ...] = (0,)) -> st
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"unavailable ({type(exc).__name__})"
     elapsed = time.perf_counter() - start
-    if done.returncode not in ok_codes:
+    if done.returncode not in ok_codes or "Traceback" in done.stderr:
         last = (done.stderr.strip().splitlines() or ["no message"])[-1][:100]
         return f"unavailable (exit {done.returncode}: {last})"
     return f"{elapsed:.2f} s"
@@ -382,9 +382,9 @@ def print_targets(results: list[Result], peak: float, per_call: float, cli: dict
     mine = targets(results, GENERATED, peak, per_call, cli)
     bar = dict(targets(results, FAST, peak, per_call, cli))
     print()
-    print(f"  {'target (issue 5)':<40}{'generated':<22}{'numpy-fast':<22}")
+    print(f"  {'target (issue 5)':<48}{'generated':<22}{'numpy-fast':<22}")
     for label, verdict in mine:
-        print(f"  {label:<40}{verdict:<22}{bar.get(label, '-'):<22}")
+        print(f"  {label:<48}{verdict:<22}{bar.get(label, '-'):<22}")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
