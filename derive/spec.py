@@ -128,6 +128,10 @@ def parse(raw: bytes | str, source: str = "<spec>") -> Spec:
         data = tomllib.loads(raw)
     except tomllib.TOMLDecodeError as exc:
         raise DeriveError(f"{source}: not valid TOML: {exc}") from None
+    except ValueError:  # Python refuses to read an integer of more than 4300 digits
+        raise DeriveError(f"{source}: not valid TOML: an integer too long to read") from None
+    except RecursionError:
+        raise DeriveError(f"{source}: not valid TOML: arrays or tables nested too deeply") from None
     return _validate(data, source)
 
 
@@ -139,10 +143,10 @@ def _validate(data: dict[str, Any], src: str) -> Spec:
 
     name = data["name"]
     if not (isinstance(name, str) and name.isascii() and name.isidentifier()):
-        raise input_error(src, "name", "a Python identifier (letters, digits, _)", name)
+        raise input_error(src, "name", "a Python identifier (letters, digits, _)", _shown(name))
     if keyword.iskeyword(name) or keyword.issoftkeyword(name) or name.startswith("_"):
         raise input_error(
-            src, "name", "an identifier that is not a keyword nor starts with _", name
+            src, "name", "an identifier that is not a keyword nor starts with _", _shown(name)
         )
     if len(name) > 64:
         raise input_error(src, "name", "at most 64 characters", name)
@@ -204,7 +208,7 @@ def _optimizer(table: Any, src: str) -> Optimizer:
         if (
             not isinstance(value, int | float)
             or isinstance(value, bool)
-            or not math.isfinite(value)
+            or (isinstance(value, float) and not math.isfinite(value))
         ):
             raise input_error(src, where, "a finite number", value)
         low_ok = value > 0 if key in ("learning_rate", "epsilon") else value >= 0
@@ -240,7 +244,7 @@ def _training(table: Any, src: str) -> Training:
     if "dataset" in table:
         dataset = table["dataset"]
         if not (isinstance(dataset, str) and dataset.isascii() and dataset.isidentifier()):
-            raise input_error(src, "training.dataset", "a data set name", dataset)
+            raise input_error(src, "training.dataset", "a data set name", _shown(dataset))
         values["dataset"] = dataset
     return Training(**values)
 
@@ -257,7 +261,13 @@ def _one_of(value: Any, choices: tuple[str, ...], src: str, key: str) -> str:
         close = difflib.get_close_matches(value, choices, n=1)
         if close:
             expected += f" (did you mean {close[0]!r}?)"
-    raise input_error(src, key, expected, value)
+    raise input_error(src, key, expected, _shown(value))
+
+
+def _shown(value: Any) -> Any:
+    """A string with a newline, an escape or another unprintable character as its repr, so an
+    error stays one plain line; anything else as it is."""
+    return repr(value) if isinstance(value, str) and not value.isprintable() else value
 
 
 def _no_unknown_keys(table: dict[str, Any], known: tuple[str, ...], src: str, prefix: str) -> None:
@@ -267,7 +277,7 @@ def _no_unknown_keys(table: dict[str, Any], known: tuple[str, ...], src: str, pr
             hint = f" (did you mean {prefix}{close[0]!r}?)" if close else ""
             raise input_error(
                 src,
-                f"{prefix}{key}",
+                f"{prefix}{_shown(key)}",
                 f"one of the keys {', '.join(known)}{hint}",
                 "an unknown key",
             )

@@ -294,7 +294,20 @@ def _as_inputs(X, name="X"):
         raise ValueError(f"{name}: expected numbers, found dtype {array.dtype}")
     if array.ndim != 2 or array.shape[1] != N_IN or array.shape[0] == 0:
         raise ValueError(f"{name}: expected shape (batch, {N_IN}), found {array.shape}")
-    return array.astype(DTYPE, copy=False)
+    return _converted(array, name)
+
+
+def _converted(array, name):
+    """array as DTYPE, converted once; ValueError for a number too large for DTYPE."""
+    if array.dtype == DTYPE:
+        return array
+    try:
+        with numpy.errstate(over="raise"):
+            return array.astype(DTYPE)
+    except FloatingPointError:
+        limit = f"{numpy.finfo(DTYPE).max:.4g}"
+        expected = f"expected numbers within {DTYPE} range (+-{limit})"
+        raise ValueError(f"{name}: {expected}, found larger") from None
 
 
 def _finite(array, name):
@@ -317,7 +330,7 @@ def _as_targets(Y, batch, name="Y"):
         array = array.reshape(batch, 1)
     if array.shape != (batch, N_OUT):
         raise ValueError(f"{name}: expected shape ({batch}, {N_OUT}), found {array.shape}")
-    array = _finite(array.astype(DTYPE, copy=False), name)
+    array = _finite(_converted(array, name), name)
     if (array < 0).any() or (array > 1).any():
         raise ValueError(f"{name}: expected labels or probabilities in [0, 1]")
     return array
@@ -346,16 +359,23 @@ def loss_and_grads(params, X, Y):
 def train_step(params, X, Y, state):
     """One optimizer step on the batch (X, Y), in place; returns the loss before the step.
 
-    Shapes and types are checked here, values by `fit` (this is the fast path). A non-finite
-    loss raises FloatingPointError before any parameter changes.
+    Shapes and types are checked here. Values are checked when X or Y needs converting to
+    DTYPE, else only through the loss (this is the fast path): a NaN or infinity in X or Y
+    that makes the loss non-finite raises ValueError, a non-finite loss from finite inputs
+    FloatingPointError, both before any parameter changes.
     """
     if not (isinstance(X, numpy.ndarray) and X.dtype == DTYPE and X.ndim == 2):
-        X = _as_inputs(X)
-    elif X.shape[1] != N_IN:
+        X = _finite(_as_inputs(X), "X")
+    elif X.shape[1] != N_IN or X.shape[0] == 0:
         raise ValueError(f"X: expected shape (batch, {N_IN}), found {X.shape}")
     if not (isinstance(Y, numpy.ndarray) and Y.dtype == DTYPE and Y.shape == (X.shape[0], N_OUT)):
         Y = _as_targets(Y, X.shape[0])
-    return _train_step(params, X, Y, state)
+    try:
+        return _train_step(params, X, Y, state)
+    except FloatingPointError:
+        _finite(X, "X")  # bad data is the caller's to fix: say which input
+        _finite(Y, "Y")
+        raise
 
 
 def evaluate(params, X, Y):
@@ -501,11 +521,25 @@ def save(path, params, state=None):
     try:
         with os.fdopen(handle, "wb") as stream:
             numpy.savez(stream, **arrays)
+            stream.flush()
+            os.fsync(stream.fileno())  # the data is on disk before the name points at it
         os.replace(temporary, path)
     except BaseException:
         if os.path.exists(temporary):
             os.unlink(temporary)
         raise
+
+
+def _archive(stream):
+    """Every array of the .npz archive in `stream`; ValueError for anything else."""
+    try:
+        if not zipfile.is_zipfile(stream):
+            raise ValueError("not an .npz archive")
+        stream.seek(0)
+        with numpy.load(stream, allow_pickle=False) as archive:
+            return {key: archive[key] for key in archive.files}
+    except Exception as error:  # anything zipfile, zlib or numpy raise on a damaged archive
+        raise ValueError(f"not a readable save file (corrupt or truncated): {error}") from None
 
 
 def load(path):
@@ -515,16 +549,20 @@ def load(path):
     another architecture.
     """
     try:
-        with numpy.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as error:
-        reason = f"not a readable save file (corrupt or truncated): {error}"
-        raise ValueError(f"{path}: {reason}") from None
-    if "meta/fingerprint" not in arrays:
+        with open(path, "rb") as stream:
+            arrays = _archive(stream)
+    except OSError as error:
+        raise ValueError(f"{path}: not a readable file: {error.strerror or error}") from None
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
+    fingerprint = arrays.get("meta/fingerprint")
+    if fingerprint is None or fingerprint.shape != () or fingerprint.dtype.kind != "U":
         raise ValueError(f"{path}: not a derive save file (no fingerprint)")
-    fingerprint = str(arrays["meta/fingerprint"])
+    fingerprint = str(fingerprint)
     if fingerprint != FINGERPRINT:
-        made_for = str(arrays.get("meta/name", "another spec"))
+        saved = arrays.get("meta/name")
+        named = saved is not None and saved.shape == () and saved.dtype.kind == "U"
+        made_for = str(saved)[:64] if named else "another spec"
         raise ValueError(
             f"{path}: made for architecture {made_for} ({fingerprint[:12]}), "
             f"not {NAME} ({FINGERPRINT[:12]})"
@@ -534,15 +572,19 @@ def load(path):
         value = arrays.get("param/" + key)
         if value is None or value.shape != shape or value.dtype.kind != "f":
             raise ValueError(f"{path}: parameter {key} missing or not of shape {shape}")
-        params[key] = _finite(value.astype(DTYPE), f"{path}: parameter {key}")
+        where = f"{path}: parameter {key}"
+        params[key] = _converted(_finite(value, where), where)
     state = init_optimizer(params)
     for key, value in arrays.items():
         if key.startswith("state/"):
             name = key[len("state/") :]
+            where = f"{path}: optimizer state {name}"
             if name in ("step", "epoch"):
+                if value.shape != () or value.dtype.kind not in "iu" or value < 0:
+                    raise ValueError(f"{where}: expected a non-negative integer")
                 state[name] = int(value)
-            elif name in state and value.shape == state[name].shape:
-                state[name] = value.astype(DTYPE)
+            elif name in state and value.shape == state[name].shape and value.dtype.kind == "f":
+                state[name] = _converted(_finite(value, where), where)
             else:
                 raise ValueError(f"{path}: unexpected optimizer state {name}")
     return params, state
