@@ -359,6 +359,8 @@ def _evaluator(point: dict, exact: bool) -> Callable[[sp.Expr], Any]:
 
     def evaluate(e: sp.Expr) -> Any:
         e = point.get(e, e)
+        if not isinstance(e, sp.Basic):  # a value already computed
+            return e
         if e.is_Rational:
             return Fraction(int(e.p), int(e.q)) if exact else mpmath.mpf(int(e.p)) / int(e.q)
         args = [value(arg) for arg in e.args]
@@ -412,19 +414,66 @@ def _network(case: NetworkCase, rng: random.Random, symbolic: bool, condition: b
     return Ws, bs, X, T
 
 
-def _gradient_pairs(case: NetworkCase, rules: BackwardRules, symbolic: bool, condition, rng):
-    """(label, formula, sympy.diff of E) per gradient, the Zs and the parameter symbols."""
+@dataclass(frozen=True)
+class _Problem:
+    """A network ready to prove: its loss E, formula gradients, parameter matrices, Zs."""
+
+    E: sp.Expr
+    formulas: list  # (dE/dW_l, dE/db_l or None) from the backward rules
+    params: list  # (W_l, b_l or None) symbol matrices
+    Zs: list
+
+    def symbols(self) -> list[sp.Symbol]:
+        """Every weight and bias symbol, layer by layer."""
+        return [s for pair in self.params for M in pair if M is not None for s in M]
+
+
+def _problem(case: NetworkCase, rules: BackwardRules, symbolic: bool, condition, rng) -> _Problem:
     Ws, bs, X, T = _network(case, rng, symbolic, condition)
     Zs, outputs = forward(case.acts, X, Ws, bs)
     E = total_loss(case.loss, outputs[-1], T)
     formulas = backward(case.acts, case.loss, outputs, T, Ws, case.bias, rules)
-    pairs = []
-    for layer, ((grad_w, grad_b), W, b) in enumerate(zip(formulas, Ws, bs, strict=True), 1):
-        pairs.append((f"dE/dW{layer}", grad_w, W.applyfunc(lambda w: sp.diff(E, w))))
-        direct_b = b.applyfunc(lambda w: sp.diff(E, w)) if b is not None else None
-        pairs.append((f"dE/db{layer}", grad_b, direct_b))
-    params = [s for M in Ws + bs if M is not None for s in M]
-    return pairs, Zs, params
+    return _Problem(E, formulas, list(zip(Ws, bs, strict=True)), Zs)
+
+
+def _entries(problem: _Problem) -> tuple[list[str], list]:
+    """Shape mismatches, else (label, formula entry, parameter symbol) for every parameter."""
+    shapes, entries = [], []
+    for layer, (formula, param) in enumerate(zip(problem.formulas, problem.params, strict=True), 1):
+        for kind, f, P in zip("Wb", formula, param, strict=True):
+            label = f"dE/d{kind}{layer}"
+            if _shape(f) != _shape(P):
+                shapes.append(f"{label}: formula shape {_shape(f)}, parameter {_shape(P)}")
+            elif P is not None:
+                entries += [(f"{label}[{i}, {j}]", f[i, j], P[i, j]) for i, j in _indices(P)]
+    return shapes, entries
+
+
+def _indices(M: sp.Matrix) -> list[tuple[int, int]]:
+    return [(i, j) for i in range(M.rows) for j in range(M.cols)]
+
+
+def chained_diff(E: sp.Expr, params: list, point: dict, exact: bool) -> list:
+    """dE/dw at point for every w in params, by sympy.diff of each common subexpression of E.
+
+    E is split by cse into steps c_k = f_k(params, earlier c); sympy.diff gives each step's
+    local partials, chained in order (forward mode). It equals sp.diff(E, w) at the point
+    (a test checks this) and costs one small diff per step instead of a walk of the whole
+    tree per parameter, which makes depth-3 networks affordable.
+    """
+    steps, (last,) = sp.cse(E, symbols=sp.numbered_symbols("_c"), order="none")
+    known: dict = dict(point)
+    tangent = {w: [int(k == i) for k in range(len(params))] for i, w in enumerate(params)}
+    for c, expr in [*steps, (sp.Dummy("E"), last)]:
+        value = _evaluator(known, exact)
+        inputs = [s_ for s_ in expr.free_symbols if s_ in tangent]
+        partials = [value(sp.diff(expr, s_)) for s_ in inputs]
+        rows = [tangent[s_] for s_ in inputs]
+        tangent[c] = [
+            sum(d * r[k] for d, r in zip(partials, rows, strict=True)) for k in range(len(params))
+        ]
+        known[c] = value(expr)
+    return tangent[c]
 
 
 def _point(case: NetworkCase, Zs: list, params: list, rng: random.Random) -> dict:
@@ -436,14 +485,16 @@ def _point(case: NetworkCase, Zs: list, params: list, rng: random.Random) -> dic
     raise RuntimeError(f"{case.name}: found no point off the kinks")
 
 
-def _compare_at_points(case, entries, Zs, params, rng, count: int) -> list[str]:
-    """Mismatches of formula and sympy.diff, entry by entry, at `count` random points."""
+def _compare_at_points(case, problem: _Problem, entries: list, rng, count: int) -> list[str]:
+    """Mismatches of formula and the chained sympy.diff, entry by entry, at `count` points."""
     exact, evidence = _exact(case), []
     with mpmath.workdps(80):
         for k in range(count):
-            value = _evaluator(_point(case, Zs, params, rng), exact)
-            for label, formula, direct in entries:
-                fv, dv = value(formula), value(direct)
+            point = _point(case, problem.Zs, problem.symbols(), rng)
+            value = _evaluator(point, exact)
+            direct = chained_diff(problem.E, [w for _, _, w in entries], point, exact)
+            for (label, formula, _), dv in zip(entries, direct, strict=True):
+                fv = value(formula)
                 if fv != dv and (exact or abs(fv - dv) > 1e-40 * max(1, abs(fv), abs(dv))):
                     shown = [v if exact else mpmath.nstr(v, 12) for v in (fv, dv)]
                     evidence.append(f"{label} at point {k}: formula {shown[0]}, diff {shown[1]}")
@@ -476,31 +527,17 @@ def prove_network(
     if symbolic and any(activations.get(a).has_kink for a in acts):
         raise ValueError(f"{name}: kinked activations are proved at points off the kink")
     rng = random.Random(seed)
-    pairs, Zs, params = _gradient_pairs(case, rules, symbolic, condition, rng)
-    shape = [
-        (f"{lbl}: shape {_shape(f)} vs diff {_shape(d)}")
-        for lbl, f, d in pairs
-        if _shape(f) != _shape(d)
-    ]
-    if shape:
-        return ProofResult(name, False, "shapes", case.eq_ids, tuple(shape))
-    entries = [
-        (f"{lbl}[{i}, {j}]", f[i, j], d[i, j])
-        for lbl, f, d in pairs
-        if d is not None
-        for i in range(d.rows)
-        for j in range(d.cols)
-    ]
+    problem = _problem(case, rules, symbolic, condition, rng)
+    shapes, entries = _entries(problem)
+    if shapes:
+        return ProofResult(name, False, "shapes", case.eq_ids, tuple(shapes))
     if symbolic:
-        method = "symbolic: simplify(formula - diff) == 0"
-        evidence = [
-            f"{lbl}: formula - diff = {r}"
-            for lbl, f, d in entries
-            if (r := sp.simplify(f - d)) != 0
-        ]
+        method = "symbolic: simplify(formula - sp.diff(E, w)) == 0"
+        differences = [(label, sp.simplify(f - sp.diff(problem.E, w))) for label, f, w in entries]
+        evidence = [f"{label}: formula - diff = {d}" for label, d in differences if d != 0]
     else:
         method = ("exact rational" if _exact(case) else "50 digits") + f" at {points} points"
-        evidence = _compare_at_points(case, entries, Zs, params, rng, points)
+        evidence = _compare_at_points(case, problem, entries, rng, points)
     return ProofResult(name, not evidence, method, case.eq_ids, tuple(evidence[:4]))
 
 
