@@ -1,0 +1,637 @@
+"""Deciding a claim: holds, fails (with a counterexample and a corrected form) or conditional.
+
+A claim is checked instance by instance: a plain equation once; a family once per size and
+index value (`sizes`, `indices`); a network claim once per network shape of `[network]`.
+Each instance is decided symbolically first (`cancel`, then `simplify` of lhs - rhs). When that
+does not give 0, exact rational points look for a counterexample; then an expression with a
+kink (Heaviside, Max, Piecewise) is split region by region: each kink argument positive,
+negative and zero, innermost first, and every region is simplified on its own. A region that
+still differs is confirmed by a witness point inside it, so every counterexample is exact.
+
+Network quantities (`a[l, i]`, `z[l, i]`, `w[l, i, j]`, `t[i]`, `E[i]`, `Etot`, `s(l)`, `n`)
+follow the notes: z = W a (no bias), a = f(z), E_i the loss term of output i, Etot the loss.
+A derivative by a quantity of layer L first writes the expression in layer L's quantities,
+and the two sides are compared once written in the lowest layer either side mentions.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import sympy as sp
+from sympy.core.relational import Relational
+
+from derive import activations, losses
+from derive.activations import KINK_CONVENTION, differentiate
+from derive.claims import Claim, ClaimsFile, Expression, OutOfRangeError, Scope, build
+from derive.errors import DeriveError
+from derive.symbols import t as t_sym
+from derive.symbols import y as y_sym
+
+__all__ = ["Outcome", "Result", "check_claim", "check_file"]
+
+VALUES = [sp.Rational(v) for v in ("-3", "-2", "-1", "-1/2", "1/3", "1/2", "1", "3/2", "2", "3")]
+SAMPLES = 8  # random points tried before a region-by-region split
+MAX_REGIONS = 128  # leaves of the region split; beyond it, sampled evidence only
+WITNESS_TRIES = 60
+_INPUT_ONLY = 10**6  # the derivative level of a target t: nothing is expanded
+
+
+class NetworkScope(Scope):
+    """The quantities of one network shape, as the notes define them."""
+
+    def __init__(self, sizes: tuple[int, ...], activation: str, loss: str) -> None:
+        super().__init__()
+        self.sizes = sizes
+        self.activation = activations.get(activation)
+        self.loss = losses.get(loss)
+        self.levels: dict[sp.Symbol, int] = {}  # a^[l]: 2l, z^[l]: 2l - 1, w^[l]: 2l - 2
+        self.lams: list[int] = []  # the levels derivatives were taken at
+        self.kink_names: dict[sp.Expr, str] = {}
+        self._expanded: dict[int, dict[sp.Symbol, sp.Expr]] = {}
+
+    @property
+    def n(self) -> int:
+        return len(self.sizes)
+
+    def name(self, name: str) -> sp.Expr:
+        if name == "n":
+            return sp.Integer(self.n)
+        if name == "Etot":
+            return self.loss.of(self.outputs(), [self.index("t", (i,)) for i in self.out_range])
+        if name in ("a", "z", "w", "t", "E"):
+            raise DeriveError(f"{name} is indexed in a network claim: write {name}[...]")
+        return super().name(name)
+
+    @property
+    def out_range(self) -> range:
+        return range(self.sizes[-1])
+
+    def outputs(self) -> list[sp.Expr]:
+        return [self.index("a", (self.n - 1, i)) for i in self.out_range]
+
+    def size(self, layer: int) -> int:
+        if not 0 <= layer < self.n:
+            raise OutOfRangeError(f"s({layer}) does not exist: the layers are 0..{self.n - 1}")
+        return self.sizes[layer]
+
+    def index(self, base: str, idx: tuple[int, ...]) -> sp.Expr:
+        shape = {"a": 2, "z": 2, "w": 3, "t": 1, "E": 1}.get(base)
+        if shape is None:
+            return super().index(base, idx)
+        shown = f"{base}[{','.join(map(str, idx))}]"
+        if len(idx) != shape:
+            raise DeriveError(f"{base} takes {shape} indices in a network claim, found {shown}")
+        if base in "tE":
+            return self._output(base, idx[0], shown)
+        layer, i = idx[0], idx[1]
+        first_layer = 0 if base == "a" else 1
+        if not first_layer <= layer < self.n:
+            raise OutOfRangeError(f"{shown} does not exist: layer {layer} has no {base}")
+        if not 0 <= i < self.sizes[layer]:
+            raise OutOfRangeError(f"{shown} does not exist: {_neurons(layer, self.sizes[layer])}")
+        if base == "w" and not 0 <= idx[2] < self.sizes[layer - 1]:
+            raise OutOfRangeError(
+                f"{shown} does not exist: {_neurons(layer - 1, self.sizes[layer - 1])}"
+            )
+        symbol = super().index(base, idx)
+        assert isinstance(symbol, sp.Symbol)
+        self.levels[symbol] = {"a": 2 * layer, "z": 2 * layer - 1, "w": 2 * layer - 2}[base]
+        return symbol
+
+    def _output(self, base: str, i: int, shown: str) -> sp.Expr:
+        if i not in self.out_range:
+            raise OutOfRangeError(
+                f"{shown} does not exist: the output layer {self.n - 1} has "
+                f"{self.sizes[-1]} neuron(s), 0..{self.sizes[-1] - 1}"
+            )
+        target = super().index("t", (i,))
+        if base == "t":
+            return target
+        return self.loss.term.subs({y_sym: self.index("a", (self.n - 1, i)), t_sym: target})
+
+    def level(self, var: sp.Symbol) -> int:
+        return self.levels.get(var, _INPUT_ONLY)
+
+    def derivative(self, expr: sp.Expr, var: sp.Symbol) -> sp.Expr:
+        lam = self.level(var)
+        self.lams.append(lam)
+        return differentiate(self.expand(expr, lam), var)
+
+    def expand(self, expr: sp.Expr, lam: int) -> sp.Expr:
+        """expr with every a, z above level `lam` replaced by its definition, down to `lam`."""
+        return expr.xreplace(self._definitions(lam))
+
+    def _definitions(self, lam: int) -> dict[sp.Symbol, sp.Expr]:
+        if lam in self._expanded:
+            return self._expanded[lam]
+        saved = dict(self.levels)
+        mapping: dict[sp.Symbol, sp.Expr] = {}
+        below = [self.index("a", (0, j)) for j in range(self.sizes[0])]
+        for layer in range(1, self.n):
+            current = []
+            for i in range(self.sizes[layer]):
+                z = self.index("z", (layer, i))
+                if 2 * layer - 1 > lam:
+                    weights = [self.index("w", (layer, i, j)) for j in range(len(below))]
+                    mapping[z] = sp.Add(*[w * a for w, a in zip(weights, below, strict=True)])
+                    self.kink_names[sp.expand(mapping[z])] = str(z)
+                a = self.index("a", (layer, i))
+                if 2 * layer > lam:
+                    mapping[a] = self.activation.of(mapping.get(z, z))
+                current.append(mapping.get(a, a))
+            below = current
+        self.levels = saved | self.levels
+        self._expanded[lam] = mapping
+        return mapping
+
+    def final(self, lhs: sp.Expr, rhs: sp.Expr) -> tuple[sp.Expr, sp.Expr]:
+        """Both sides written in the lowest layer the claim mentions or differentiates by."""
+        present = [
+            self.levels[s] for s in (lhs.free_symbols | rhs.free_symbols) if s in self.levels
+        ]
+        lam = min([*self.lams, *present], default=_INPUT_ONLY)
+        return self.expand(lhs, lam), self.expand(rhs, lam)
+
+
+def _neurons(layer: int, size: int) -> str:
+    return f"layer {layer} has {size} neuron(s), 0..{size - 1}"
+
+
+@dataclass
+class Outcome:
+    """The decision on one instance of a claim."""
+
+    status: str  # "holds" | "fails" | "kink" (fails only where a kink argument is 0) | "missing"
+    label: str
+    lhs: sp.Expr | None = None  # the true value (left side), as compared
+    rhs: sp.Expr | None = None  # the stated value (right side), as compared
+    point: dict[sp.Symbol, sp.Expr] | None = None
+    kink: str = ""
+    reason: str = ""  # for "missing": the quantity that does not exist
+    env: dict[str, int] = field(default_factory=dict)
+    sizes: tuple[int, ...] = ()
+
+    def at_point(self, side: sp.Expr | None) -> sp.Expr:
+        assert side is not None and self.point is not None
+        return side.xreplace(self.point)
+
+
+@dataclass
+class Result:
+    """The verdict on one claim, with the evidence the report shows."""
+
+    id: str
+    verdict: str  # "holds" | "fails" | "conditional"
+    statement: str
+    source: str
+    latex: str
+    counterexample: dict[str, object] | None = None
+    condition: str | None = None
+    corrected: str | None = None
+    evidence: Outcome | None = None
+    corrected_expr: sp.Expr | None = None
+
+
+@dataclass(frozen=True)
+class Instance:
+    label: str
+    env: dict[str, int]
+    sizes: tuple[int, ...]  # the network shape, () outside networks
+
+    def scope(self, cfile: ClaimsFile) -> Scope:
+        if self.sizes:
+            assert cfile.network is not None
+            scope: Scope = NetworkScope(self.sizes, cfile.network.activation, cfile.network.loss)
+        else:
+            scope = Scope()
+        scope.env = dict(self.env)
+        return scope
+
+
+# --- instances -----------------------------------------------------------------------------
+
+
+def instances(claim: Claim, cfile: ClaimsFile) -> list[Instance]:
+    """Every instance of a claim: network shapes x sizes x index values, filtered by domain."""
+    shapes: tuple[tuple[int, ...], ...] = ((),)
+    if claim.kind != "equation":
+        assert cfile.network is not None
+        shapes = claim.layers or cfile.network.layers
+    names = [name for name, _ in claim.sizes]
+    found = []
+    for shape in shapes:
+        for values in itertools.product(*[vals for _, vals in claim.sizes]):
+            base = Instance("", dict(zip(names, values, strict=True)), shape)
+            found.extend(_indexed(claim, cfile, base))
+            if len(found) > 600:
+                raise DeriveError(f"claim {claim.id}: more than 600 instances; use fewer sizes")
+    if not found:
+        raise DeriveError(f"claim {claim.id}: no instance (check indices, sizes and domain)")
+    return found
+
+
+def _indexed(claim: Claim, cfile: ClaimsFile, base: Instance) -> Iterator[Instance]:
+    envs = [dict(base.env)]
+    for name, low, high in claim.indices:
+        grown = []
+        for env in envs:
+            scope = Instance("", env, base.sizes).scope(cfile)
+            first, last = _integer(low, scope), _integer(high, scope)
+            grown.extend(env | {name: v} for v in range(first, last + 1))
+        envs = grown
+    for env in envs:
+        instance = Instance(_label(base.sizes, env), env, base.sizes)
+        if claim.domain is None or _decide(claim.domain, instance.scope(cfile)):
+            yield instance
+
+
+def _integer(expr: Expression, scope: Scope) -> int:
+    value = build(expr, scope)
+    if not isinstance(value, sp.Integer):
+        raise DeriveError(f"{expr.where}: {expr.text!r} is not an integer for every size")
+    return int(value)
+
+
+def _decide(expr: Expression, scope: Scope) -> bool:
+    try:
+        value = build(expr, scope)
+    except OutOfRangeError:
+        return False
+    if value not in (sp.true, sp.false):
+        raise DeriveError(f"{expr.where}: {expr.text!r} must be decided by sizes and indices")
+    return bool(value)
+
+
+def _label(sizes: tuple[int, ...], env: dict[str, int]) -> str:
+    parts = [f"layers {list(sizes)}"] if sizes else []
+    parts += [f"{name}={value}" for name, value in env.items()]
+    return ", ".join(parts)
+
+
+# --- deciding one instance -----------------------------------------------------------------
+
+
+def judge(instance: Instance, cfile: ClaimsFile, lhs: Expression, rhs: Expression) -> Outcome:
+    """Decide lhs = rhs on one instance."""
+    outcome = Outcome("holds", instance.label, env=instance.env, sizes=instance.sizes)
+    scope = instance.scope(cfile)
+    try:
+        left, right = build(lhs, scope), build(rhs, scope)
+    except OutOfRangeError as exc:
+        outcome.status, outcome.reason = "missing", str(exc)
+        return outcome
+    for side, expr in ((left, lhs), (right, rhs)):
+        if not isinstance(side, sp.Expr) or side.has(sp.Derivative, sp.Subs):
+            raise DeriveError(f"{expr.where}: {expr.text!r} is not a closed-form expression")
+    if isinstance(scope, NetworkScope):
+        left, right = scope.final(left, right)
+    outcome.lhs, outcome.rhs = left, right
+    names = scope.kink_names if isinstance(scope, NetworkScope) else {}
+    _decide_instance(outcome, left, right, names, random.Random(instance.label))
+    return outcome
+
+
+def _decide_instance(
+    out: Outcome, lhs: sp.Expr, rhs: sp.Expr, names: dict[sp.Expr, str], rng: random.Random
+) -> None:
+    """Symbolic zero, else a sampled counterexample, else regions (kinks) or simplify."""
+    diff = lhs - rhs
+    if _cancels(diff):
+        return
+    symbols = sorted(diff.free_symbols, key=str)
+    kinks = _all_kinks(diff)
+    for _ in range(SAMPLES):
+        point = {s: rng.choice(VALUES) for s in symbols}
+        if any(_value(k, point) in (0, None) for k in kinks):
+            continue
+        if _differs(lhs, rhs, point):
+            out.status, out.point = "fails", point
+            return
+    if not kinks:
+        if not _is_zero(diff):
+            point = _search(lhs, rhs, [], [], symbols, rng)
+            out.status, out.point = ("fails", point) if point else ("holds", None)
+        return
+    leaves = list(itertools.islice(_regions(diff, [], []), MAX_REGIONS + 1))
+    if len(leaves) > MAX_REGIONS:
+        return  # too many regions: the sampled points are the evidence
+    for leaf, constraints, subs in leaves:
+        if not leaf.has(sp.nan) and _is_zero(leaf):
+            continue
+        point = _search(lhs, rhs, constraints, subs, symbols, rng)
+        if point is None:
+            continue  # an empty region, or zero on it
+        out.point = point
+        zero = [e for e, sign in constraints if sign == 0]
+        if not zero:
+            out.status = "fails"
+            return
+        out.status, out.kink = "kink", names.get(zero[0], sp.sstr(zero[0]))
+
+
+def _cancels(diff: sp.Expr) -> bool:
+    """diff is 0 as a rational function of its atoms (exp(z), Heaviside(...) as generators)."""
+    if diff == 0:
+        return True
+    try:
+        return bool(sp.cancel(sp.together(diff)) == 0)
+    except (sp.PolynomialError, TypeError, ValueError):
+        return False
+
+
+def _is_zero(diff: sp.Expr) -> bool:
+    """simplify(diff) == 0, then .equals(0)."""
+    if _cancels(diff) or sp.simplify(diff) == 0:
+        return True
+    return bool(diff.equals(0))
+
+
+def _value(expr: sp.Expr, point: dict[sp.Symbol, sp.Expr]) -> complex | None:
+    """expr at a point, as a number; None where it is undefined."""
+    value = expr.xreplace(point)
+    if value.has(sp.nan, sp.zoo, sp.oo, -sp.oo):
+        return None
+    try:
+        return complex(sp.N(value, 30))
+    except (TypeError, ValueError):
+        return None
+
+
+def _differs(lhs: sp.Expr, rhs: sp.Expr, point: dict[sp.Symbol, sp.Expr]) -> bool:
+    true, stated = _value(lhs, point), _value(rhs, point)
+    if true is None:
+        return False
+    if stated is None:
+        return True
+    return abs(true - stated) > 1e-20 * max(1.0, abs(true))
+
+
+_KINKED = (sp.Heaviside, sp.Max, sp.Min, sp.Abs, sp.Piecewise)
+
+
+def _all_kinks(expr: sp.Expr) -> list[sp.Expr]:
+    found = []
+    for node in sp.preorder_traversal(expr):
+        arg = _kink_arg(node)
+        if arg is not None and arg.free_symbols:
+            found.append(arg)
+    return found
+
+
+def _kink_arg(node: sp.Basic) -> sp.Expr | None:
+    if isinstance(node, sp.Heaviside | sp.Abs):
+        return node.args[0]
+    if isinstance(node, sp.Max | sp.Min) and len(node.args) == 2:
+        return node.args[0] - node.args[1]
+    if isinstance(node, Relational):
+        return node.lhs - node.rhs
+    return None
+
+
+def _innermost_kink(expr: sp.Expr) -> sp.Expr | None:
+    for arg in _all_kinks(expr):
+        if not arg.has(*_KINKED):
+            arg = sp.expand(arg)
+            return -arg if arg.could_extract_minus_sign() else arg
+    return None
+
+
+def _regions(
+    expr: sp.Expr, constraints: list[tuple[sp.Expr, int]], subs: list[tuple[sp.Symbol, sp.Expr]]
+) -> Iterator[tuple[sp.Expr, list[tuple[sp.Expr, int]], list[tuple[sp.Symbol, sp.Expr]]]]:
+    """Leaves of the split: the expression with every kink resolved, and the region's signs."""
+    kink = _innermost_kink(expr)
+    if kink is None:
+        yield expr, constraints, subs
+        return
+    for sign in (1, -1, 0):
+        resolved = _resolve(expr, kink, sign)
+        more = subs
+        if sign == 0:
+            solved = _solve_linear(kink)
+            if solved is None:
+                continue
+            resolved = resolved.xreplace({solved[0]: solved[1]})
+            more = [*subs, solved]
+        yield from _regions(resolved, [*constraints, (kink, sign)], more)
+
+
+def _resolve(expr: sp.Expr, kink: sp.Expr, sign: int) -> sp.Expr:
+    """expr with every function of `kink` evaluated as if kink had the given sign."""
+
+    def sign_of(arg: sp.Expr) -> int | None:
+        arg = sp.expand(arg)
+        return sign if arg == kink else -sign if arg == -kink else None
+
+    def known(node: sp.Basic) -> bool:
+        arg = _kink_arg(node)
+        return arg is not None and sign_of(arg) is not None
+
+    def value(node: sp.Basic) -> sp.Basic:
+        arg = _kink_arg(node)
+        assert arg is not None
+        s = sign_of(arg)
+        assert s is not None
+        if isinstance(node, sp.Heaviside):
+            return {1: sp.Integer(1), -1: sp.Integer(0), 0: node.args[1]}[s]
+        if isinstance(node, sp.Abs):
+            return node.args[0] if s >= 0 else -node.args[0]
+        if isinstance(node, sp.Max):
+            return node.args[0] if s >= 0 else node.args[1]
+        if isinstance(node, sp.Min):
+            return node.args[0] if s <= 0 else node.args[1]
+        assert isinstance(node, Relational)
+        return node.func(sp.Integer(s), 0)
+
+    return expr.replace(known, value)
+
+
+def _solve_linear(kink: sp.Expr) -> tuple[sp.Symbol, sp.Expr] | None:
+    """A symbol of `kink` and its value on kink = 0, when kink is linear in it."""
+    for symbol in sorted(kink.free_symbols, key=str):
+        try:
+            poly = sp.Poly(kink, symbol)
+        except sp.PolynomialError:
+            continue
+        if poly.degree() == 1:
+            return symbol, sp.cancel(symbol - kink / poly.coeff_monomial(symbol))
+    return None
+
+
+def _search(
+    lhs: sp.Expr,
+    rhs: sp.Expr,
+    constraints: list[tuple[sp.Expr, int]],
+    subs: list[tuple[sp.Symbol, sp.Expr]],
+    symbols: list[sp.Symbol],
+    rng: random.Random,
+) -> dict[sp.Symbol, sp.Expr] | None:
+    """An exact point inside the region where lhs and rhs differ, if one is found."""
+    solved = {symbol for symbol, _ in subs}
+    free = [s for s in symbols if s not in solved]
+    for _ in range(WITNESS_TRIES):
+        point = {s: rng.choice(VALUES) for s in free}
+        for symbol, value in reversed(subs):
+            point[symbol] = value.xreplace(point)
+        if any(v.has(sp.zoo, sp.nan) for v in point.values()):
+            continue
+        signs = [(_value(e, point), sign) for e, sign in constraints]
+        if any(v is None or _sign(v.real) != sign for v, sign in signs):
+            continue
+        if _differs(lhs, rhs, point):
+            return point
+    return None
+
+
+def _sign(value: float) -> int:
+    return 0 if abs(value) < 1e-25 else 1 if value > 0 else -1
+
+
+# --- deciding a claim ----------------------------------------------------------------------
+
+
+def check_file(cfile: ClaimsFile) -> list[Result]:
+    """The verdict on every claim of a file, in file order."""
+    return [check_claim(claim, cfile) for claim in cfile.claims]
+
+
+def check_claim(claim: Claim, cfile: ClaimsFile) -> Result:
+    """holds, fails (counterexample and corrected form) or conditional (the named condition)."""
+    result = Result(claim.id, "holds", claim.statement, claim.source, claim.latex)
+    cases = instances(claim, cfile)
+    outcomes = [judge(case, cfile, claim.lhs, claim.rhs) for case in cases]
+    touches = any(_has_kink(o) for o in outcomes)
+    failed = [o for o in outcomes if o.status in ("fails", "missing")]
+    kinked = [o for o in outcomes if o.status == "kink"]
+    if not failed and not kinked:
+        result.condition = f"checked with {KINK_CONVENTION}" if touches else None
+        return result
+    _explain(result, claim, cfile, failed or kinked)
+    result.verdict = "conditional"
+    if not failed:
+        result.condition = _kink_text(kinked)
+        return result
+    for condition in claim.conditions:
+        chosen = [
+            c for c in cases if condition.where is None or _decide(condition.where, c.scope(cfile))
+        ]
+        lhs = condition.lhs or claim.lhs
+        again = [judge(case, cfile, lhs, claim.rhs) for case in chosen]
+        if chosen and all(o.status in ("holds", "kink") for o in again):
+            kinks = [o for o in again if o.status == "kink"]
+            result.condition = condition.text + ("; " + _kink_text(kinks) if kinks else "")
+            return result
+    factor = _procedure_factor(claim, failed)
+    if factor:
+        result.condition = factor
+        return result
+    result.verdict = "fails"
+    return result
+
+
+def _has_kink(outcome: Outcome) -> bool:
+    sides = [s for s in (outcome.lhs, outcome.rhs) if s is not None]
+    return any(s.has(sp.Heaviside, sp.Max) for s in sides)
+
+
+def _kink_text(kinked: list[Outcome]) -> str:
+    first = kinked[0]
+    assert first.point is not None and first.lhs is not None and first.rhs is not None
+    stated = _value(first.rhs, first.point)
+    gives = (
+        "gives no value there" if stated is None else f"gives {_show(first.at_point(first.rhs))}"
+    )
+    return (
+        f"holds except at the kink {first.kink} = 0 (e.g. {first.label}), where the claim "
+        f"{gives}; derive's convention there: {KINK_CONVENTION}, "
+        f"value {_show(first.at_point(first.lhs))}"
+    )
+
+
+def _procedure_factor(claim: Claim, failed: list[Outcome]) -> str | None:
+    """For an update step: the step is a positive constant times the gradient, per network."""
+    if claim.kind != "procedure" or any(o.status != "fails" for o in failed):
+        return None
+    factors = set()
+    for outcome in failed:
+        assert outcome.lhs is not None and outcome.rhs is not None
+        ratio = sp.cancel(sp.together(outcome.rhs / outcome.lhs))
+        if not (ratio.is_Number and ratio > 0):
+            return None
+        factors.add((tuple(outcome.sizes), ratio))
+    shown = ", ".join(f"{v} at layers {list(s)}" for s, v in sorted(factors, key=str))
+    return (
+        f"the step is a constant positive multiple of the gradient ({shown}): a gradient-descent "
+        f"step only if the learning rate absorbs that factor"
+    )
+
+
+def _explain(result: Result, claim: Claim, cfile: ClaimsFile, failed: list[Outcome]) -> None:
+    """Counterexample and corrected form from the failing instances, values first."""
+    valued = [o for o in failed if o.point is not None]
+    first = valued[0] if valued else failed[0]
+    result.evidence = first
+    if first.point is None:
+        result.counterexample = {"at": first.label, "missing": first.reason}
+        result.corrected = _corrected_range(claim, cfile, failed)
+        return
+    true, stated = first.at_point(first.lhs), first.at_point(first.rhs)
+    result.counterexample = {
+        "at": first.label,
+        "point": {str(s): _show(v) for s, v in first.point.items()},
+        "stated": _show(stated),
+        "true": _show(true),
+    }
+    if first.status == "kink":
+        result.counterexample["kink"] = f"{first.kink} = 0"
+    assert first.lhs is not None and first.rhs is not None
+    ratios = {_ratio(o) for o in valued}
+    ratio = ratios.pop() if len(ratios) == 1 else None
+    if ratio is not None and ratio != 1 and first.status == "fails":
+        result.corrected_expr = ratio * first.rhs
+        result.corrected = f"{ratio}*({claim.rhs.text})"
+        return
+    result.corrected_expr = _tidy(first.lhs)
+    prefix = f"at {first.label}: " if first.label else ""
+    result.corrected = prefix + sp.sstr(result.corrected_expr)
+
+
+def _ratio(outcome: Outcome) -> sp.Expr | None:
+    assert outcome.lhs is not None and outcome.rhs is not None
+    if outcome.rhs == 0 or outcome.status != "fails":
+        return None
+    ratio = sp.cancel(sp.together(outcome.lhs / outcome.rhs))
+    return ratio if ratio.is_Number else None
+
+
+def _tidy(expr: sp.Expr) -> sp.Expr:
+    simpler = sp.simplify(expr)
+    return simpler if sp.count_ops(simpler) <= sp.count_ops(expr) else expr
+
+
+def _corrected_range(claim: Claim, cfile: ClaimsFile, failed: list[Outcome]) -> str:
+    """For out-of-range failures: the index bound that keeps every instance in range."""
+    for name, _, high in claim.indices:
+        if all(name in o.env and o.env[name] == _bound(high, o, cfile) for o in failed):
+            return f"{name} up to {high.text} - 1, not {high.text}: {failed[0].reason}"
+    return f"every quantity referred to must exist: {failed[0].reason}"
+
+
+def _bound(high: Expression, outcome: Outcome, cfile: ClaimsFile) -> int:
+    return _integer(high, Instance(outcome.label, outcome.env, outcome.sizes).scope(cfile))
+
+
+def _show(value: sp.Expr) -> str:
+    text = sp.sstr(value)
+    if value is sp.nan:
+        return "undefined"
+    if value.free_symbols or value.is_Rational:
+        return text
+    try:
+        return f"{text} ≈ {float(sp.N(value, 15)):.6g}"
+    except (TypeError, ValueError):
+        return text

@@ -1,0 +1,709 @@
+"""The claims file format (TOML, expressions in SymPy syntax) and its safe parser.
+
+A claims file is data and never runs code. Expression text is parsed with Python's `ast`
+module and walked node by node: only numbers, names, arithmetic, comparisons, subscripts
+(`w[l, i, j]`) and calls of the functions in `FUNCTIONS` are accepted; every SymPy object is
+built here, by hand. `sympify`, `parse_expr` and `eval` are never called on user text.
+LaTeX sides (`lhs_latex`, `rhs_latex`) go through SymPy's lark LaTeX parser, which builds
+expressions without evaluating code, and the result is checked against the same whitelist.
+
+The format is documented in docs/claims.md.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import math
+import re
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import sympy as sp
+
+from derive.activations import ACTIVATIONS, HEAVISIDE_AT_ZERO, softmax
+from derive.errors import DeriveError, input_error
+from derive.losses import LOSSES
+
+__all__ = [
+    "FUNCTIONS",
+    "Claim",
+    "ClaimsFile",
+    "Condition",
+    "Network",
+    "OutOfRangeError",
+    "Scope",
+    "build",
+    "bundled_path",
+    "load",
+    "parse_expression",
+]
+
+MAX_TEXT = 2000  # characters in one expression
+MAX_NODES = 600  # AST nodes in one expression
+MAX_DEPTH = 40  # nesting of the AST
+MAX_NUMBER = 10**6  # magnitude of a literal
+MAX_EXPONENT = 32  # magnitude of a numeric exponent
+MAX_TERMS = 5000  # terms made by Sum while building one expression
+MAX_INSTANCES = 600  # sizes x indices of one family
+
+FUNCTIONS = {  # name -> (min args, max args); None: any number
+    "exp": (1, 1),
+    "log": (1, 1),
+    "sqrt": (1, 1),
+    "tanh": (1, 1),
+    "Abs": (1, 1),
+    "sigmoid": (1, 1),
+    "relu": (1, 1),
+    "Max": (1, None),
+    "Min": (1, None),
+    "Heaviside": (1, 2),
+    "KroneckerDelta": (2, 2),
+    "Eq": (2, 2),
+    "Ne": (2, 2),
+    "Piecewise": (1, None),
+    "Sum": (2, None),
+    "Derivative": (2, None),
+    "diff": (2, None),
+    "Subs": (3, 3),
+    "softmax": (4, 4),
+    "s": (1, 1),
+}
+_SIMPLE = {
+    "exp": sp.exp,
+    "log": sp.log,
+    "sqrt": sp.sqrt,
+    "tanh": sp.tanh,
+    "Abs": sp.Abs,
+    "Max": sp.Max,
+    "Min": sp.Min,
+    "KroneckerDelta": sp.KroneckerDelta,
+    "Eq": sp.Eq,
+    "Ne": sp.Ne,
+}
+_BINOPS: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Add: lambda a, b: a + b,
+    ast.Sub: lambda a, b: a - b,
+    ast.Mult: lambda a, b: a * b,
+    ast.Div: lambda a, b: a / b,
+}
+_COMPARE = {ast.Lt: sp.Lt, ast.Gt: sp.Gt, ast.LtE: sp.Le, ast.GtE: sp.Ge, ast.Eq: sp.Eq}
+_COMPARE[ast.NotEq] = sp.Ne
+_ALLOWED_NODES = (
+    ast.Expression,
+    ast.BinOp,
+    ast.UnaryOp,
+    ast.Constant,
+    ast.Name,
+    ast.Load,
+    ast.Call,
+    ast.Tuple,
+    ast.Subscript,
+    ast.Compare,
+    ast.BoolOp,
+    ast.And,
+    ast.Or,
+    ast.USub,
+    ast.UAdd,
+    ast.Pow,
+    *_BINOPS,
+    *_COMPARE,
+)
+CLAIM_KEYS = {
+    "id",
+    "kind",
+    "lhs",
+    "rhs",
+    "lhs_latex",
+    "rhs_latex",
+    "source",
+    "statement",
+    "latex",
+    "assumptions",
+    "indices",
+    "sizes",
+    "domain",
+    "layers",
+    "conditions",
+}
+KINDS = ("equation", "network", "procedure")
+
+
+@dataclass(frozen=True)
+class Expression:
+    """One side of a claim: SymPy-syntax text (a checked AST) or an expression from LaTeX."""
+
+    text: str
+    tree: ast.expr | None  # None when the side came from LaTeX
+    latex: sp.Expr | None = None
+    where: str = ""  # "file: claim id: key", for error messages
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A named reading under which a claim may hold: a restriction and/or another left side."""
+
+    text: str
+    where: Expression | None = None
+    lhs: Expression | None = None
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A claim `lhs = rhs`, where it comes from, and the family it ranges over."""
+
+    id: str
+    kind: str
+    lhs: Expression
+    rhs: Expression
+    source: str = ""
+    statement: str = ""
+    latex: str = ""
+    assumptions: tuple[str, ...] = ()
+    indices: tuple[tuple[str, Expression, Expression], ...] = ()
+    sizes: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    domain: Expression | None = None
+    layers: tuple[tuple[int, ...], ...] = ()
+    conditions: tuple[Condition, ...] = ()
+
+
+@dataclass(frozen=True)
+class Network:
+    """The `[network]` table: a fully connected network without bias, as in the notes."""
+
+    activation: str
+    loss: str
+    layers: tuple[tuple[int, ...], ...]
+
+
+@dataclass(frozen=True)
+class ClaimsFile:
+    """A parsed claims file."""
+
+    path: Path
+    claims: tuple[Claim, ...]
+    network: Network | None = None
+    title: str = ""
+
+
+class Scope:
+    """How names, subscripts, `s(l)` and derivatives are read; subclassed for networks."""
+
+    def __init__(self) -> None:
+        self.env: dict[str, int] = {}
+        self.terms = 0
+
+    def name(self, name: str) -> sp.Expr:
+        """A free name: a real symbol."""
+        return sp.Symbol(name, real=True)
+
+    def index(self, base: str, idx: tuple[int, ...]) -> sp.Expr:
+        """`base[i, j]` with integer indices: the real symbol `base[i,j]`."""
+        return sp.Symbol(f"{base}[{','.join(map(str, idx))}]", real=True)
+
+    def size(self, layer: int) -> int:
+        """`s(l)`: only a network has layer sizes."""
+        raise DeriveError("s(l) is the size of a layer: use it in a network claim")
+
+    def derivative(self, expr: sp.Expr, var: sp.Symbol) -> sp.Expr:
+        """d expr / d var with derive's kink convention."""
+        from derive.activations import differentiate
+
+        return differentiate(expr, var)
+
+
+# --- parsing -------------------------------------------------------------------------------
+
+
+def parse_expression(text: object, where: str) -> ast.expr:
+    """Parse SymPy-syntax text into a checked AST; DeriveError naming `where` when refused."""
+    if not isinstance(text, str):
+        raise DeriveError(f"{where}: expected an expression string, found {text!r:.60}")
+    if len(text) > MAX_TEXT:
+        raise DeriveError(f"{where}: expression longer than {MAX_TEXT} characters")
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+        raise _refuse(where, text, f"not an expression ({type(exc).__name__})") from None
+    _check_tree(tree, where, text)
+    return tree.body
+
+
+def _refuse(where: str, text: str, why: str) -> DeriveError:
+    shown = text if len(text) <= 80 else text[:77] + "..."
+    return DeriveError(f"{where}: {why}: {shown!r}")
+
+
+def _check_tree(tree: ast.AST, where: str, text: str) -> None:
+    """Refuse any node outside the whitelist, dunder names, unknown calls, deep or big trees."""
+    count = 0
+    stack: list[tuple[ast.AST, int]] = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        count += 1
+        if count > MAX_NODES or depth > MAX_DEPTH:
+            raise _refuse(where, text, "expression too large or too deeply nested")
+        if not isinstance(node, _ALLOWED_NODES):
+            raise _refuse(where, text, f"{type(node).__name__} is not allowed")
+        if isinstance(node, ast.Name) and node.id.startswith("_"):
+            raise _refuse(where, text, f"name {node.id!r} is not allowed")
+        if isinstance(node, ast.Constant):
+            _check_constant(node.value, where, text)
+        if isinstance(node, ast.Call):
+            _check_call(node, where, text)
+        if isinstance(node, ast.Subscript) and not isinstance(node.value, ast.Name):
+            raise _refuse(where, text, "only a name can be subscripted, as in w[l, i, j]")
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+
+
+def _check_constant(value: object, where: str, text: str) -> None:
+    if isinstance(value, bool):
+        return
+    if not isinstance(value, int | float) or isinstance(value, complex):
+        raise _refuse(where, text, f"literal {type(value).__name__} is not allowed")
+    if not math.isfinite(value) or abs(value) > MAX_NUMBER:
+        raise _refuse(where, text, f"numbers are limited to {MAX_NUMBER}")
+
+
+def _check_call(node: ast.Call, where: str, text: str) -> None:
+    if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
+        name = node.func.id if isinstance(node.func, ast.Name) else ast.unparse(node.func)
+        raise _refuse(where, text, f"unknown function {name!r} (allowed: {', '.join(FUNCTIONS)})")
+    if node.keywords or any(isinstance(arg, ast.Starred) for arg in node.args):
+        raise _refuse(where, text, "keyword and starred arguments are not allowed")
+    low, high = FUNCTIONS[node.func.id]
+    if len(node.args) < low or (high is not None and len(node.args) > high):
+        raise _refuse(where, text, f"wrong number of arguments to {node.func.id}")
+
+
+# --- building SymPy expressions from a checked AST -----------------------------------------
+
+
+class OutOfRangeError(Exception):
+    """A reference to a quantity the network does not have (a neuron past a layer's end)."""
+
+
+def build(expr: Expression, scope: Scope) -> sp.Expr:
+    """The SymPy expression of one side, names bound by `scope.env`; DeriveError if refused."""
+    if expr.tree is None:
+        assert expr.latex is not None
+        return expr.latex
+    try:
+        result = _Builder(scope, expr).node(expr.tree)
+    except (DeriveError, OutOfRangeError):
+        raise
+    except RecursionError:
+        raise _refuse(expr.where, expr.text, "expression too deeply nested") from None
+    except Exception as exc:  # SymPy refused a construction: bad input, not a bug
+        raise _refuse(expr.where, expr.text, f"cannot build ({exc})") from None
+    _check_built(result, expr)
+    return result
+
+
+def _check_built(result: object, expr: Expression) -> None:
+    if not isinstance(result, sp.Basic):
+        raise _refuse(expr.where, expr.text, "not an expression")
+    if result.has(sp.zoo, sp.oo, -sp.oo, sp.nan, sp.I):
+        raise _refuse(expr.where, expr.text, "not a finite real expression")
+    for power in result.atoms(sp.Pow):
+        if power.exp.is_Number and abs(power.exp) > MAX_EXPONENT:
+            raise _refuse(expr.where, expr.text, f"exponents are limited to {MAX_EXPONENT}")
+
+
+class _Builder:
+    def __init__(self, scope: Scope, expr: Expression) -> None:
+        self.scope = scope
+        self.expr = expr
+
+    def fail(self, why: str) -> DeriveError:
+        return _refuse(self.expr.where, self.expr.text, why)
+
+    def node(self, node: ast.expr) -> Any:
+        method = getattr(self, f"_{type(node).__name__}", None)
+        if method is None:
+            raise self.fail(f"{type(node).__name__} is not allowed here")
+        return method(node)
+
+    def integer(self, node: ast.expr) -> int:
+        value = self.node(node)
+        if not (isinstance(value, sp.Integer) or isinstance(value, int)):
+            raise self.fail(f"{ast.unparse(node)} must be an integer (declare it in indices)")
+        return int(value)
+
+    def _Constant(self, node: ast.Constant) -> Any:
+        if isinstance(node.value, bool):
+            return sp.true if node.value else sp.false
+        if isinstance(node.value, float):
+            return sp.Rational(repr(node.value))
+        return sp.Integer(node.value)
+
+    def _Name(self, node: ast.Name) -> Any:
+        if node.id in self.scope.env:
+            return sp.Integer(self.scope.env[node.id])
+        if node.id in FUNCTIONS:
+            raise self.fail(f"{node.id} is a function: call it")
+        if node.id == "pi":
+            return sp.pi
+        return self.scope.name(node.id)
+
+    def _UnaryOp(self, node: ast.UnaryOp) -> Any:
+        value = self.node(node.operand)
+        return -value if isinstance(node.op, ast.USub) else value
+
+    def _BinOp(self, node: ast.BinOp) -> Any:
+        left, right = self.node(node.left), self.node(node.right)
+        if isinstance(node.op, ast.Pow):
+            return self.power(left, right)
+        operation = _BINOPS.get(type(node.op))
+        if operation is None:
+            raise self.fail(f"operator {type(node.op).__name__} is not allowed")
+        return operation(left, right)
+
+    def power(self, base: sp.Expr, exponent: sp.Expr) -> sp.Expr:
+        if exponent.is_Number and abs(exponent) > MAX_EXPONENT:
+            raise self.fail(f"exponents are limited to {MAX_EXPONENT}")
+        if base.is_Number and exponent.is_Number and base != 0:
+            if abs(float(exponent)) * abs(math.log10(abs(float(base)))) > 300:
+                raise self.fail("number too large")
+        return sp.Pow(base, exponent)
+
+    def _Compare(self, node: ast.Compare) -> Any:
+        if len(node.ops) != 1:
+            raise self.fail("chained comparisons are not allowed")
+        left, right = self.node(node.left), self.node(node.comparators[0])
+        return _COMPARE[type(node.ops[0])](left, right)
+
+    def _BoolOp(self, node: ast.BoolOp) -> Any:
+        values = [self.node(value) for value in node.values]
+        return sp.And(*values) if isinstance(node.op, ast.And) else sp.Or(*values)
+
+    def _Tuple(self, node: ast.Tuple) -> Any:
+        raise self.fail("a tuple is only allowed inside Sum or Piecewise")
+
+    def _Subscript(self, node: ast.Subscript) -> Any:
+        assert isinstance(node.value, ast.Name)
+        parts = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+        return self.scope.index(node.value.id, tuple(self.integer(part) for part in parts))
+
+    def _Call(self, node: ast.Call) -> Any:
+        assert isinstance(node.func, ast.Name)
+        name, args = node.func.id, node.args
+        special = getattr(self, f"call_{name}", None)
+        if special is not None:
+            return special(args)
+        return _SIMPLE[name](*[self.node(arg) for arg in args])
+
+    def call_Heaviside(self, args: list[ast.expr]) -> Any:
+        at_zero = self.node(args[1]) if len(args) == 2 else HEAVISIDE_AT_ZERO
+        return sp.Heaviside(self.node(args[0]), at_zero)
+
+    def call_relu(self, args: list[ast.expr]) -> Any:
+        return ACTIVATIONS["relu"].of(self.node(args[0]))
+
+    def call_sigmoid(self, args: list[ast.expr]) -> Any:
+        return ACTIVATIONS["sigmoid"].of(self.node(args[0]))
+
+    def call_s(self, args: list[ast.expr]) -> Any:
+        return sp.Integer(self.scope.size(self.integer(args[0])))
+
+    def call_Piecewise(self, args: list[ast.expr]) -> Any:
+        pairs = []
+        for arg in args:
+            if not (isinstance(arg, ast.Tuple) and len(arg.elts) == 2):
+                raise self.fail("Piecewise takes (value, condition) pairs")
+            pairs.append((self.node(arg.elts[0]), self.node(arg.elts[1])))
+        return sp.Piecewise(*pairs)
+
+    def call_Sum(self, args: list[ast.expr]) -> Any:
+        body, limits = args[0], args[1:]
+        return self.sum(body, limits)
+
+    def sum(self, body: ast.expr, limits: list[ast.expr]) -> Any:
+        if not limits:
+            return self.node(body)
+        limit = limits[0]
+        if not (isinstance(limit, ast.Tuple) and len(limit.elts) == 3):
+            raise self.fail("Sum limits are (index, low, high) tuples")
+        index, low, high = limit.elts
+        if not isinstance(index, ast.Name) or index.id.startswith("_"):
+            raise self.fail("a Sum index must be a name")
+        first, last = self.integer(low), self.integer(high)
+        self.scope.terms += max(0, last - first + 1)
+        if self.scope.terms > MAX_TERMS:
+            raise self.fail(f"sums are limited to {MAX_TERMS} terms")
+        saved = self.scope.env.get(index.id)
+        total = sp.Integer(0)
+        for value in range(first, last + 1):
+            self.scope.env[index.id] = value
+            total += self.sum(body, limits[1:])
+        if saved is None:
+            self.scope.env.pop(index.id, None)
+        else:
+            self.scope.env[index.id] = saved
+        return total
+
+    def variable(self, node: ast.expr) -> sp.Symbol:
+        var = self.node(node)
+        if not isinstance(var, sp.Symbol):
+            raise self.fail(f"{ast.unparse(node)} is not a variable to differentiate by")
+        return var
+
+    def call_Derivative(self, args: list[ast.expr]) -> Any:
+        result = self.node(args[0])
+        for arg in args[1:]:
+            result = self.scope.derivative(result, self.variable(arg))
+        return result
+
+    call_diff = call_Derivative
+
+    def call_Subs(self, args: list[ast.expr]) -> Any:
+        var = self.variable(args[1])
+        return self.node(args[0]).xreplace({var: self.node(args[2])})
+
+    def call_softmax(self, args: list[ast.expr]) -> Any:
+        if not isinstance(args[0], ast.Name):
+            raise self.fail("softmax(z, i, low, high) takes the name of a vector first")
+        i, low, high = (self.integer(arg) for arg in args[1:])
+        if not low <= i <= high or high - low > 64:
+            raise self.fail(f"softmax index {i} outside {low}..{high}")
+        vector = [self.scope.index(args[0].id, (j,)) for j in range(low, high + 1)]
+        return softmax(vector)[i - low]
+
+
+# --- LaTeX ---------------------------------------------------------------------------------
+
+_LATEX_FUNCS = (sp.exp, sp.log, sp.tanh, sp.Abs, sp.Max, sp.Min, sp.Derivative, sp.Heaviside)
+_LATEX_ATOMS = (sp.Symbol, sp.Number, sp.Add, sp.Mul, sp.Pow, sp.NumberSymbol, sp.Tuple)
+
+
+def parse_latex_side(text: object, where: str) -> sp.Expr:
+    """A LaTeX side through SymPy's lark parser, its symbols made real; DeriveError if refused."""
+    if not isinstance(text, str) or len(text) > MAX_TEXT:
+        raise DeriveError(f"{where}: expected a LaTeX string up to {MAX_TEXT} characters")
+    if importlib.util.find_spec("lark") is None:
+        raise DeriveError(f"{where}: LaTeX sides need lark: pip install 'derive[latex]'")
+    from sympy.parsing.latex import parse_latex
+
+    try:
+        parsed = parse_latex(_partials_to_d(text), backend="lark")
+    except Exception as exc:  # the lark parser's many error types: all mean bad LaTeX
+        raise _refuse(where, text, f"not LaTeX that SymPy reads ({type(exc).__name__})") from None
+    if not isinstance(parsed, sp.Expr):
+        raise _refuse(where, text, "not an expression")
+    for node in sp.preorder_traversal(parsed):
+        if not isinstance(node, _LATEX_ATOMS) and not isinstance(node, _LATEX_FUNCS):
+            raise _refuse(where, text, f"{type(node).__name__} is not supported")
+    real = {sym: sp.Symbol(sym.name, real=True) for sym in parsed.free_symbols}
+    result = parsed.xreplace(real).doit()
+    from derive.activations import apply_kink_convention
+
+    return apply_kink_convention(result)
+
+
+_FRAC = re.compile(r"\\frac\s*\{\s*(\\partial|d)\b")
+
+
+def _partials_to_d(text: str) -> str:
+    r"""Rewrite \frac{\partial f}{\partial x} and \frac{d f}{d x} as \frac{d}{d x}(f) for lark."""
+    out, pos = [], 0
+    for match in _FRAC.finditer(text):
+        if match.start() < pos:
+            continue
+        top_end = _closing_brace(text, match.start() + text[match.start() :].index("{"))
+        bottom_start = top_end + 1
+        if top_end < 0 or bottom_start >= len(text) or text[bottom_start] != "{":
+            continue
+        bottom_end = _closing_brace(text, bottom_start)
+        bottom = text[bottom_start + 1 : bottom_end].strip()
+        if bottom_end < 0 or not re.match(r"(\\partial|d)\b", bottom):
+            continue
+        body = text[match.end() : top_end].strip()
+        var = re.sub(r"^(\\partial|d)\s*", "", bottom)
+        tail = f"({body})" if body else ""
+        out.append(text[pos : match.start()] + rf"\frac{{d}}{{d {var}}}" + tail)
+        pos = bottom_end + 1
+    return "".join(out) + text[pos:]
+
+
+def _closing_brace(text: str, start: int) -> int:
+    depth = 0
+    for pos in range(start, len(text)):
+        depth += {"{": 1, "}": -1}.get(text[pos], 0)
+        if depth == 0:
+            return pos
+    return -1
+
+
+# --- loading a claims file -----------------------------------------------------------------
+
+
+def bundled_path() -> Path:
+    """The claims of the seed backprop notes, shipped in the package."""
+    return Path(str(resources.files("derive") / "data" / "notes.toml"))
+
+
+def load(path: Path) -> ClaimsFile:
+    """Read and check a claims file; DeriveError naming the file and key on bad input."""
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise input_error(path, "", "a readable claims file", exc.strerror or str(exc)) from None
+    except UnicodeDecodeError:
+        raise input_error(path, "", "UTF-8 text", "undecodable bytes") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise input_error(path, "", "valid TOML", str(exc)) from None
+    unknown = set(data) - {"claim", "network", "title"}
+    if unknown:
+        raise input_error(path, sorted(unknown)[0], "one of claim, network, title", "unknown key")
+    raw_claims = data.get("claim")
+    if not isinstance(raw_claims, list) or not raw_claims:
+        raise input_error(path, "claim", "one or more [[claim]] tables", raw_claims)
+    network = _network(path, data["network"]) if "network" in data else None
+    claims = [_claim(path, raw, number) for number, raw in enumerate(raw_claims, 1)]
+    seen: set[str] = set()
+    for claim in claims:
+        if claim.id in seen:
+            raise input_error(path, f"claim {claim.id}", "a unique id", "a repeated id")
+        seen.add(claim.id)
+        if claim.kind != "equation" and network is None:
+            raise input_error(path, f"claim {claim.id}: kind", "a [network] table", claim.kind)
+    return ClaimsFile(Path(path), tuple(claims), network, str(data.get("title", "")))
+
+
+def _network(path: Path, raw: object) -> Network:
+    if not isinstance(raw, dict):
+        raise input_error(path, "network", "a table", raw)
+    unknown = set(raw) - {"activation", "loss", "layers"}
+    if unknown:
+        raise input_error(path, f"network.{sorted(unknown)[0]}", "activation, loss, layers", "?")
+    activation = raw.get("activation", "relu")
+    if activation not in ACTIVATIONS or not ACTIVATIONS[activation].elementwise:
+        raise input_error(path, "network.activation", "an elementwise activation", activation)
+    loss = raw.get("loss", "mse")
+    if loss not in LOSSES:
+        raise input_error(path, "network.loss", f"one of {', '.join(LOSSES)}", loss)
+    layers = _layers(path, "network.layers", raw.get("layers"))
+    return Network(activation, loss, layers)
+
+
+def _layers(path: Path, key: str, raw: object) -> tuple[tuple[int, ...], ...]:
+    ok = isinstance(raw, list) and 0 < len(raw) <= 12
+    ok = ok and all(
+        isinstance(shape, list)
+        and 2 <= len(shape) <= 4
+        and all(type(size) is int and 1 <= size <= 4 for size in shape)
+        for shape in raw  # type: ignore[union-attr]
+    )
+    if not ok:
+        raise input_error(path, key, "a list of layer-size lists (2-4 layers of 1-4 neurons)", raw)
+    return tuple(tuple(shape) for shape in raw)  # type: ignore[union-attr]
+
+
+def _claim(path: Path, raw: object, number: int) -> Claim:
+    if not isinstance(raw, dict):
+        raise input_error(path, f"claim #{number}", "a table", raw)
+    cid = raw.get("id")
+    if not isinstance(cid, str) or not re.fullmatch(r"[A-Za-z0-9_.\-]{1,40}", cid):
+        raise input_error(path, f"claim #{number}: id", "an id of letters, digits, . _ -", cid)
+    at = f"{path}: claim {cid}"
+    unknown = set(raw) - CLAIM_KEYS
+    if unknown:
+        raise DeriveError(f"{at}: unknown key {sorted(unknown)[0]!r}")
+    kind = raw.get("kind", "equation")
+    if kind not in KINDS:
+        raise input_error(path, f"claim {cid}: kind", f"one of {', '.join(KINDS)}", kind)
+    texts = {key: _text(at, raw, key) for key in ("source", "statement", "latex")}
+    assumptions = raw.get("assumptions", [])
+    if not isinstance(assumptions, list) or not all(isinstance(a, str) for a in assumptions):
+        raise input_error(path, f"claim {cid}: assumptions", "a list of strings", assumptions)
+    return Claim(
+        id=cid,
+        kind=kind,
+        lhs=_side(at, raw, "lhs"),
+        rhs=_side(at, raw, "rhs"),
+        assumptions=tuple(assumptions),
+        indices=_indices(at, raw.get("indices", {})),
+        sizes=_sizes(at, raw.get("sizes", {})),
+        domain=_optional(at, raw, "domain"),
+        layers=_layers(path, f"claim {cid}: layers", raw["layers"]) if "layers" in raw else (),
+        conditions=_conditions(at, raw.get("conditions", [])),
+        **texts,
+    )
+
+
+def _text(at: str, raw: dict[str, Any], key: str) -> str:
+    value = raw.get(key, "")
+    if not isinstance(value, str):
+        raise DeriveError(f"{at}: {key}: expected a string, found {value!r:.60}")
+    return value
+
+
+def _side(at: str, raw: dict[str, Any], key: str) -> Expression:
+    if (key in raw) == (f"{key}_latex" in raw):
+        raise DeriveError(f"{at}: expected exactly one of {key}, {key}_latex")
+    if key in raw:
+        return Expression(
+            raw[key], parse_expression(raw[key], f"{at}: {key}"), where=f"{at}: {key}"
+        )
+    where = f"{at}: {key}_latex"
+    text = raw[f"{key}_latex"]
+    return Expression(str(text), None, parse_latex_side(text, where), where)
+
+
+def _optional(at: str, raw: dict[str, Any], key: str) -> Expression | None:
+    if key not in raw:
+        return None
+    return Expression(raw[key], parse_expression(raw[key], f"{at}: {key}"), where=f"{at}: {key}")
+
+
+def _indices(at: str, raw: object) -> tuple[tuple[str, Expression, Expression], ...]:
+    if not isinstance(raw, dict):
+        raise DeriveError(f"{at}: indices: expected a table name = [low, high]")
+    result = []
+    for name, bounds in raw.items():
+        if not name.isidentifier() or name.startswith("_"):
+            raise DeriveError(f"{at}: indices: {name!r} is not a plain name")
+        if not isinstance(bounds, list) or len(bounds) != 2:
+            raise DeriveError(f"{at}: indices.{name}: expected [low, high], found {bounds!r:.60}")
+        sides = [_bound(at, name, bound) for bound in bounds]
+        result.append((name, sides[0], sides[1]))
+    return tuple(result)
+
+
+def _bound(at: str, name: str, bound: object) -> Expression:
+    text = str(bound) if type(bound) is int else bound
+    where = f"{at}: indices.{name}"
+    return Expression(str(text), parse_expression(text, where), where=where)
+
+
+def _sizes(at: str, raw: object) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    ok = isinstance(raw, dict) and all(
+        isinstance(values, list)
+        and 0 < len(values) <= 8
+        and all(type(v) is int and 0 <= v <= 8 for v in values)
+        for values in raw.values()
+    )
+    if not ok:
+        raise DeriveError(f"{at}: sizes: expected name = [values 0..8], found {raw!r:.60}")
+    assert isinstance(raw, dict)
+    return tuple((name, tuple(values)) for name, values in raw.items())
+
+
+def _conditions(at: str, raw: object) -> tuple[Condition, ...]:
+    if not isinstance(raw, list):
+        raise DeriveError(f"{at}: conditions: expected a list of tables")
+    result = []
+    for number, item in enumerate(raw, 1):
+        where = f"{at}: conditions #{number}"
+        if not isinstance(item, dict) or not isinstance(item.get("text"), str):
+            raise DeriveError(f"{where}: expected a table with text")
+        if set(item) - {"text", "where", "lhs"} or set(item) == {"text"}:
+            raise DeriveError(f"{where}: expected text and where and/or lhs")
+        result.append(
+            Condition(item["text"], _optional(where, item, "where"), _optional(where, item, "lhs"))
+        )
+    return tuple(result)
