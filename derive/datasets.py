@@ -109,8 +109,8 @@ def circles(
 def spirals(
     n_classes: int = 3,
     n_per_class: int = 400,
-    turns: float = 0.75,
-    noise: float = 0.08,
+    turns: float = 1.0,
+    noise: float = 0.05,
     seed: int = 0,
 ) -> Dataset:
     """`n_classes` arms winding out from the centre, each `turns` turns long."""

@@ -7,8 +7,11 @@ checks that the spec fits the data set, shapes the targets, times the run and re
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -19,6 +22,8 @@ import numpy as np
 from derive import datasets
 from derive import spec as specs
 from derive.errors import DeriveError
+
+GENERATED = Path(__file__).resolve().parent.parent / "generated"
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,11 +83,36 @@ def score(
 
 
 def load_module(spec: specs.Spec) -> ModuleType:
-    """The generated module for `spec` (made by `derive.codegen`)."""
-    from derive.codegen import load_module as codegen_load
+    """The generated module for `spec`: the committed `generated/<name>.py` when its
+    fingerprint matches the spec, else the module rendered in memory from the spec."""
+    path = GENERATED / f"{spec.name}.py"
+    if path.is_file():
+        found = importlib.util.spec_from_file_location(f"generated.{spec.name}", path)
+        if found is not None and found.loader is not None:
+            committed = importlib.util.module_from_spec(found)
+            found.loader.exec_module(committed)
+            if getattr(committed, "FINGERPRINT", None) == spec.fingerprint:
+                return committed
+    from derive import codegen  # slow to import (it proves the derivations); only when needed
 
-    module: ModuleType = codegen_load(spec)
+    module = ModuleType(spec.name)
+    code = compile(codegen.render_module(spec), f"<derive: module of spec {spec.name}>", "exec")
+    exec(code, module.__dict__)
     return module
+
+
+@contextlib.contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """Run the block with BLAS on one thread, when threadpoolctl (a scikit-learn dependency)
+    is installed. These networks multiply small matrices: on a busy machine, BLAS threads
+    waiting on each other made `fit` up to 20 times slower than one thread."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        yield
+        return
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 def train(
@@ -104,18 +134,19 @@ def train(
         validation = (X[:n_val], Y[:n_val])
         X, Y = X[n_val:], Y[n_val:]
     params = net.init_params(seed=spec.training.seed)
-    start = time.perf_counter()
-    history = net.fit(
-        params,
-        X,
-        Y,
-        epochs=epochs or spec.training.epochs,
-        batch_size=spec.training.batch_size,
-        seed=spec.training.seed,
-        validation=validation,
-        verbose=verbose,
-    )
-    seconds = time.perf_counter() - start
+    with one_blas_thread():
+        start = time.perf_counter()
+        history = net.fit(
+            params,
+            X,
+            Y,
+            epochs=epochs or spec.training.epochs,
+            batch_size=spec.training.batch_size,
+            seed=spec.training.seed,
+            validation=validation,
+            verbose=verbose,
+        )
+        seconds = time.perf_counter() - start
     metric, value = score(net, spec, params, X_test, data.y_test)
     return Result(net, params, history, metric, value, seconds)
 

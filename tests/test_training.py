@@ -147,13 +147,18 @@ def test_verbose_prints_a_line_per_epoch(capsys: pytest.CaptureFixture[str]) -> 
 
 
 def test_a_non_finite_loss_stops_training_and_keeps_the_last_finite_parameters() -> None:
-    net, data = module("xor"), datasets.load("xor")
-    X = data.X_train.copy()
-    X[-1] = np.nan
+    """Plain gradient descent on inputs scaled by 1e50: the first step lands on weights near
+    1e98, the second batch's loss overflows. fit names the batch and keeps the first step."""
+    net, data = module("seed_relu_mse"), datasets.load("relu_sum")
     params = net.init_params(seed=0)
-    with pytest.raises(FloatingPointError, match=r"epoch 1\b.*batch \d+"):
-        net.fit(params, X, data.y_train, epochs=2, batch_size=8, seed=0)
+    before = {key: value.copy() for key, value in params.items()}
+    X, Y = 1e50 * data.X_train, 1e50 * data.y_train
+    # errstate: the overflow is the point here, not a warning (pytest turns those into errors)
+    with np.errstate(over="ignore", invalid="ignore"), pytest.raises(FloatingPointError) as caught:
+        net.fit(params, X, Y, epochs=2, batch_size=16, seed=0)
+    assert "epoch 1, batch 2" in str(caught.value)
     assert all(np.isfinite(value).all() for value in params.values())
+    assert any(not np.array_equal(params[key], before[key]) for key in before)
 
 
 def test_predict_and_predict_proba() -> None:
