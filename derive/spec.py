@@ -108,11 +108,11 @@ def load(path: str | Path) -> Spec:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise input_error(path, "", "an existing spec file", "no such file") from None
+        raise _error(path, "", "an existing spec file", "no such file") from None
     except IsADirectoryError:
-        raise input_error(path, "", "a spec file", "a directory") from None
+        raise _error(path, "", "a spec file", "a directory") from None
     except OSError as exc:
-        raise input_error(path, "", "a readable spec file", exc.strerror or str(exc)) from None
+        raise _error(path, "", "a readable spec file", exc.strerror or str(exc)) from None
     return parse(raw, source=str(path))
 
 
@@ -123,7 +123,7 @@ def parse(raw: bytes | str, source: str = "<spec>") -> Spec:
             raw = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             found = f"byte 0x{raw[exc.start]:02x} at offset {exc.start}"
-            raise input_error(source, "", "UTF-8 text", found) from None
+            raise _error(source, "", "UTF-8 text", found) from None
     try:
         data = tomllib.loads(raw)
     except tomllib.TOMLDecodeError as exc:
@@ -139,46 +139,44 @@ def _validate(data: dict[str, Any], src: str) -> Spec:
     _no_unknown_keys(data, TOP_KEYS, src, "")
     for key in ("name", "layers", "activations", "loss"):
         if key not in data:
-            raise input_error(src, key, "this required key", "it missing")
+            raise _error(src, key, "this required key", "it missing")
 
     name = data["name"]
     if not (isinstance(name, str) and name.isascii() and name.isidentifier()):
-        raise input_error(src, "name", "a Python identifier (letters, digits, _)", _shown(name))
+        raise _error(src, "name", "a Python identifier (letters, digits, _)", name)
     if keyword.iskeyword(name) or keyword.issoftkeyword(name) or name.startswith("_"):
-        raise input_error(
-            src, "name", "an identifier that is not a keyword nor starts with _", _shown(name)
-        )
+        raise _error(src, "name", "an identifier that is not a keyword nor starts with _", name)
     if len(name) > 64:
-        raise input_error(src, "name", "at most 64 characters", name)
+        raise _error(src, "name", "at most 64 characters", name)
 
     layers = data["layers"]
     if not (isinstance(layers, list) and 2 <= len(layers) <= MAX_DEPTH + 1):
-        raise input_error(src, "layers", f"a list of 2 to {MAX_DEPTH + 1} layer sizes", layers)
+        raise _error(src, "layers", f"a list of 2 to {MAX_DEPTH + 1} layer sizes", layers)
     for i, width in enumerate(layers):
         if not _is_int(width) or not 1 <= width <= MAX_WIDTH:
-            raise input_error(src, f"layers[{i}]", f"an integer from 1 to {MAX_WIDTH}", width)
+            raise _error(src, f"layers[{i}]", f"an integer from 1 to {MAX_WIDTH}", width)
 
     acts = data["activations"]
     if not (isinstance(acts, list) and len(acts) == len(layers) - 1):
         expected = f"a list of {len(layers) - 1} activations, one per weight layer"
-        raise input_error(src, "activations", expected, acts)
+        raise _error(src, "activations", expected, acts)
     for i, act in enumerate(acts):
         _one_of(act, tuple(ACTIVATIONS), src, f"activations[{i}]")
         if act == "softmax" and i != len(acts) - 1:
-            raise input_error(src, f"activations[{i}]", "softmax on the output layer only", act)
+            raise _error(src, f"activations[{i}]", "softmax on the output layer only", act)
     if acts[-1] == "softmax" and layers[-1] < 2:
-        raise input_error(src, "layers[-1]", "at least 2 outputs for a softmax", layers[-1])
+        raise _error(src, "layers[-1]", "at least 2 outputs for a softmax", layers[-1])
 
     loss = _one_of(data["loss"], tuple(LOSSES), src, "loss")
     needed = LOSSES[loss].output_activation
     if needed is not None and acts[-1] != needed:
-        raise input_error(
+        raise _error(
             src, "activations[-1]", f"{needed!r}, the output that {loss} pairs with", acts[-1]
         )
 
     bias = data.get("bias", True)
     if not isinstance(bias, bool):
-        raise input_error(src, "bias", "true or false", bias)
+        raise _error(src, "bias", "true or false", bias)
     dtype = _one_of(data.get("dtype", "float64"), DTYPES, src, "dtype")
 
     return Spec(
@@ -195,7 +193,7 @@ def _validate(data: dict[str, Any], src: str) -> Spec:
 
 def _optimizer(table: Any, src: str) -> Optimizer:
     if not isinstance(table, dict):
-        raise input_error(src, "optimizer", "a table ([optimizer])", table)
+        raise _error(src, "optimizer", "a table ([optimizer])", table)
     kind = _one_of(table.get("kind", "sgd"), tuple(OPTIMIZERS), src, "optimizer.kind")
     defaults = OPTIMIZERS[kind]
     _no_unknown_keys(table, ("kind", *defaults), src, "optimizer.")
@@ -204,13 +202,13 @@ def _optimizer(table: Any, src: str) -> Optimizer:
         value = table.get(key, default)
         where = f"optimizer.{key}"
         if value is None:
-            raise input_error(src, where, f"a number (required for {kind})", "it missing")
+            raise _error(src, where, f"a number (required for {kind})", "it missing")
         if (
             not isinstance(value, int | float)
             or isinstance(value, bool)
             or (isinstance(value, float) and not math.isfinite(value))
         ):
-            raise input_error(src, where, "a finite number", value)
+            raise _error(src, where, "a finite number", value)
         low_ok = value > 0 if key in ("learning_rate", "epsilon") else value >= 0
         high_ok = value < 1 if key in ("momentum", "beta1", "beta2") else value <= 1e3
         if not (low_ok and high_ok):
@@ -219,14 +217,14 @@ def _optimizer(table: Any, src: str) -> Optimizer:
                 if key in ("momentum", "beta1", "beta2")
                 else "a number in (0, 1000]"
             )
-            raise input_error(src, where, expected, value)
+            raise _error(src, where, expected, value)
         hyper[key] = float(value)
     return Optimizer(kind, tuple(sorted(hyper.items())))
 
 
 def _training(table: Any, src: str) -> Training:
     if not isinstance(table, dict):
-        raise input_error(src, "training", "a table ([training])", table)
+        raise _error(src, "training", "a table ([training])", table)
     _no_unknown_keys(table, TRAINING_KEYS, src, "training.")
     limits = {
         "epochs": (1, 1_000_000),
@@ -239,12 +237,12 @@ def _training(table: Any, src: str) -> Training:
         if key in table:
             value = table[key]
             if not _is_int(value) or not low <= value <= high:
-                raise input_error(src, f"training.{key}", f"an integer from {low} to {high}", value)
+                raise _error(src, f"training.{key}", f"an integer from {low} to {high}", value)
             values[key] = value
     if "dataset" in table:
         dataset = table["dataset"]
         if not (isinstance(dataset, str) and dataset.isascii() and dataset.isidentifier()):
-            raise input_error(src, "training.dataset", "a data set name", _shown(dataset))
+            raise _error(src, "training.dataset", "a data set name", dataset)
         values["dataset"] = dataset
     return Training(**values)
 
@@ -261,13 +259,15 @@ def _one_of(value: Any, choices: tuple[str, ...], src: str, key: str) -> str:
         close = difflib.get_close_matches(value, choices, n=1)
         if close:
             expected += f" (did you mean {close[0]!r}?)"
-    raise input_error(src, key, expected, _shown(value))
+    raise _error(src, key, expected, value)
 
 
-def _shown(value: Any) -> Any:
-    """A string with a newline, an escape or another unprintable character as its repr, so an
-    error stays one plain line; anything else as it is."""
-    return repr(value) if isinstance(value, str) and not value.isprintable() else value
+def _error(src: str | Path, key: str, expected: str, found: Any) -> DeriveError:
+    """`input_error`, with a key or found string that holds a newline, an escape or another
+    unprintable character shown as its repr: the message stays one plain line."""
+    key = repr(key) if not key.isprintable() else key
+    found = repr(found) if isinstance(found, str) and not found.isprintable() else found
+    return input_error(src, key, expected, found)
 
 
 def _no_unknown_keys(table: dict[str, Any], known: tuple[str, ...], src: str, prefix: str) -> None:
@@ -275,9 +275,9 @@ def _no_unknown_keys(table: dict[str, Any], known: tuple[str, ...], src: str, pr
         if key not in known:
             close = difflib.get_close_matches(key, known, n=1)
             hint = f" (did you mean {prefix}{close[0]!r}?)" if close else ""
-            raise input_error(
+            raise _error(
                 src,
-                f"{prefix}{_shown(key)}",
+                f"{prefix}{key}",
                 f"one of the keys {', '.join(known)}{hint}",
                 "an unknown key",
             )
