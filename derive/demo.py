@@ -107,9 +107,9 @@ def verify_notes() -> None:
 
 def regenerate() -> None:
     """Step 2: `derive generate --all`."""
+    start = time.perf_counter()
     from derive.codegen import run_generate
 
-    start = time.perf_counter()
     buffer = io.StringIO()
     with redirect_stdout(buffer):
         code = run_generate([], out=None, all_specs=True, check=False, force=False)
@@ -156,7 +156,8 @@ def main() -> int:
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     print()
     for row in [header, *rows]:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=True)]
+        print("  ".join(cells).rstrip())
     print()
     if with_plots:
         print(f"4. figures: {PLOTS}/<spec>_<data set>_{{loss,boundary,fit}}.png")

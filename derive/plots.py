@@ -44,7 +44,7 @@ def _figure() -> Figure:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(5.0, 4.0), dpi=100, layout="constrained")
+    figure = Figure(figsize=(5.5, 4.5), dpi=100, layout="constrained")
     FigureCanvasAgg(figure)
     return figure
 
@@ -111,8 +111,11 @@ def regression_fit(
 
 def write_all(result: Result, spec: Spec, data: Dataset, folder: Path) -> list[Path]:
     """Every figure that fits the run: loss curves; a boundary (2-D classes) or a fit (1-D)."""
+    from derive.train import architecture, format_score
+
     stem = f"{spec.name}_{data.name}"
-    title = f"{spec.name} on {data.name}"
+    title = f"{spec.name} on {data.name}: held-out {format_score(result.metric, result.score)}"
+    title += f"\n{architecture(spec)}"
     net, params = result.net, result.params
     dtype = np.dtype(net.DTYPE)
 

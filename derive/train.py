@@ -175,7 +175,7 @@ def history_table(history: dict[str, list[float]], rows: int = 20) -> str:
     columns = [key for key in ("loss", "val_loss", "accuracy", "val_accuracy") if history.get(key)]
     n = len(history["loss"])
     step = max(1, math.ceil(n / rows))
-    epochs = sorted({*range(step - 1, n, step), n - 1})
+    epochs = sorted({0, *range(step - 1, n, step), n - 1})
     lines = ["epoch " + " ".join(f"{key:>12}" for key in columns)]
     for e in epochs:
         cells = []
