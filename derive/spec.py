@@ -274,7 +274,7 @@ def _no_unknown_keys(table: dict[str, Any], known: tuple[str, ...], src: str, pr
     for key in table:
         if key not in known:
             close = difflib.get_close_matches(key, known, n=1)
-            hint = f" (did you mean {prefix}{close[0]!r}?)" if close else ""
+            hint = f" (did you mean {prefix + close[0]!r}?)" if close else ""
             raise _error(
                 src,
                 f"{prefix}{key}",
