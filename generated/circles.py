@@ -332,7 +332,8 @@ def _as_targets(Y, batch, name="Y"):
         raise ValueError(f"{name}: expected shape ({batch}, {N_OUT}), found {array.shape}")
     array = _finite(_converted(array, name), name)
     if (array < 0).any() or (array > 1).any():
-        raise ValueError(f"{name}: expected labels or probabilities in [0, 1]")
+        found = f"{array.min()}..{array.max()}"
+        raise ValueError(f"{name}: expected labels or probabilities in [0, 1], found {found}")
     return array
 
 
@@ -459,7 +460,10 @@ def fit(
             raise ValueError(f"{key}: expected a positive integer, found {value!r}")
     if validation is not None:
         if not isinstance(validation, tuple | list) or len(validation) != 2:
-            raise ValueError("validation: expected a pair (X, Y)")
+            found = type(validation).__name__
+            if isinstance(validation, tuple | list):
+                found += f" of {len(validation)}"
+            raise ValueError(f"validation: expected a pair (X, Y), found a {found}")
         Xv = _finite(_as_inputs(validation[0], "validation X"), "validation X")
         Tv = _as_targets(validation[1], Xv.shape[0], "validation Y")
     if state is None:

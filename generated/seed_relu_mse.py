@@ -302,7 +302,10 @@ def fit(
             raise ValueError(f"{key}: expected a positive integer, found {value!r}")
     if validation is not None:
         if not isinstance(validation, tuple | list) or len(validation) != 2:
-            raise ValueError("validation: expected a pair (X, Y)")
+            found = type(validation).__name__
+            if isinstance(validation, tuple | list):
+                found += f" of {len(validation)}"
+            raise ValueError(f"validation: expected a pair (X, Y), found a {found}")
         Xv = _finite(_as_inputs(validation[0], "validation X"), "validation X")
         Tv = _as_targets(validation[1], Xv.shape[0], "validation Y")
     if state is None:

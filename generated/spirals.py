@@ -350,7 +350,8 @@ def _as_targets(Y, batch, name="Y"):
     array = _finite(_converted(array, name), name)
     sums = array.sum(axis=1)
     if (array < 0).any() or not numpy.allclose(sums, 1, atol=1e-3):
-        raise ValueError(f"{name}: expected rows of probabilities summing to 1 (one-hot)")
+        found = f"values {array.min()}..{array.max()}, row sums {sums.min()}..{sums.max()}"
+        raise ValueError(f"{name}: expected rows of probabilities summing to 1, found {found}")
     return array
 
 
@@ -477,7 +478,10 @@ def fit(
             raise ValueError(f"{key}: expected a positive integer, found {value!r}")
     if validation is not None:
         if not isinstance(validation, tuple | list) or len(validation) != 2:
-            raise ValueError("validation: expected a pair (X, Y)")
+            found = type(validation).__name__
+            if isinstance(validation, tuple | list):
+                found += f" of {len(validation)}"
+            raise ValueError(f"validation: expected a pair (X, Y), found a {found}")
         Xv = _finite(_as_inputs(validation[0], "validation X"), "validation X")
         Tv = _as_targets(validation[1], Xv.shape[0], "validation Y")
     if state is None:
