@@ -369,7 +369,12 @@ def targets(
                 (f"{command} < {limit:g} s", f"{_verdict(float(shown[:-2]) < limit)} {shown}")
             )
         else:
-            rows.append((f"{command} < {limit:g} s", f"n/a ({shown})"))
+            rows.append(
+                (
+                    f"{command} < {limit:g} s",
+                    "n/a (not run)" if shown == "not run" else "n/a (failed)",
+                )
+            )
     return rows
 
 
