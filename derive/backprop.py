@@ -216,10 +216,18 @@ def forward(acts: tuple[str, ...], X: sp.Matrix, Ws: list, bs: list) -> tuple[li
         Zs.append(Z)
         act = activations.get(name)
         if act.elementwise:
-            outputs.append(Z.applyfunc(act.of))
+            outputs.append(Z.applyfunc(partial(_apply, act)))
         else:
             outputs.append(sp.Matrix([activations.softmax(list(Z.row(r))) for r in range(Z.rows)]))
     return Zs, outputs
+
+
+def _apply(act: activations.Activation, z_: sp.Expr) -> sp.Expr:
+    """act.of(z_); a Max is built unevaluated, skipping its costly search of nested arguments."""
+    if not act.has_kink:
+        return act.of(z_)
+    with sp.evaluate(False):
+        return act.of(z_)
 
 
 def total_loss(loss_name: str, A_out: sp.Matrix, T: sp.Matrix) -> sp.Expr:
@@ -234,7 +242,9 @@ def output_layer_delta(loss_name: str, act_name: str, A_out: sp.Matrix, T: sp.Ma
     rule = output_delta(loss_name, act_name)
     values = {n: A_out.cols}
     G = sp.Matrix(
-        A_out.rows, A_out.cols, lambda r, i: rule.expr.subs(values | {y: A_out[r, i], t: T[r, i]})
+        A_out.rows,
+        A_out.cols,
+        lambda r, i: rule.expr.xreplace(values | {y: A_out[r, i], t: T[r, i]}),
     )
     if rule.kind == "elementwise":
         return G
@@ -246,7 +256,7 @@ def hidden_delta(
     delta_next: sp.Matrix, W_next: sp.Matrix, A: sp.Matrix, act_name: str
 ) -> sp.Matrix:
     """[bp.hidden] delta_l = (delta_{l+1} W_{l+1}) * f_l'(Z_l), f' written in A_l = f_l(Z_l)."""
-    slope = A.applyfunc(lambda a_: activations.get(act_name).derivative_of_output.subs(y, a_))
+    slope = A.applyfunc(lambda a_: activations.get(act_name).derivative_of_output.xreplace({y: a_}))
     return (delta_next * W_next).multiply_elementwise(slope)
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import random
 
+import mpmath
 import pytest
 import sympy as sp
 
@@ -187,10 +189,10 @@ def test_relu_convention_at_zero_matters_only_on_the_kink() -> None:
 
 def test_points_are_off_every_kink_with_both_signs() -> None:
     case = NetworkCase(SMALL, ("relu", "relu"), "mse", True)
-    Ws, bs, X, _ = backprop._network(case, __import__("random").Random(0), False, None)
+    Ws, bs, X, _ = backprop._network(case, random.Random(0), False, None)
     Zs, _ = backprop.forward(case.acts, X, Ws, bs)
     params = [s for M in Ws + bs for s in M]
-    point = backprop._point(case, Zs, params, __import__("random").Random(1))
+    point = backprop._point(case, Zs, params, random.Random(1))
     for Z in Zs:
         values = [Z_.xreplace(point) for Z_ in Z]
         assert all(v != 0 for v in values)
@@ -223,3 +225,30 @@ def test_output_delta_kinds() -> None:
     assert backprop.output_delta("mse", "softmax").kind == "softmax_jvp"
     assert backprop.output_delta("cross_entropy", "softmax").kind == "elementwise"
     assert backprop.output_delta("mse", "tanh").kind == "elementwise"
+
+
+# --- the fast oracle is sympy.diff of E ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("layers", "acts", "loss"),
+    [
+        ((2, 3, 2), ("tanh", "softmax"), "cross_entropy"),
+        ((2, 3, 2), ("relu", "leaky_relu"), "mse"),
+        ((2, 3, 2, 2), ("sigmoid", "leaky_relu", "softmax"), "mse"),
+    ],
+)
+def test_chained_diff_equals_literal_sympy_diff(layers, acts, loss) -> None:
+    rng = random.Random(3)
+    case = NetworkCase(layers, acts, loss, True)
+    problem = backprop._problem(case, RULES, False, True, rng)
+    point = backprop._point(case, problem.Zs, problem.symbols(), rng)
+    exact = backprop._exact(case)
+    (W1, _), (_, b_last) = problem.params[0], problem.params[-1]
+    chosen = [W1[0, 0], W1[-1, -1], b_last[0, -1]]
+    with mpmath.workdps(80):
+        chained = backprop.chained_diff(problem.E, chosen, point, exact)
+        value = backprop._evaluator(point, exact)
+        literal = [value(sp.diff(problem.E, w)) for w in chosen]
+        for a, b in zip(chained, literal, strict=True):
+            assert a == b if exact else abs(a - b) < 1e-50 * max(1, abs(b))
