@@ -222,7 +222,7 @@ def instances(claim: Claim, cfile: ClaimsFile) -> list[Instance]:
         assert cfile.network is not None
         shapes = claim.layers or cfile.network.layers
     names = [name for name, _ in claim.sizes]
-    found = []
+    found: list[Instance] = []
     for shape in shapes:
         for values in itertools.product(*[vals for _, vals in claim.sizes]):
             base = Instance("", dict(zip(names, values, strict=True)), shape)
@@ -237,7 +237,7 @@ def instances(claim: Claim, cfile: ClaimsFile) -> list[Instance]:
 def _indexed(claim: Claim, cfile: ClaimsFile, base: Instance) -> Iterator[Instance]:
     envs = [dict(base.env)]
     for name, low, high in claim.indices:
-        grown = []
+        grown: list[dict[str, int]] = []
         for env in envs:
             scope = Instance("", env, base.sizes).scope(cfile)
             first, last = _integer(low, scope), _integer(high, scope)
@@ -300,10 +300,12 @@ def _decide_instance(
 ) -> None:
     """Symbolic zero, else a sampled counterexample, else regions (kinks) or simplify."""
     diff = lhs - rhs
-    if _cancels(diff):
+    if diff == 0:
         return
-    symbols = sorted(diff.free_symbols, key=str)
+    symbols = sorted(lhs.free_symbols | rhs.free_symbols, key=str)
     kinks = _all_kinks(diff)
+    if not kinks and _cancels(diff):  # cheap without kinks; with them, sampling comes first
+        return
     for _ in range(SAMPLES):
         point = {s: rng.choice(VALUES) for s in symbols}
         if any(_value(k, point) in (0, None) for k in kinks):
@@ -311,10 +313,12 @@ def _decide_instance(
         if _differs(lhs, rhs, point):
             out.status, out.point = "fails", point
             return
+    if kinks and _cancels(diff):
+        return
     if not kinks:
         if not _is_zero(diff):
-            point = _search(lhs, rhs, [], [], symbols, rng)
-            out.status, out.point = ("fails", point) if point else ("holds", None)
+            found = _search(lhs, rhs, [], [], symbols, rng)
+            out.status, out.point = ("fails", found) if found else ("holds", None)
         return
     leaves = list(itertools.islice(_regions(diff, [], []), MAX_REGIONS + 1))
     if len(leaves) > MAX_REGIONS:
@@ -322,10 +326,10 @@ def _decide_instance(
     for leaf, constraints, subs in leaves:
         if not leaf.has(sp.nan) and _is_zero(leaf):
             continue
-        point = _search(lhs, rhs, constraints, subs, symbols, rng)
-        if point is None:
+        witness = _search(lhs, rhs, constraints, subs, symbols, rng)
+        if witness is None:
             continue  # an empty region, or zero on it
-        out.point = point
+        out.point = witness
         zero = [e for e, sign in constraints if sign == 0]
         if not zero:
             out.status = "fails"
@@ -337,10 +341,40 @@ def _cancels(diff: sp.Expr) -> bool:
     """diff is 0 as a rational function of its atoms (exp(z), Heaviside(...) as generators)."""
     if diff == 0:
         return True
+    opaque = {node: sp.Dummy() for node in _outermost(diff, _KINKED)}
+    rational = _exp_as_powers(diff.xreplace(opaque))
     try:
-        return bool(sp.cancel(sp.together(diff)) == 0)
+        field, *_ = sp.field(sorted(rational.free_symbols, key=str), sp.QQ)
+        return bool(field.from_expr(rational) == 0)
+    except (ValueError, TypeError, sp.polys.polyerrors.PolynomialError, sp.CoercionFailed):
+        pass
+    try:
+        return bool(sp.expand(sp.fraction(sp.together(rational))[0]) == 0)
     except (sp.PolynomialError, TypeError, ValueError):
         return False
+
+
+def _exp_as_powers(expr: sp.Expr) -> sp.Expr:
+    """exp(2*x - y) as u_x**2 / u_y, so that exp terms cancel as a rational function would."""
+    names: dict[sp.Symbol, sp.Dummy] = {}
+
+    def powers(arg: sp.Expr) -> sp.Expr:
+        terms = arg.as_coefficients_dict()
+        if not all(c.is_Integer and (t.is_Symbol or t == 1) for t, c in terms.items()):
+            return sp.exp(arg)
+        factors = [
+            sp.E ** int(c) if t == 1 else names.setdefault(t, sp.Dummy(positive=True)) ** int(c)
+            for t, c in terms.items()
+        ]
+        return sp.Mul(*factors)
+
+    return expr.replace(sp.exp, powers)
+
+
+def _outermost(expr: sp.Basic, kinds: tuple[type, ...]) -> list[sp.Basic]:
+    if isinstance(expr, kinds):
+        return [expr]
+    return [found for arg in expr.args for found in _outermost(arg, kinds)]
 
 
 def _is_zero(diff: sp.Expr) -> bool:
@@ -353,6 +387,8 @@ def _is_zero(diff: sp.Expr) -> bool:
 def _value(expr: sp.Expr, point: dict[sp.Symbol, sp.Expr]) -> complex | None:
     """expr at a point, as a number; None where it is undefined."""
     value = expr.xreplace(point)
+    if value.is_Rational:
+        return complex(value)
     if value.has(sp.nan, sp.zoo, sp.oo, -sp.oo):
         return None
     try:
@@ -362,7 +398,11 @@ def _value(expr: sp.Expr, point: dict[sp.Symbol, sp.Expr]) -> complex | None:
 
 
 def _differs(lhs: sp.Expr, rhs: sp.Expr, point: dict[sp.Symbol, sp.Expr]) -> bool:
-    true, stated = _value(lhs, point), _value(rhs, point)
+    """lhs and rhs differ at the point, exactly for rationals; the stated side may be undefined."""
+    exact = lhs.xreplace(point), rhs.xreplace(point)
+    if exact[0].is_Rational and exact[1].is_Rational:
+        return bool(exact[0] != exact[1])
+    true, stated = _value(exact[0], {}), _value(exact[1], {})
     if true is None:
         return False
     if stated is None:
@@ -374,12 +414,12 @@ _KINKED = (sp.Heaviside, sp.Max, sp.Min, sp.Abs, sp.Piecewise)
 
 
 def _all_kinks(expr: sp.Expr) -> list[sp.Expr]:
-    found = []
+    found: dict[sp.Expr, None] = {}
     for node in sp.preorder_traversal(expr):
         arg = _kink_arg(node)
         if arg is not None and arg.free_symbols:
-            found.append(arg)
-    return found
+            found[arg] = None
+    return list(found)
 
 
 def _kink_arg(node: sp.Basic) -> sp.Expr | None:
@@ -453,12 +493,9 @@ def _resolve(expr: sp.Expr, kink: sp.Expr, sign: int) -> sp.Expr:
 def _solve_linear(kink: sp.Expr) -> tuple[sp.Symbol, sp.Expr] | None:
     """A symbol of `kink` and its value on kink = 0, when kink is linear in it."""
     for symbol in sorted(kink.free_symbols, key=str):
-        try:
-            poly = sp.Poly(kink, symbol)
-        except sp.PolynomialError:
-            continue
-        if poly.degree() == 1:
-            return symbol, sp.cancel(symbol - kink / poly.coeff_monomial(symbol))
+        slope = kink.diff(symbol)
+        if slope != 0 and not slope.has(symbol):
+            return symbol, sp.expand(symbol - kink / slope)
     return None
 
 
@@ -542,13 +579,11 @@ def _kink_text(kinked: list[Outcome]) -> str:
     first = kinked[0]
     assert first.point is not None and first.lhs is not None and first.rhs is not None
     stated = _value(first.rhs, first.point)
-    gives = (
-        "gives no value there" if stated is None else f"gives {_show(first.at_point(first.rhs))}"
-    )
+    gives = "gives no value" if stated is None else f"gives {_show(first.at_point(first.rhs))}"
+    where = f" (e.g. {first.label})" if first.label else ""
     return (
-        f"holds except at the kink {first.kink} = 0 (e.g. {first.label}), where the claim "
-        f"{gives}; derive's convention there: {KINK_CONVENTION}, "
-        f"value {_show(first.at_point(first.lhs))}"
+        f"{first.kink} != 0{where}: at the kink {first.kink} = 0 the claim {gives}, while "
+        f"{KINK_CONVENTION} gives {_show(first.at_point(first.lhs))}"
     )
 
 
@@ -559,8 +594,8 @@ def _procedure_factor(claim: Claim, failed: list[Outcome]) -> str | None:
     factors = set()
     for outcome in failed:
         assert outcome.lhs is not None and outcome.rhs is not None
-        ratio = sp.cancel(sp.together(outcome.rhs / outcome.lhs))
-        if not (ratio.is_Number and ratio > 0):
+        ratio = _constant_ratio(outcome.rhs, outcome.lhs, outcome.point)
+        if ratio is None or ratio <= 0:
             return None
         factors.add((tuple(outcome.sizes), ratio))
     shown = ", ".join(f"{v} at layers {list(s)}" for s, v in sorted(factors, key=str))
@@ -589,7 +624,7 @@ def _explain(result: Result, claim: Claim, cfile: ClaimsFile, failed: list[Outco
     if first.status == "kink":
         result.counterexample["kink"] = f"{first.kink} = 0"
     assert first.lhs is not None and first.rhs is not None
-    ratios = {_ratio(o) for o in valued}
+    ratios = {_ratio(o) for o in valued[:12]}
     ratio = ratios.pop() if len(ratios) == 1 else None
     if ratio is not None and ratio != 1 and first.status == "fails":
         result.corrected_expr = ratio * first.rhs
@@ -604,11 +639,22 @@ def _ratio(outcome: Outcome) -> sp.Expr | None:
     assert outcome.lhs is not None and outcome.rhs is not None
     if outcome.rhs == 0 or outcome.status != "fails":
         return None
-    ratio = sp.cancel(sp.together(outcome.lhs / outcome.rhs))
-    return ratio if ratio.is_Number else None
+    return _constant_ratio(outcome.lhs, outcome.rhs, outcome.point)
+
+
+def _constant_ratio(
+    top: sp.Expr, bottom: sp.Expr, point: dict[sp.Symbol, sp.Expr] | None
+) -> sp.Expr | None:
+    """c when top = c * bottom identically, c a number (read at the point, proved everywhere)."""
+    if point is None or bottom.xreplace(point) == 0:
+        return None
+    ratio = sp.nsimplify(top.xreplace(point) / bottom.xreplace(point))
+    return ratio if ratio.is_Rational and _cancels(top - ratio * bottom) else None
 
 
 def _tidy(expr: sp.Expr) -> sp.Expr:
+    if expr.has(*_KINKED) or sp.count_ops(expr) > 60:
+        return expr
     simpler = sp.simplify(expr)
     return simpler if sp.count_ops(simpler) <= sp.count_ops(expr) else expr
 

@@ -330,7 +330,7 @@ class _Builder:
 
     def integer(self, node: ast.expr) -> int:
         value = self.node(node)
-        if not (isinstance(value, sp.Integer) or isinstance(value, int)):
+        if not isinstance(value, sp.Integer | int):
             raise self.fail(f"{ast.unparse(node)} must be an integer (declare it in indices)")
         return int(value)
 
@@ -366,9 +366,9 @@ class _Builder:
     def power(self, base: sp.Expr, exponent: sp.Expr) -> sp.Expr:
         if exponent.is_Number and abs(exponent) > MAX_EXPONENT:
             raise self.fail(f"exponents are limited to {MAX_EXPONENT}")
-        if base.is_Number and exponent.is_Number and base != 0:
-            if abs(float(exponent)) * abs(math.log10(abs(float(base)))) > 300:
-                raise self.fail("number too large")
+        numbers = base.is_Number and exponent.is_Number and base != 0
+        if numbers and abs(float(exponent)) * abs(math.log10(abs(float(base)))) > 300:
+            raise self.fail("number too large")
         return sp.Pow(base, exponent)
 
     def _Compare(self, node: ast.Compare) -> Any:
@@ -591,16 +591,16 @@ def _network(path: Path, raw: object) -> Network:
 
 
 def _layers(path: Path, key: str, raw: object) -> tuple[tuple[int, ...], ...]:
-    ok = isinstance(raw, list) and 0 < len(raw) <= 12
-    ok = ok and all(
+    shapes = raw if isinstance(raw, list) else []
+    ok = 0 < len(shapes) <= 12 and all(
         isinstance(shape, list)
         and 2 <= len(shape) <= 4
         and all(type(size) is int and 1 <= size <= 4 for size in shape)
-        for shape in raw  # type: ignore[union-attr]
+        for shape in shapes
     )
     if not ok:
         raise input_error(path, key, "a list of layer-size lists (2-4 layers of 1-4 neurons)", raw)
-    return tuple(tuple(shape) for shape in raw)  # type: ignore[union-attr]
+    return tuple(tuple(shape) for shape in shapes)
 
 
 def _claim(path: Path, raw: object, number: int) -> Claim:

@@ -1,0 +1,155 @@
+"""`derive verify`: verification results as a text table, JSON or Markdown.
+
+A claim whose id ends in `.N` is line N of a multi-line equation; the report adds the
+equation itself (`eq13` for `eq13.1`, `eq13.2`, ...), whose verdict is the worst of its lines.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+from derive.activations import KINK_CONVENTION
+from derive.checker import Result, check_file
+from derive.claims import bundled_path, load
+
+__all__ = ["entries", "render", "run_verify"]
+
+_RANK = {"holds": 0, "conditional": 1, "fails": 2}
+_LINE = re.compile(r"^(?P<equation>.+)\.(?P<line>\d+)$")
+
+
+def run_verify(files: Sequence[Path], fmt: str) -> int:
+    """Check every claim of the files (none: the bundled notes), print, return the exit code."""
+    paths = list(files) or [bundled_path()]
+    loaded = [load(path) for path in paths]  # every input error before any output
+    results = [result for cfile in loaded for result in check_file(cfile)]
+    print(render(entries(results), fmt, [str(p) for p in paths]), end="")
+    return 0 if all(r.verdict == "holds" for r in results) else 1
+
+
+def entries(results: list[Result]) -> list[Result]:
+    """The results with each multi-line equation's own entry before its lines."""
+    lines: dict[str, list[Result]] = {}
+    for result in results:
+        match = _LINE.match(result.id)
+        if match:
+            lines.setdefault(match["equation"], []).append(result)
+    listed, done = [], set()
+    for result in results:
+        match = _LINE.match(result.id)
+        if match and match["equation"] not in done:
+            done.add(match["equation"])
+            listed.append(_equation(match["equation"], lines[match["equation"]]))
+        listed.append(result)
+    return listed
+
+
+def _equation(eq_id: str, lines: list[Result]) -> Result:
+    worst = max(lines, key=lambda r: _RANK[r.verdict])
+    tag = f"{worst.id}: "
+    return Result(
+        id=eq_id,
+        verdict=worst.verdict,
+        statement=f"worst of its lines {', '.join(r.id for r in lines)}",
+        source=re.sub(r", line \d+$", "", lines[0].source),
+        latex=r" \\ ".join(r.latex for r in lines if r.latex),
+        counterexample=None
+        if worst.counterexample is None
+        else {"line": worst.id} | worst.counterexample,
+        condition=None if worst.condition is None else tag + worst.condition,
+        corrected=None if worst.corrected is None else tag + worst.corrected,
+    )
+
+
+def render(listed: list[Result], fmt: str, files: list[str]) -> str:
+    """The report in one of the formats: text, json, markdown."""
+    if fmt == "json":
+        return _json(listed, files)
+    if fmt == "markdown":
+        return _markdown(listed, files)
+    return _text(listed)
+
+
+def _summary(listed: list[Result], files: list[str]) -> dict[str, object]:
+    counts = {verdict: sum(r.verdict == verdict for r in listed) for verdict in _RANK}
+    return {"total": len(listed), **counts, "files": files, "convention": KINK_CONVENTION}
+
+
+def _summary_line(listed: list[Result]) -> str:
+    counts = _summary(listed, [])
+    return (
+        f"{counts['total']} claims: {counts['holds']} hold, {counts['fails']} fail, "
+        f"{counts['conditional']} conditional. Convention: {KINK_CONVENTION}.\n"
+    )
+
+
+def _json(listed: list[Result], files: list[str]) -> str:
+    claims = [
+        {
+            "id": r.id,
+            "verdict": r.verdict,
+            "statement": r.statement,
+            "source": r.source,
+            "counterexample": r.counterexample,
+            "condition": r.condition,
+            "corrected": r.corrected,
+        }
+        for r in listed
+    ]
+    payload = {"claims": claims, "summary": _summary(listed, files)}
+    return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
+
+
+def reason(result: Result) -> str:
+    """One line on why: the counterexample, the condition, or the convention checked under."""
+    example = result.counterexample
+    if result.verdict == "conditional":
+        return f"holds only if {result.condition}"
+    if example is None:
+        return result.condition or ""
+    where = f"{example['line']}, " if "line" in example else ""
+    where += f"{example['at']}: " if example.get("at") else ""
+    if "missing" in example:
+        return f"{where}{example['missing']}"
+    point = ", ".join(f"{k}={v}" for k, v in example["point"].items())  # type: ignore[attr-defined]
+    return f"{where}at {point}: stated {example['stated']}, true {example['true']}"
+
+
+def _text(listed: list[Result]) -> str:
+    width = max(60, shutil.get_terminal_size((120, 20)).columns) - 24
+    rows = [f"{'id':<10} {'verdict':<12} why"]
+    for result in listed:
+        why = reason(result)
+        why = why if len(why) <= width else why[: width - 3] + "..."
+        rows.append(f"{result.id:<10} {result.verdict:<12} {why}")
+    return "\n".join(rows) + "\n" + _summary_line(listed)
+
+
+def _markdown(listed: list[Result], files: list[str]) -> str:
+    out = [f"# derive verify: {', '.join(Path(f).name for f in files)}", ""]
+    for result in listed:
+        out += [f"## `{result.id}`: {result.verdict}", ""]
+        if result.source:
+            out += [f"Source: {result.source}", ""]
+        if result.latex:
+            out += ["```math", result.latex, "```", ""]
+        elif result.statement:
+            out += [f"Statement: `{result.statement}`", ""]
+        if result.counterexample is not None:
+            out += [f"- Counterexample: {reason(_as_fails(result))}"]
+        if result.condition is not None:
+            label = "Holds only if" if result.verdict == "conditional" else "Note"
+            out += [f"- {label}: {result.condition}"]
+        if result.corrected is not None:
+            out += [f"- Corrected (from SymPy): `{result.corrected}`"]
+        out += [""]
+    out += [f"**Summary:** {_summary_line(listed)}"]
+    return "\n".join(out)
+
+
+def _as_fails(result: Result) -> Result:
+    return Result(result.id, "fails", "", "", "", result.counterexample)
