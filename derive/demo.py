@@ -15,6 +15,7 @@ import time
 import warnings
 from contextlib import redirect_stdout
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -35,7 +36,7 @@ SKLEARN_ACTIVATIONS = {
 }
 
 
-def sklearn_model(spec: specs.Spec, data: datasets.Dataset) -> object:
+def sklearn_model(spec: specs.Spec, data: datasets.Dataset) -> Any:
     """scikit-learn's MLP with the spec's hidden layers, activation, optimizer and training.
 
     What it cannot copy: a network without biases, leaky ReLU (plain ReLU instead), an output
@@ -79,9 +80,9 @@ def sklearn_score(spec: specs.Spec, data: datasets.Dataset) -> tuple[float, floa
     with warnings.catch_warnings(), train.one_blas_thread():
         warnings.simplefilter("ignore", ConvergenceWarning)
         start = time.perf_counter()
-        model.fit(data.X_train, y)  # type: ignore[attr-defined]
+        model.fit(data.X_train, y)
         seconds = time.perf_counter() - start
-    predicted = model.predict(data.X_test)  # type: ignore[attr-defined]
+    predicted = model.predict(data.X_test)
     if data.task == "classification":
         return float(np.mean(predicted == data.y_test)), seconds
     return float(np.mean((predicted.reshape(data.y_test.shape) - data.y_test) ** 2)), seconds
@@ -99,10 +100,10 @@ def verify_notes() -> None:
     except Exception as exc:  # the verifier is optional for the tour; say why it was skipped
         print(f"1. verify the notes: skipped ({type(exc).__name__}: {exc})")
         return
-    lines = buffer.getvalue().rstrip().splitlines()
-    print(f"1. verify the notes: exit {code} in {time.perf_counter() - start:.1f} s")
-    for line in lines[-3:]:
-        print(f"   {line}")
+    summary = buffer.getvalue().rstrip().splitlines()[-1:] or [f"exit {code}"]
+    seconds = time.perf_counter() - start
+    print(f"1. verify the notes ({seconds:.1f} s; `derive verify` for every claim):")
+    print(f"   {summary[0]}")
 
 
 def regenerate() -> None:

@@ -182,3 +182,30 @@ def test_predict_and_predict_proba() -> None:
     np.testing.assert_array_equal(
         net.predict(params, data.X_test), net.forward(params, data.X_test)
     )
+
+
+# --- the demo's scikit-learn twin -------------------------------------------------------------
+
+
+def test_the_sklearn_twin_copies_layers_optimizer_and_schedule() -> None:
+    from derive import demo
+
+    spec = specs.load(SPECS / "digits.toml")
+    params = demo.sklearn_model(spec, datasets.load("digits")).get_params()
+    assert params["hidden_layer_sizes"] == (128,) and params["activation"] == "relu"
+    assert (params["solver"], params["learning_rate_init"]) == ("adam", 0.002)
+    assert (params["batch_size"], params["max_iter"], params["alpha"]) == (64, 30, 0.0)
+    assert params["n_iter_no_change"] == 30 and params["random_state"] == 0
+
+    spec = specs.load(SPECS / "blobs.toml")
+    params = demo.sklearn_model(spec, datasets.load("blobs")).get_params()
+    assert (params["solver"], params["momentum"], params["nesterovs_momentum"]) == (
+        "sgd",
+        0.9,
+        False,
+    )
+
+    spec = specs.load(SPECS / "sine.toml")
+    model = demo.sklearn_model(spec, datasets.load("sine"))
+    assert type(model).__name__ == "MLPRegressor"
+    assert model.get_params()["activation"] == "tanh"
