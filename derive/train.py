@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import math
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -134,7 +135,8 @@ def train(
         validation = (X[:n_val], Y[:n_val])
         X, Y = X[n_val:], Y[n_val:]
     params = net.init_params(seed=spec.training.seed)
-    with one_blas_thread():
+    # fit checks every loss itself and names the batch; no RuntimeWarning on the way there
+    with one_blas_thread(), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         start = time.perf_counter()
         history = net.fit(
             params,
@@ -215,7 +217,10 @@ def run_train(spec_path: Path, dataset: str | None, epochs: int | None, plots: P
     try:
         result = train(spec, data, epochs)
     except FloatingPointError as exc:
-        print(f"derive: training stopped: {exc}; try a smaller optimizer.learning_rate")
+        print(
+            f"derive: training stopped: {exc}; try a smaller optimizer.learning_rate",
+            file=sys.stderr,
+        )
         return 1
     print(history_table(result.history))
     print(

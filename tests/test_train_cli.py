@@ -93,3 +93,18 @@ def test_plots_must_be_a_folder(capsys: pytest.CaptureFixture[str], tmp_path: Pa
     code, _, err = run(capsys, XOR, "--plots", str(tmp_path / "file"))
     assert code == 2
     assert "--plots: expected a folder" in err
+
+
+def test_a_diverging_run_exits_1_naming_the_batch(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    spec = tmp_path / "boom.toml"
+    spec.write_text(
+        'name = "boom"\nlayers = [1, 16, 1]\nactivations = ["tanh", "identity"]\nloss = "mse"\n'
+        '[optimizer]\nkind = "sgd"\nlearning_rate = 1000\n[training]\ndataset = "sine"\n'
+    )
+    code, out, err = run(capsys, str(spec), "--epochs", "3")
+    assert code == 1
+    assert "training boom" in out
+    assert "derive: training stopped: epoch 2, batch 12: non-finite loss" in err
+    assert "try a smaller optimizer.learning_rate" in err
