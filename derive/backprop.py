@@ -15,7 +15,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
-from functools import cache, partial
+from functools import cache, lru_cache, partial
 from typing import Any
 
 import mpmath
@@ -466,24 +466,42 @@ def _indices(M: sp.Matrix) -> list[tuple[int, int]]:
 def chained_diff(E: sp.Expr, params: list, point: dict, exact: bool) -> list:
     """dE/dw at point for every w in params, by sympy.diff of each common subexpression of E.
 
-    E is split by cse into steps c_k = f_k(params, earlier c); sympy.diff gives each step's
-    local partials, chained in order (forward mode). It equals sp.diff(E, w) at the point
-    (a test checks this) and costs one small diff per step instead of a walk of the whole
-    tree per parameter, which makes depth-3 networks affordable.
+    E is split into steps c_k = f_k(params, earlier c), one per distinct subexpression;
+    sympy.diff gives each step's local partials, chained in order (forward mode). It equals
+    sp.diff(E, w) at the point (a test checks this) but never walks the whole tree once per
+    parameter, which makes depth-3 networks affordable.
     """
-    steps, (last,) = sp.cse(E, symbols=sp.numbered_symbols("_c"), order="none")
     known: dict = dict(point)
     tangent = {w: [int(k == i) for k in range(len(params))] for i, w in enumerate(params)}
-    for c, expr in [*steps, (sp.Dummy("E"), last)]:
+    zero = [0] * len(params)  # other symbols: constants here
+    for c, expr, partials in _chain(E, tuple(params)):
         value = _evaluator(known, exact)
-        inputs = [s_ for s_ in expr.free_symbols if s_ in tangent]
-        partials = [value(sp.diff(expr, s_)) for s_ in inputs]
-        rows = [tangent[s_] for s_ in inputs]
-        tangent[c] = [
-            sum(d * r[k] for d, r in zip(partials, rows, strict=True)) for k in range(len(params))
-        ]
+        rows = [(value(d), tangent.get(s_, zero)) for s_, d in partials]
+        tangent[c] = [sum(d * r[k] for d, r in rows) for k in range(len(params))]
         known[c] = value(expr)
     return tangent[c]
+
+
+@lru_cache(maxsize=4)
+def _chain(E: sp.Expr, params: tuple) -> list[tuple[sp.Symbol, sp.Expr, list]]:
+    """E's distinct subexpressions in evaluation order, each a step c = f(inputs) with its
+    local partials [(input, df/dinput)] from sympy.diff; the last step is E itself."""
+    names: dict[sp.Expr, sp.Expr] = {w: w for w in params}
+    chain: list[tuple[sp.Symbol, sp.Expr, list]] = []
+
+    def name(e: sp.Expr) -> sp.Expr:
+        if e not in names:
+            if not e.args:  # a number
+                return e
+            step = e.func(*[name(arg) for arg in e.args])
+            c = sp.Symbol(f"_c{len(chain)}", real=True)
+            inputs = [arg for arg in set(step.args) if arg.is_Symbol]
+            chain.append((c, step, [(arg, sp.diff(step, arg)) for arg in inputs]))
+            names[e] = c
+        return names[e]
+
+    name(E)
+    return chain
 
 
 def _point(case: NetworkCase, Zs: list, params: list, rng: random.Random) -> dict:
