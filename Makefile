@@ -17,9 +17,10 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check derive tests bench generated
 	$(BIN)/mypy derive
 
+# Two pytest workers on two cores: one BLAS thread each, or they oversubscribe the machine.
 test: lint
 	$(BIN)/derive generate --all --check
-	$(BIN)/python -m pytest -q -n 2 tests
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 tests
 
 demo: $(STAMP)
 	$(BIN)/python -m derive.demo
