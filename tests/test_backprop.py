@@ -25,7 +25,7 @@ SMALL = (2, 3, 2)  # non-square, so a transposed weight changes shapes
 def test_network_backward_equals_sympy_diff(case: NetworkCase) -> None:
     result = backprop.prove_case(case)
     assert result.holds, result.evidence
-    assert result.method.startswith("exact" if backprop._exact(case) else "50 digits")
+    assert result.method.startswith("exact" if backprop._exact(case) else "80 digits")
 
 
 SINGLE_PROOFS = [p for p in backprop.PROOFS.values() if not p.name.startswith("net:")]
@@ -151,13 +151,13 @@ def _kink_slope_one(delta: sp.Matrix, W: sp.Matrix, A: sp.Matrix, act: str) -> s
 @pytest.mark.parametrize(
     ("rules", "acts", "loss", "method"),
     [
-        (dataclasses.replace(RULES, hidden=_no_slope), ("sigmoid", "identity"), "mse", "50"),
+        (dataclasses.replace(RULES, hidden=_no_slope), ("sigmoid", "identity"), "mse", "80"),
         (dataclasses.replace(RULES, hidden=_no_slope), ("relu", "relu"), "mse", "exact"),
         (
             dataclasses.replace(RULES, gradients=_no_batch_mean),
             ("tanh", "softmax"),
             "cross_entropy",
-            "50",
+            "80",
         ),
         (
             dataclasses.replace(RULES, gradients=_transposed),
@@ -169,7 +169,7 @@ def _kink_slope_one(delta: sp.Matrix, W: sp.Matrix, A: sp.Matrix, act: str) -> s
             dataclasses.replace(RULES, output=_diagonal_softmax),
             ("identity", "softmax"),
             "mse",
-            "50",
+            "80",
         ),
     ],
     ids=["no-f'", "no-f'-relu", "no-1/B", "transposed-dW", "eq16-diagonal"],
