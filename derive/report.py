@@ -120,12 +120,13 @@ def reason(result: Result) -> str:
 
 
 def _text(listed: list[Result]) -> str:
-    width = max(60, shutil.get_terminal_size((120, 20)).columns) - 24
-    rows = [f"{'id':<10} {'verdict':<12} why"]
+    column = max([10, *(len(r.id) + 1 for r in listed)])
+    width = max(60, shutil.get_terminal_size((120, 20)).columns - column - 14)
+    rows = [f"{'id':<{column}} {'verdict':<12} why"]
     for result in listed:
         why = reason(result)
         why = why if len(why) <= width else why[: width - 3] + "..."
-        rows.append(f"{result.id:<10} {result.verdict:<12} {why}")
+        rows.append(f"{result.id:<{column}} {result.verdict:<12} {why}".rstrip())
     return "\n".join(rows) + "\n" + _summary_line(listed)
 
 

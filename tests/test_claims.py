@@ -71,7 +71,7 @@ def test_bundled_notes_load_and_cover_every_equation() -> None:
         ('[[claim]]\nid = "c"\nkind = "proof"\nlhs = "x"\nrhs = "x"\n', "kind: expected one of"),
         ('[[claim]]\nid = "c"\nkind = "network"\nlhs = "x"\nrhs = "x"\n', "a [network] table"),
         (
-            '[[claim]]\nid = "c"\nlhs = "x"\nrhs = "x"\n[[claim]]\nid = "c"\nlhs = "x"\nrhs = "x"\n',
+            '[[claim]]\nid = "c"\nlhs = "x"\nrhs = "x"\n' * 2,
             "a unique id",
         ),
         ('extra = 1\n[[claim]]\nid = "c"\nlhs = "x"\nrhs = "x"\n', "extra: expected one of"),
