@@ -56,13 +56,19 @@ def _equation(eq_id: str, lines: list[Result]) -> Result:
         verdict=worst.verdict,
         statement=f"worst of its lines {', '.join(r.id for r in lines)}",
         source=re.sub(r", line \d+$", "", lines[0].source),
-        latex=r" \\ ".join(r.latex for r in lines if r.latex),
+        latex=_gathered([r.latex for r in lines if r.latex]),
         counterexample=None
         if worst.counterexample is None
         else {"line": worst.id} | worst.counterexample,
         condition=None if worst.condition is None else tag + worst.condition,
         corrected=None if worst.corrected is None else tag + worst.corrected,
     )
+
+
+def _gathered(lines: list[str]) -> str:
+    if len(lines) < 2:
+        return "".join(lines)
+    return "\\begin{gathered}" + " \\\\ ".join(lines) + "\\end{gathered}"
 
 
 def render(listed: list[Result], fmt: str, files: list[str]) -> str:
