@@ -15,24 +15,24 @@ import mpmath
 import pytest
 import sympy as sp
 
-from derive import activations, backprop
-from derive.backprop import RULES, NetworkCase, prove_network
+from derive import activations, backprop, proofs
+from derive.proofs import RULES, NetworkCase, prove_network
 
 SMALL = (2, 3, 2)  # non-square, so a transposed weight changes shapes
 
 
-@pytest.mark.parametrize("case", backprop.NETWORK_CASES, ids=lambda c: c.name)
+@pytest.mark.parametrize("case", proofs.NETWORK_CASES, ids=lambda c: c.name)
 def test_network_backward_equals_sympy_diff(case: NetworkCase) -> None:
-    result = backprop.prove_case(case)
+    result = proofs.prove_case(case)
     assert result.holds, result.evidence
-    assert result.method.startswith("exact" if backprop._exact(case) else "80 digits")
+    assert result.method.startswith("exact" if proofs._exact(case) else "80 digits")
 
 
-SINGLE_PROOFS = [p for p in backprop.PROOFS.values() if not p.name.startswith("net:")]
+SINGLE_PROOFS = [p for p in proofs.PROOFS.values() if not p.name.startswith("net:")]
 
 
 @pytest.mark.parametrize("proof", SINGLE_PROOFS, ids=lambda p: p.name)
-def test_single_function_derivation_holds(proof: backprop.Proof) -> None:
+def test_single_function_derivation_holds(proof: proofs.Proof) -> None:
     result = proof.run()
     assert result.holds, result.evidence
     assert set(result.eq_ids) <= set(proof.eq_ids)
@@ -45,26 +45,26 @@ def test_network_cases_cover_the_required_matrix() -> None:
             (2, 3),
             (True, False),
             ("relu", "leaky_relu", "sigmoid", "tanh", "identity"),
-            backprop.OUTPUT_PAIRS,
+            proofs.OUTPUT_PAIRS,
         )
     }
-    cases = {(len(c.acts), c.bias, c.acts[0], c.loss, c.acts[-1]) for c in backprop.NETWORK_CASES}
+    cases = {(len(c.acts), c.bias, c.acts[0], c.loss, c.acts[-1]) for c in proofs.NETWORK_CASES}
     assert cases == required
-    assert len(backprop.NETWORK_CASES) == 160
-    assert ("mse", "softmax") in backprop.OUTPUT_PAIRS  # eq. (16) of the notes
-    assert all(c.batch == 2 for c in backprop.NETWORK_CASES)
+    assert len(proofs.NETWORK_CASES) == 160
+    assert ("mse", "softmax") in proofs.OUTPUT_PAIRS  # eq. (16) of the notes
+    assert all(c.batch == 2 for c in proofs.NETWORK_CASES)
 
 
 def test_every_derivation_is_proved_by_some_case() -> None:
-    assert backprop.unproved_derivations() == []
-    cited = {i for p in backprop.PROOFS.values() for i in p.eq_ids}
+    assert proofs.unproved_derivations() == []
+    cited = {i for p in proofs.PROOFS.values() for i in p.eq_ids}
     assert cited <= set(backprop.DERIVATIONS)
 
 
 def test_unproved_derivations_reports_a_new_id(monkeypatch: pytest.MonkeyPatch) -> None:
     extra = backprop.Derivation("bp.unproved", "t", "s")
     monkeypatch.setitem(backprop.DERIVATIONS, "bp.unproved", extra)
-    assert backprop.unproved_derivations() == ["bp.unproved"]
+    assert proofs.unproved_derivations() == ["bp.unproved"]
 
 
 def test_case_cites_the_pieces_it_uses() -> None:
@@ -102,7 +102,7 @@ def test_symbolic_mode_rejects_kinks() -> None:
 
 
 def _general_output(loss: str, act: str, A: sp.Matrix, T: sp.Matrix) -> sp.Matrix:
-    return backprop.softmax_ce_general_delta(A, T)
+    return proofs.softmax_ce_general_delta(A, T)
 
 
 def test_fused_softmax_ce_needs_sum_t_equal_one() -> None:
@@ -116,9 +116,9 @@ def test_fused_softmax_ce_needs_sum_t_equal_one() -> None:
 
 
 def test_fused_softmax_ce_symbolically() -> None:
-    assert backprop.prove_softmax_ce(condition=True).holds
-    assert not backprop.prove_softmax_ce(condition=False).holds
-    assert backprop.prove_softmax_ce(condition=False, general=True).holds
+    assert proofs.prove_softmax_ce(condition=True).holds
+    assert not proofs.prove_softmax_ce(condition=False).holds
+    assert proofs.prove_softmax_ce(condition=False, general=True).holds
 
 
 # --- deliberately wrong rules are detected ---------------------------------------------------
@@ -129,13 +129,13 @@ def _no_slope(delta: sp.Matrix, W: sp.Matrix, A: sp.Matrix, act: str) -> sp.Matr
 
 
 def _no_batch_mean(delta: sp.Matrix, A_prev: sp.Matrix, bias: bool) -> tuple:
-    grad_w, grad_b = backprop.layer_gradients(delta, A_prev, bias)
+    grad_w, grad_b = proofs.layer_gradients(delta, A_prev, bias)
     batch = delta.rows
     return grad_w * batch, None if grad_b is None else grad_b * batch  # misses the 1/B
 
 
 def _transposed(delta: sp.Matrix, A_prev: sp.Matrix, bias: bool) -> tuple:
-    grad_w, grad_b = backprop.layer_gradients(delta, A_prev, bias)
+    grad_w, grad_b = proofs.layer_gradients(delta, A_prev, bias)
     return grad_w.T, grad_b  # A^T delta instead of delta^T A
 
 
@@ -189,16 +189,16 @@ def test_relu_convention_at_zero_matters_only_on_the_kink() -> None:
 
 def test_points_are_off_every_kink_with_both_signs() -> None:
     case = NetworkCase(SMALL, ("relu", "relu"), "mse", True)
-    Ws, bs, X, _ = backprop._network(case, random.Random(0), False, None)
-    Zs, _ = backprop.forward(case.acts, X, Ws, bs)
+    Ws, bs, X, _ = proofs._network(case, random.Random(0), False, None)
+    Zs, _ = proofs.forward(case.acts, X, Ws, bs)
     params = [s for M in Ws + bs for s in M]
-    point = backprop._point(case, Zs, params, random.Random(1))
+    point = proofs._point(case, Zs, params, random.Random(1))
     for Z in Zs:
         values = [Z_.xreplace(point) for Z_ in Z]
         assert all(v != 0 for v in values)
         assert min(values) < 0 < max(values)
     on_kink = {s: sp.Integer(0) for s in params}
-    assert not backprop._off_kinks(case, Zs, on_kink)
+    assert not proofs._off_kinks(case, Zs, on_kink)
 
 
 # --- the softmax JVP -----------------------------------------------------------------------
@@ -207,16 +207,16 @@ def test_points_are_off_every_kink_with_both_signs() -> None:
 def test_softmax_jvp_equals_full_jacobian_transpose_product() -> None:
     zs, gs = [sp.Rational(1, 3), -2, sp.Rational(5, 4)], sp.Matrix([[2, -1, sp.Rational(1, 2)]])
     s = sp.Matrix([activations.softmax(zs)])
-    full = gs * backprop.softmax_jacobian(list(sp.symbols("z0:3", real=True)))
+    full = gs * proofs.softmax_jacobian(list(sp.symbols("z0:3", real=True)))
     full = full.subs(dict(zip(sp.symbols("z0:3", real=True), zs, strict=True)))
-    fast = backprop.softmax_jvp(s, gs)
+    fast = proofs.softmax_jvp(s, gs)
     assert all(abs(sp.N(full[i] - fast[i], 50)) < 1e-45 for i in range(3))
     wrong = s.multiply_elementwise(gs)  # s * g, the diagonal of J only
     assert any(abs(sp.N(full[i] - wrong[i], 50)) > 1e-3 for i in range(3))
 
 
 def test_prove_softmax_jvp_is_symbolic_and_holds() -> None:
-    result = backprop.prove_softmax_jvp(4)
+    result = proofs.prove_softmax_jvp(4)
     assert result.holds
     assert result.method.startswith("symbolic")
 
@@ -241,14 +241,14 @@ def test_output_delta_kinds() -> None:
 def test_chained_diff_equals_literal_sympy_diff(layers, acts, loss) -> None:
     rng = random.Random(3)
     case = NetworkCase(layers, acts, loss, True)
-    problem = backprop._problem(case, RULES, False, True, rng)
-    point = backprop._point(case, problem.Zs, problem.symbols(), rng)
-    exact = backprop._exact(case)
+    problem = proofs._problem(case, RULES, False, True, rng)
+    point = proofs._point(case, problem.Zs, problem.symbols(), rng)
+    exact = proofs._exact(case)
     (W1, _), (_, b_last) = problem.params[0], problem.params[-1]
     chosen = [W1[0, 0], W1[-1, -1], b_last[0, -1]]
     with mpmath.workdps(80):
-        chained = backprop.chained_diff(problem.E, chosen, point, exact)
-        value = backprop._evaluator(point, exact)
+        chained = proofs.chained_diff(problem.E, chosen, point, exact)
+        value = proofs._evaluator(point, exact)
         literal = [value(sp.diff(problem.E, w)) for w in chosen]
         for a, b in zip(chained, literal, strict=True):
             assert a == b if exact else abs(a - b) < 1e-50 * max(1, abs(b))

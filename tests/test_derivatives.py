@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from derive import activations, backprop, losses
+from derive import activations, backprop, losses, proofs
 from derive.symbols import n, t, x, y
 
 ELEMENTWISE = [a for a in activations.ACTIVATIONS.values() if a.elementwise]
@@ -56,7 +56,7 @@ def test_loss_derivative_vs_finite_differences(name: str) -> None:
 
 def test_softmax_jacobian_vs_finite_differences() -> None:
     zs = list(sp.symbols("z0:4", real=True))
-    jacobian = sp.lambdify([zs], backprop.softmax_jacobian(zs), modules="numpy")
+    jacobian = sp.lambdify([zs], proofs.softmax_jacobian(zs), modules="numpy")
     softmax = sp.lambdify([zs], activations.softmax(zs), modules="numpy")
     z0 = np.random.default_rng(2).normal(size=4)
     numeric = np.empty((4, 4))
@@ -91,9 +91,9 @@ def test_sympy_default_heaviside_half_never_leaks() -> None:
     assert sp.diff(sp.Max(0, x), x).subs(x, 0) == sp.S.Half  # what the convention overrides
     registered = [e for a in ELEMENTWISE for e in (a.derivative, a.derivative_of_output)]
     registered += [loss.derivative for loss in losses.LOSSES.values()]
-    registered += [backprop.output_delta(loss, act).expr for loss, act in backprop.OUTPUT_PAIRS]
+    registered += [backprop.output_delta(loss, act).expr for loss, act in proofs.OUTPUT_PAIRS]
     registered += [
-        backprop.hidden_delta(sp.Matrix([[1]]), sp.Matrix([[1]]), sp.Matrix([[y]]), a.name)[0]
+        proofs.hidden_delta(sp.Matrix([[1]]), sp.Matrix([[1]]), sp.Matrix([[y]]), a.name)[0]
         for a in ELEMENTWISE
     ]
     assert [e for e in registered if _half_heavisides(e)] == []
@@ -169,7 +169,7 @@ def test_batch_loss_and_gradient_vs_torch(name: str) -> None:
     np.testing.assert_allclose(gradient, A.grad.numpy(), rtol=1e-10)
 
 
-@pytest.mark.parametrize(("loss", "act"), backprop.OUTPUT_PAIRS, ids="-".join)
+@pytest.mark.parametrize(("loss", "act"), proofs.OUTPUT_PAIRS, ids="-".join)
 def test_output_delta_vs_torch(loss: str, act: str) -> None:
     """delta_L = dE/dZ_L per sample, as generated code computes it, against torch.autograd."""
     torch = pytest.importorskip("torch")
@@ -216,7 +216,7 @@ def test_stable_bce_vs_torch_with_logits() -> None:
 def test_softmax_jacobian_vs_torch() -> None:
     torch = pytest.importorskip("torch")
     zs = list(sp.symbols("z0:4", real=True))
-    jacobian = sp.lambdify([zs], backprop.softmax_jacobian(zs), modules="numpy")
+    jacobian = sp.lambdify([zs], proofs.softmax_jacobian(zs), modules="numpy")
     z0 = np.random.default_rng(7).normal(size=4)
     expected = torch.autograd.functional.jacobian(
         lambda v: torch.softmax(v, dim=0), torch.tensor(z0)
@@ -224,5 +224,5 @@ def test_softmax_jacobian_vs_torch() -> None:
     np.testing.assert_allclose(np.array(jacobian(z0), dtype=float), expected.numpy(), atol=1e-14)
     g = np.random.default_rng(8).normal(size=4)
     s = np.exp(z0) / np.exp(z0).sum()
-    jvp = backprop.softmax_jvp(sp.Matrix([list(s)]), sp.Matrix([list(g)]))
+    jvp = proofs.softmax_jvp(sp.Matrix([list(s)]), sp.Matrix([list(g)]))
     np.testing.assert_allclose(np.array(jvp, dtype=float)[0], expected.numpy().T @ g, atol=1e-14)
