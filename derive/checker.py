@@ -231,9 +231,11 @@ def instances(claim: Claim, cfile: ClaimsFile) -> list[Instance]:
             base = Instance("", dict(zip(names, values, strict=True)), shape)
             found.extend(_indexed(claim, cfile, base))
             if len(found) > 600:
-                raise DeriveError(f"claim {claim.id}: more than 600 instances; use fewer sizes")
+                raise DeriveError(f"{cfile.path}: claim {claim.id}: more than 600 instances")
     if not found:
-        raise DeriveError(f"claim {claim.id}: no instance (check indices, sizes and domain)")
+        raise DeriveError(
+            f"{cfile.path}: claim {claim.id}: no instance (check indices, sizes, domain)"
+        )
     return found
 
 
@@ -363,7 +365,8 @@ def _exp_as_powers(expr: sp.Expr) -> sp.Expr:
 
     def powers(arg: sp.Expr) -> sp.Expr:
         terms = arg.as_coefficients_dict()
-        if not all(c.is_Integer and (t.is_Symbol or t == 1) for t, c in terms.items()):
+        small = all(c.is_Integer and abs(c) <= 32 for c in terms.values())
+        if not small or not all(t.is_Symbol or t == 1 for t in terms):
             return sp.exp(arg)
         factors = [
             sp.E ** int(c) if t == 1 else names.setdefault(t, sp.Dummy(positive=True)) ** int(c)
@@ -575,7 +578,7 @@ def check_claim(claim: Claim, cfile: ClaimsFile) -> Result:
             kinks = [o for o in again if o.status == "kink"]
             result.condition = condition.text + ("; " + _kink_text(kinks) if kinks else "")
             return result
-    factor = _procedure_factor(claim, failed)
+    factor = _procedure_factor(claim, outcomes)
     if factor:
         result.condition = factor
         return result
@@ -600,18 +603,18 @@ def _kink_text(kinked: list[Outcome]) -> str:
     )
 
 
-def _procedure_factor(claim: Claim, failed: list[Outcome]) -> str | None:
-    """For an update step: the step is a positive constant times the gradient, per network."""
-    if claim.kind != "procedure" or any(o.status != "fails" for o in failed):
+def _procedure_factor(claim: Claim, outcomes: list[Outcome]) -> str | None:
+    """For an update step: in each network, the step is one positive constant times the gradient."""
+    if claim.kind != "procedure":
         return None
-    factors = set()
-    for outcome in failed:
-        assert outcome.lhs is not None and outcome.rhs is not None
-        ratio = _constant_ratio(outcome.rhs, outcome.lhs, outcome.point)
-        if ratio is None or ratio <= 0:
+    factors: dict[tuple[int, ...], sp.Expr] = {}
+    for outcome in outcomes:
+        ratio = sp.Integer(1) if outcome.status == "holds" else None
+        if outcome.status == "fails" and outcome.lhs is not None and outcome.rhs is not None:
+            ratio = _constant_ratio(outcome.rhs, outcome.lhs, outcome.point)
+        if ratio is None or ratio <= 0 or factors.setdefault(outcome.sizes, ratio) != ratio:
             return None
-        factors.add((tuple(outcome.sizes), ratio))
-    shown = ", ".join(f"{v} at layers {list(s)}" for s, v in sorted(factors, key=str))
+    shown = ", ".join(f"{r} at layers {list(s)}" for s, r in factors.items() if r != 1)
     return (
         f"the step is a constant positive multiple of the gradient ({shown}): a gradient-descent "
         f"step only if the learning rate absorbs that factor"
