@@ -435,6 +435,7 @@ def fit(
     A non-finite loss raises FloatingPointError naming the epoch and batch; the parameters
     are those of the last finite step.
     """
+    _check_params(params)
     X = _finite(_as_inputs(X), "X")
     T = _as_targets(Y, X.shape[0])
     for key, value in (("epochs", epochs), ("batch_size", batch_size)):

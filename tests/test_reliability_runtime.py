@@ -234,8 +234,13 @@ def test_params_of_the_wrong_shape_are_refused(net: Net) -> None:
     params = module.init_params(0)
     X, Y = data(module)
     params["W1"] = params["W1"].T
-    with pytest.raises(ValueError, match=r"params\['W1'\]: expected an array of shape \(6, 3\)"):
-        module.forward(params, X)
+    wrong = r"params\['W1'\]: expected an array of shape \(6, 3\), found \(3, 6\)"
+    for call in (module.forward, module.predict):
+        with pytest.raises(ValueError, match=wrong):
+            call(params, X)
+    for call in (module.loss_and_grads, module.evaluate, module.fit, module.check_gradients):
+        with pytest.raises(ValueError, match=wrong):
+            call(params, X, Y)
     with pytest.raises(ValueError, match=r"params\['b1'\]: expected an array of shape"):
         module.loss_and_grads({"W1": params["W1"].T}, X, Y)
     with pytest.raises(ValueError, match="validation: expected a pair"):
