@@ -23,13 +23,14 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import ClassVar
 
 import jinja2
 import sympy as sp
 
 from derive import __version__, activations, backprop, losses, optimizers
 from derive.errors import DeriveError, input_error
-from derive.lower import Call, Lowering
+from derive.lower import Call, Lowering, literal
 from derive.printing import to_numpy, to_numpy_scaled
 from derive.spec import Spec
 from derive.spec import load as load_spec
@@ -57,6 +58,7 @@ class ModuleContext:
     forward_returns: str
     loss: list[str]
     loss_and_grads: list[str]
+    fast_constants: list[str]
     workspace: list[str]
     workspace_unpack: list[str]
     train_step: list[str]
@@ -253,191 +255,234 @@ def _grad_lines(lay: _Layers) -> list[str]:
 # --- the fast path -----------------------------------------------------------------------
 
 
-def _workspace(lay: _Layers, step: list[str]) -> tuple[list[str], list[str]]:
-    """Allocations of the buffers that the step's lines use, and their unpacking there."""
-    lines: list[str] = []
-    groups: list[list[str]] = []
-
-    def buffer(name: str, shape: str) -> None:
-        if _used([name], step):
-            groups[-1].append(name)
-            lines.append(f"{name} = numpy.empty({shape}, DTYPE)")
-
-    for layer in range(1, lay.depth + 1):
-        groups.append([])
-        width = lay.spec.layers[layer]
-        buffer(f"a{layer}", f"(batch, {width})")  # z, then the activation, in place
-        buffer(f"d{layer}", f"(batch, {width})")  # the delta
-        buffer(f"s{layer}", f"(batch, {width})")  # scratch
-        buffer(f"gW{layer}", str((width, lay.spec.layers[layer - 1])))
-        if lay.spec.bias:
-            buffer(f"gb{layer}", f"({width},)")
-        if lay.spec.optimizer.kind == "adam":
-            for name in lay.params(layer):
-                buffer(f"t{name}", str(_shape(lay.spec, name)))
-    groups.append([])
-    buffer("rows", "(batch, 1)")  # per-sample reductions (softmax max and sum)
-    groups = [group for group in groups if group]
-    returns = [
-        f"    ({', '.join(group)},)," if len(group) == 1 else f"    ({', '.join(group)}),"
-        for group in groups
-    ]
-    unpack = [
-        f"({group[0]},) = work[{i}]" if len(group) == 1 else f"{', '.join(group)} = work[{i}]"
-        for i, group in enumerate(groups)
-    ]
-    return [*lines, "return (", *returns, ")"], unpack
-
-
-def _forward_calls(lay: _Layers, layer: int) -> list[str]:
-    act = lay.act(layer)
-    lines = [f"numpy.matmul({lay.inp(layer)}, W{layer}.T, out=a{layer})" + _cite("bp.dense")]
-    if lay.spec.bias:
-        lines.append(f"numpy.add(a{layer}, b{layer}, out=a{layer})")
-    if act.elementwise and not (layer == lay.depth and lay.loss.name == "binary_cross_entropy"):
-        assert act.expr is not None
-        low = Lowering({x: f"a{layer}"}, [f"s{layer}"])
-        lines += _cited(low.lower(act.expr, f"a{layer}"), f"act.{act.name}")
-    return lines
-
-
 def _cited(calls: list[Call], *ids: str) -> list[str]:
     """The calls' code, the first line citing the derivations they implement."""
     return [call.code() + (_cite(*ids) if i == 0 else "") for i, call in enumerate(calls)]
 
 
-def _output_calls(lay: _Layers) -> list[str]:
-    """Output activation, loss value and output delta d<L>, scaled by `scale`.
+class _Numbers:
+    """Numeric constants of the fast path, as named 0-d arrays of the module's dtype.
 
-    The learning rate of sgd and momentum is folded into `scale`, so every gradient
-    computed from d<L> already carries it.
+    A 0-d array costs a ufunc less than a Python scalar, which it must convert on every call.
     """
-    last = lay.depth
-    a, d, s = f"a{last}", f"d{last}", f"s{last}"
-    n_out = lay.spec.n_out
-    loss = lay.loss
-    lines: list[str] = []
-    per_sample = f"({n_out} * batch)" if n_out > 1 else "batch"
-    if not lay.act(last).elementwise:  # softmax, shifted; cross-entropy read off on the way
-        cross_entropy = loss.name == "cross_entropy"
-        lines += [
-            f"numpy.max({a}, axis=1, keepdims=True, out=rows)" + _cite("bp.stable_softmax"),
-            f"numpy.subtract({a}, rows, out={a})",
-            *([f"loss = -float(numpy.vdot(T, {a}))" + _cite("bp.log_softmax")] * cross_entropy),
-            f"numpy.exp({a}, out={a})",
-            f"numpy.sum({a}, axis=1, keepdims=True, out=rows)",
-            f"numpy.divide({a}, rows, out={a})",
-        ]
-        if cross_entropy:
-            lines += ["numpy.log(rows, out=rows)", "loss = (loss + float(numpy.sum(rows))) / batch"]
-    if loss.name == "binary_cross_entropy":
-        # log(1 + exp(-z)) is both the loss term and, negated and exponentiated, sigmoid(z)
-        lines += [
-            f"loss = float(numpy.sum({a})) - float(numpy.vdot(T, {a}))" + _cite("bp.stable_bce"),
-            f"numpy.negative({a}, out={a})",
-            f"numpy.logaddexp({a}, 0, out={a})",
-            f"loss = (loss + float(numpy.sum({a}))) / {per_sample}",
-            f"numpy.negative({a}, out={a})",
-            f"numpy.exp({a}, out={a})" + _cite("act.sigmoid"),
-        ]
-    elif loss.name == "mse":  # after any output: d = a - t, then the loss from d alone
-        lines += [
-            f"numpy.subtract({a}, T, out={d})" + _cite(f"loss.{loss.name}"),
-            f"loss = float(numpy.vdot({d}, {d})) / {per_sample}" + _cite("bp.batch_mean"),
-        ]
-    lines += [
-        "if not math.isfinite(loss):",
-        '    raise FloatingPointError(f"non-finite loss {loss}; parameters left unchanged")',
-    ]
-    delta = backprop.output_delta(loss.name, lay.act(last).name)
-    expr = delta.expr.subs(n, n_out)
-    coeff, rest = expr.as_content_primitive()
-    folded = coeff * (1 if lay.spec.optimizer.kind == "adam" else lay.spec.optimizer.learning_rate)
-    lines.append(f"scale = {_num(folded)} / batch")
-    acc = sp.Symbol("d", real=True)
-    low = Lowering({y: a, t: "T", acc: d}, [s])
-    if loss.name == "mse":
-        rest = rest.subs(y - t, acc)
-        if acc not in rest.free_symbols:
-            raise ValueError(f"mse delta {rest} has no factor a - t")
-    if delta.kind == "softmax_jvp":
-        lines += _cited(low.lower(rest, d), delta.eq_ids[0])
-        lines += [
-            f"numpy.multiply({d}, {a}, out={s})" + _cite("bp.softmax_jvp"),
-            f"numpy.sum({s}, axis=1, keepdims=True, out=rows)",
-            f"numpy.subtract({d}, rows, out={d})",
-            f"numpy.multiply({d}, {a}, out={d})",
-            f"numpy.multiply({d}, scale, out={d})",
-        ]
-    else:
-        lines += _cited(low.lower(rest, d, scale="scale"), *delta.eq_ids)
-    return lines
 
+    NAMES: ClassVar[dict[sp.Expr, str]] = {
+        sp.Integer(0): "ZERO",
+        sp.Integer(1): "ONE",
+        sp.Rational(1, 2): "HALF",
+    }
 
-def _update_calls(lay: _Layers, name: str) -> list[str]:
-    """In-place optimizer update of parameter `name` from its gradient buffer g<name>."""
-    opt = lay.spec.optimizer
-    p, g = name, f"g{name}"
-    if opt.kind == "sgd":
-        return [f"numpy.subtract({p}, {g}, out={p})" + _cite("opt.sgd")]
-    if opt.kind == "momentum":
-        v = f"v_{name}"
+    def __init__(self) -> None:
+        self.defined: dict[str, str] = {}
+
+    def __call__(self, value: sp.Expr | float, name: str | None = None) -> str:
+        value = sp.nsimplify(value) if not isinstance(value, sp.Expr) else value
+        code = literal(value)
+        name = name or self.NAMES.get(value) or "K_" + re.sub(r"\W+", "_", code).strip("_")
+        self.defined[name] = code
+        return name
+
+    def lines(self) -> list[str]:
         return [
-            f'{v} = state["{v}"]' + _cite("opt.momentum"),
-            f"numpy.multiply({v}, {_num(opt['momentum'])}, out={v})",
-            f"numpy.add({v}, {g}, out={v})",
-            f"numpy.subtract({p}, {v}, out={p})",
+            f"{name} = numpy.array({code}, DTYPE)" for name, code in sorted(self.defined.items())
         ]
-    m, v, tmp = f"m_{name}", f"v_{name}", f"t{name}"
-    return [
-        f'{m}, {v} = state["{m}"], state["{v}"]' + _cite("opt.adam"),
-        f"numpy.subtract({g}, {m}, out={tmp})",
-        f"numpy.multiply({tmp}, 1 - {_num(opt['beta1'])}, out={tmp})",
-        f"numpy.add({m}, {tmp}, out={m})",
-        f"numpy.square({g}, out={g})",
-        f"numpy.subtract({g}, {v}, out={g})",
-        f"numpy.multiply({g}, 1 - {_num(opt['beta2'])}, out={g})",
-        f"numpy.add({v}, {g}, out={v})",
-        f"numpy.sqrt({v}, out={g})",
-        f"numpy.multiply({g}, root_correction, out={g})",
-        f"numpy.add({g}, {_num(opt['epsilon'])}, out={g})",
-        f"numpy.divide({m}, {g}, out={g})",
-        f"numpy.multiply({g}, step_size, out={g})",
-        f"numpy.subtract({p}, {g}, out={p})",
-    ]
 
 
-def _train_lines(lay: _Layers) -> list[str]:
-    opt = lay.spec.optimizer
-    lines: list[str] = []
-    if opt.kind == "adam":
-        lines += [
-            'step = state["step"] = int(state["step"]) + 1',
-            f"root_correction = 1 / math.sqrt(1 - {_num(opt['beta2'])}**step)",
-            f"step_size = {_num(opt.learning_rate)} / (1 - {_num(opt['beta1'])}**step)",
+class _FastPath:
+    """The body of `_train_step` and its workspace: the derivations lowered into buffer calls."""
+
+    def __init__(self, lay: _Layers) -> None:
+        self.lay = lay
+        self.number = _Numbers()
+        self.lines = _with_params(lay, self._step())
+        self.workspace, self.unpack = self._workspace()
+
+    def _lowering(self, names: dict[sp.Symbol, str], layer: int) -> Lowering:
+        return Lowering(names, [f"s{layer}"], mask=f"m{layer}", number=self.number)
+
+    def _workspace(self) -> tuple[list[str], list[str]]:
+        """Allocations of the buffers that the step's lines use, and their unpacking there."""
+        lay, lines, groups = self.lay, [], []  # type: tuple[_Layers, list[str], list[list[str]]]
+
+        def buffer(name: str, shape: object, dtype: str = "DTYPE") -> None:
+            if _used([name], self.lines):
+                groups[-1].append(name)
+                lines.append(f"{name} = numpy.empty({shape}, {dtype})")
+
+        for layer in range(1, lay.depth + 1):
+            groups.append([])
+            width = lay.spec.layers[layer]
+            buffer(f"a{layer}", f"(batch, {width})")  # z, then the activation, in place
+            buffer(f"d{layer}", f"(batch, {width})")  # the delta
+            buffer(f"s{layer}", f"(batch, {width})")  # scratch
+            buffer(f"m{layer}", f"(batch, {width})", "bool")  # a step's mask
+            for name in lay.params(layer):
+                buffer(f"g{name}", _shape(lay.spec, name))
+                if lay.spec.optimizer.kind == "adam":
+                    buffer(f"t{name}", _shape(lay.spec, name))
+        groups.append([])
+        buffer("rows", "(batch, 1)")  # per-sample reductions (softmax max and sum)
+        groups[-1].append("scale")
+        lines.append(f"scale = numpy.array({self.scale} / batch, DTYPE)")
+        groups = [group for group in groups if group]
+        returns = [f"    ({', '.join(group)}{',' if len(group) == 1 else ''})," for group in groups]
+        unpack = [
+            f"({group[0]},) = work[{i}]" if len(group) == 1 else f"{', '.join(group)} = work[{i}]"
+            for i, group in enumerate(groups)
         ]
-    for layer in range(1, lay.depth + 1):
-        lines += _forward_calls(lay, layer)
-    lines += _output_calls(lay)
-    for layer in range(lay.depth, 0, -1):
-        lines.append(f"# layer {layer}, as the notes' Steps: gradients, propagate, then update")
-        lines.append(
-            f"numpy.matmul(d{layer}.T, {lay.inp(layer)}, out=gW{layer})" + _cite("bp.grad_w")
-        )
+        return [*lines, "return (", *returns, ")"], unpack
+
+    def _forward(self, layer: int) -> list[str]:
+        lay, act = self.lay, self.lay.act(layer)
+        lines = [f"numpy.matmul({lay.inp(layer)}, W{layer}.T, out=a{layer})" + _cite("bp.dense")]
         if lay.spec.bias:
-            lines.append(f"numpy.sum(d{layer}, axis=0, out=gb{layer})" + _cite("bp.grad_b"))
-        if layer > 1:  # through W<layer> before it changes
-            lines.append(f"numpy.matmul(d{layer}, W{layer}, out=d{layer - 1})" + _cite("bp.hidden"))
-        for name in lay.params(layer):
-            lines += _update_calls(lay, name)
-        if layer > 1:
-            act = lay.act(layer - 1)
-            acc = sp.Symbol("d", real=True)
-            low = Lowering({y: f"a{layer - 1}", acc: f"d{layer - 1}"}, [f"s{layer - 1}"])
-            calls = low.lower(acc * act.derivative_of_output, f"d{layer - 1}")
-            lines += _cited(calls, "bp.hidden", f"act.{act.name}")
-    lines.append("return loss")
-    return _with_params(lay, lines)
+            lines.append(f"numpy.add(a{layer}, b{layer}, out=a{layer})")
+        fused = layer == lay.depth and lay.loss.name == "binary_cross_entropy"
+        if act.elementwise and not fused:
+            assert act.expr is not None
+            low = self._lowering({x: f"a{layer}"}, layer)
+            lines += _cited(low.lower(act.expr, f"a{layer}"), f"act.{act.name}")
+        return lines
+
+    def _output(self) -> list[str]:
+        """Output activation, loss value and output delta d<L>, scaled by `scale`.
+
+        The learning rate of sgd and momentum is folded into `scale`, so every gradient
+        computed from d<L> already carries it.
+        """
+        lay = self.lay
+        last, loss, n_out = lay.depth, lay.loss, lay.spec.n_out
+        a, d, s = f"a{last}", f"d{last}", f"s{last}"
+        per_sample = f"({n_out} * batch)" if n_out > 1 else "batch"
+        lines: list[str] = []
+        if not lay.act(last).elementwise:  # softmax, shifted; cross-entropy read on the way
+            ce = loss.name == "cross_entropy"
+            lines += [
+                f"numpy.maximum.reduce({a}, axis=1, keepdims=True, out=rows)"
+                + _cite("bp.stable_softmax"),
+                f"numpy.subtract({a}, rows, out={a})",
+                *([f"loss = -float(numpy.vdot(T, {a}))" + _cite("bp.log_softmax")] * ce),
+                f"numpy.exp({a}, out={a})",
+                f"numpy.add.reduce({a}, axis=1, keepdims=True, out=rows)",
+                f"numpy.divide({a}, rows, out={a})",
+            ]
+            if ce:
+                lines += [
+                    "numpy.log(rows, out=rows)",
+                    "loss = (loss + float(numpy.add.reduce(rows, axis=None))) / batch",
+                ]
+        if loss.name == "binary_cross_entropy":
+            # log(1 + exp(-z)) is both the loss term and, negated and exponentiated, sigmoid(z)
+            zero = self.number(0)
+            lines += [
+                f"loss = float(numpy.add.reduce({a}, axis=None)) - float(numpy.vdot(T, {a}))"
+                + _cite("bp.stable_bce"),
+                f"numpy.negative({a}, out={a})",
+                f"numpy.logaddexp({a}, {zero}, out={a})",
+                f"loss = (loss + float(numpy.add.reduce({a}, axis=None))) / {per_sample}",
+                f"numpy.negative({a}, out={a})",
+                f"numpy.exp({a}, out={a})" + _cite("act.sigmoid"),
+            ]
+        elif loss.name == "mse":  # after any output: d = a - t, then the loss from d alone
+            lines += [
+                f"numpy.subtract({a}, T, out={d})" + _cite(f"loss.{loss.name}"),
+                f"loss = float(numpy.vdot({d}, {d})) / {per_sample}" + _cite("bp.batch_mean"),
+            ]
+        lines += [
+            "if not math.isfinite(loss):",
+            '    raise FloatingPointError(f"non-finite loss {loss}; parameters left unchanged")',
+        ]
+        delta = backprop.output_delta(loss.name, lay.act(last).name)
+        coeff, rest = delta.expr.subs(n, n_out).as_content_primitive()
+        optimizer = lay.spec.optimizer
+        self.scale = _num(coeff * (1 if optimizer.kind == "adam" else optimizer.learning_rate))
+        acc = sp.Symbol("d", real=True)
+        low = self._lowering({y: a, t: "T", acc: d}, last)
+        if loss.name == "mse":
+            rest = rest.subs(y - t, acc)
+            if acc not in rest.free_symbols:
+                raise ValueError(f"mse delta {rest} has no factor a - t")
+        if delta.kind == "softmax_jvp":
+            lines += _cited(low.lower(rest, d), delta.eq_ids[0])
+            lines += [
+                f"numpy.multiply({d}, {a}, out={s})" + _cite("bp.softmax_jvp"),
+                f"numpy.add.reduce({s}, axis=1, keepdims=True, out=rows)",
+                f"numpy.subtract({d}, rows, out={d})",
+                f"numpy.multiply({d}, {a}, out={d})",
+                f"numpy.multiply({d}, scale, out={d})",
+            ]
+        else:
+            lines += _cited(low.lower(rest, d, scale="scale"), *delta.eq_ids)
+        return lines
+
+    def _update(self, name: str) -> list[str]:
+        """In-place optimizer update of parameter `name` from its gradient buffer g<name>."""
+        opt, number = self.lay.spec.optimizer, self.number
+        p, g = name, f"g{name}"
+        if opt.kind == "sgd":
+            return [f"numpy.subtract({p}, {g}, out={p})" + _cite("opt.sgd")]
+        if opt.kind == "momentum":
+            v = f"v_{name}"
+            return [
+                f'{v} = state["{v}"]' + _cite("opt.momentum"),
+                f"numpy.multiply({v}, {number(opt['momentum'], 'MOMENTUM')}, out={v})",
+                f"numpy.add({v}, {g}, out={v})",
+                f"numpy.subtract({p}, {v}, out={p})",
+            ]
+        m, v, tmp = f"m_{name}", f"v_{name}", f"t{name}"
+        rest1 = number(sp.Float(1 - opt["beta1"], 17), "ONE_MINUS_BETA1")
+        rest2 = number(sp.Float(1 - opt["beta2"], 17), "ONE_MINUS_BETA2")
+        return [
+            f'{m}, {v} = state["{m}"], state["{v}"]' + _cite("opt.adam"),
+            f"numpy.subtract({g}, {m}, out={tmp})",
+            f"numpy.multiply({tmp}, {rest1}, out={tmp})",
+            f"numpy.add({m}, {tmp}, out={m})",
+            f"numpy.square({g}, out={g})",
+            f"numpy.subtract({g}, {v}, out={g})",
+            f"numpy.multiply({g}, {rest2}, out={g})",
+            f"numpy.add({v}, {g}, out={v})",
+            f"numpy.sqrt({v}, out={g})",
+            f"numpy.multiply({g}, root_correction, out={g})",
+            f"numpy.add({g}, {number(sp.Float(opt['epsilon'], 17), 'EPSILON')}, out={g})",
+            f"numpy.divide({m}, {g}, out={g})",
+            f"numpy.multiply({g}, step_size, out={g})",
+            f"numpy.subtract({p}, {g}, out={p})",
+        ]
+
+    def _step(self) -> list[str]:
+        lay, opt = self.lay, self.lay.spec.optimizer
+        lines: list[str] = []
+        if opt.kind == "adam":
+            lines += [
+                'step = state["step"] = int(state["step"]) + 1',
+                f"root_correction = 1 / math.sqrt(1 - {_num(opt['beta2'])}**step)",
+                f"step_size = {_num(opt.learning_rate)} / (1 - {_num(opt['beta1'])}**step)",
+            ]
+        for layer in range(1, lay.depth + 1):
+            lines += self._forward(layer)
+        lines += self._output()
+        for layer in range(lay.depth, 0, -1):
+            lines.append(f"# layer {layer}, as the notes' Steps: gradients, propagate, update")
+            lines.append(
+                f"numpy.matmul(d{layer}.T, {lay.inp(layer)}, out=gW{layer})" + _cite("bp.grad_w")
+            )
+            if lay.spec.bias:
+                lines.append(
+                    f"numpy.add.reduce(d{layer}, axis=0, out=gb{layer})" + _cite("bp.grad_b")
+                )
+            if layer > 1:  # through W<layer> before it changes
+                lines.append(
+                    f"numpy.matmul(d{layer}, W{layer}, out=d{layer - 1})" + _cite("bp.hidden")
+                )
+            for name in lay.params(layer):
+                lines += self._update(name)
+            if layer > 1:
+                act, acc = lay.act(layer - 1), sp.Symbol("d", real=True)
+                low = self._lowering({y: f"a{layer - 1}", acc: f"d{layer - 1}"}, layer - 1)
+                calls = low.lower(acc * act.derivative_of_output, f"d{layer - 1}")
+                lines += _cited(calls, "bp.hidden", f"act.{act.name}")
+        lines.append("return loss")
+        return lines
 
 
 # --- constants, initialisation, docstring -------------------------------------------------
@@ -512,8 +557,7 @@ def context(spec: Spec) -> ModuleContext:
     """The plain-data context of the module for `spec`."""
     lay = _Layers(spec)
     forward, returns = _forward_lines(lay)
-    train_step = _train_lines(lay)
-    workspace, names = _workspace(lay, train_step)
+    fast = _FastPath(lay)
     out_act = spec.activations[-1]
     return ModuleContext(
         header=header(spec, ENTRY_TEMPLATE),
@@ -525,9 +569,10 @@ def context(spec: Spec) -> ModuleContext:
         forward_returns=returns,
         loss=_fit(_loss_lines(lay)),
         loss_and_grads=_grad_lines(lay),
-        workspace=workspace,
-        workspace_unpack=names,
-        train_step=train_step,
+        fast_constants=fast.number.lines(),
+        workspace=fast.workspace,
+        workspace_unpack=fast.unpack,
+        train_step=fast.lines,
         classifier=spec.classifier,
         binary=spec.loss == "binary_cross_entropy",
         softmax_output=out_act == "softmax",

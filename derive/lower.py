@@ -1,23 +1,34 @@
-"""Lowering: an elementwise SymPy expression -> NumPy ufunc calls writing into buffers.
+"""Lowering: an elementwise SymPy expression -> NumPy calls writing into preallocated buffers.
 
-Input: an expression, the buffer it must land in, the code name of each symbol, and scratch
-buffers of the same shape. Output: `Call`s, three-address code such as
-`numpy.subtract(a2, T, out=d2)`, that allocate nothing. Numeric factors are folded into one
-final multiply by a runtime constant (`scale`) the caller names; a symbol that names the
-output buffer itself is an accumulator, consumed in place. `rebuild` folds the calls back
-into SymPy, so a test can prove the lowering equals its expression.
+Input: an expression, the buffer it must land in, the code name of each symbol, scratch
+buffers of the same shape, and how numbers are written. Output: `Call`s, three-address code
+such as `numpy.subtract(a2, T, out=d2)`, that allocate nothing. A symbol whose buffer is the
+output is an accumulator, consumed in place; an argument that needs calls of its own is
+computed in the output first when nothing else still reads it, else in a scratch buffer.
+`rebuild` runs the calls symbolically, so a test can prove a lowering equals its expression.
+
+Two forms are chosen for speed and range, each an identity SymPy checks in the tests:
+the logistic 1/(1 + exp(u)) is lowered as (1 - tanh(u/2))/2 (no overflow, and tanh is
+fast in float32 where logaddexp is not), and a step H(u) with H(0) = 0 is a comparison
+written into a boolean mask, then copied into the float buffer (no casting buffer).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import sympy as sp
 
-from derive.printing import one_plus_exp, to_numpy
+from derive.printing import logistic_as_tanh, one_plus_exp, to_numpy
 
 # SymPy function -> NumPy ufunc of one argument.
 _UNARY = {sp.exp: "exp", sp.log: "log", sp.tanh: "tanh", sp.Abs: "absolute"}
+
+
+def literal(value: sp.Expr) -> str:
+    """A number as a Python literal: 2, 1 / 100, 0.9."""
+    return to_numpy(sp.nsimplify(value)) if value.is_Rational else repr(float(value))
 
 
 @dataclass(frozen=True)
@@ -29,15 +40,23 @@ class Call:
     out: str
 
     def code(self) -> str:
+        if self.func == "copyto":  # copyto(dst, src) has no out=
+            return f"numpy.copyto({self.out}, {self.args[0]})"
         return f"numpy.{self.func}({', '.join(self.args)}, out={self.out})"
 
 
 @dataclass
 class Lowering:
-    """Lower expressions into calls; `names` maps symbols to code, `scratch` lends buffers."""
+    """Lower expressions into calls.
+
+    `names` maps symbols to code, `scratch` lends float buffers of the output's shape, `mask`
+    is a boolean buffer of that shape (for steps), `number` writes a numeric constant.
+    """
 
     names: dict[sp.Symbol, str]
     scratch: list[str]
+    mask: str | None = None
+    number: Callable[[sp.Expr], str] = literal
     calls: list[Call] = field(default_factory=list)
 
     def lower(self, expr: sp.Expr, out: str, scale: str | None = None) -> list[Call]:
@@ -46,19 +65,33 @@ class Lowering:
         coeff, rest = expr.as_content_primitive()  # 2*y/3 - 2*t/3 -> (2/3, y - t)
         self._into(rest, out)
         # callers fold the coefficient into `scale` to save a call; unfolded, it costs one
-        for factor in ([_number(coeff)] if coeff != 1 else []) + ([scale] if scale else []):
-            self.calls.append(Call("multiply", (out, factor), out))
+        for factor in ([self.number(coeff)] if coeff != 1 else []) + ([scale] if scale else []):
+            self._emit("multiply", out, out, factor)
         return self.calls[start:]
+
+    def _emit(self, func: str, out: str, *args: str) -> None:
+        self.calls.append(Call(func, args, out))
 
     def _operand(self, expr: sp.Expr) -> str | None:
         """Code of an operand needing no call (a named symbol or a number), else None."""
         if expr.is_Number:
-            return _number(expr)
+            return self.number(expr)
         if isinstance(expr, sp.Symbol):
             return self.names[expr]
         return None
 
-    def _value(self, expr: sp.Expr, out: str) -> tuple[str, str | None]:
+    def _reads(self, expr: sp.Expr, buffer: str) -> bool:
+        return any(self.names.get(sym) == buffer for sym in expr.free_symbols)
+
+    def _arg(self, expr: sp.Expr, out: str) -> str:
+        """The sole argument of a call into out: an operand, or computed in out itself."""
+        code = self._operand(expr)
+        if code is None:
+            self._into(expr, out)
+            return out
+        return code
+
+    def _value(self, expr: sp.Expr) -> tuple[str, str | None]:
         """An operand for expr: its own code, or a scratch buffer computed now (to release)."""
         code = self._operand(expr)
         if code is not None:
@@ -69,7 +102,7 @@ class Lowering:
         self._into(expr, tmp)
         return tmp, tmp
 
-    def _combine(self, func: str, args: list[sp.Expr], out: str, invert: str | None) -> None:
+    def _combine(self, func: str, args: list[sp.Expr], out: str, invert: str) -> None:
         """Fold a sum or product of args into out; terms of the inverse kind use `invert`."""
 
         def inverse(arg: sp.Expr) -> sp.Expr | None:
@@ -85,24 +118,22 @@ class Lowering:
             key=lambda e: (self.names.get(e) != out, inverse(e) is not None, not e.is_Symbol),
         )
         first, rest = args[0], args[1:]
-        if self.names.get(first) == out:
-            acc = out
-        elif rest and self._operand(first) is not None:  # two operands in the first call
-            second = rest.pop(0)
-            inv = inverse(second)
-            right, tmp = self._value(inv if inv is not None else second, out)
-            self.calls.append(
-                Call(func if inv is None else str(invert), (self._operand(first) or "", right), out)
-            )
-            self._release(tmp)
-            acc = out
-        else:
-            self._into(first, out)
-            acc = out
+        if self.names.get(first) != out:
+            if any(self._reads(arg, out) for arg in rest):
+                raise ValueError(f"computing {first} into {out} would overwrite an input")
+            operand = self._operand(first)
+            if operand is not None and rest:  # two operands in the first call
+                second = rest.pop(0)
+                inv = inverse(second)
+                right, tmp = self._value(second if inv is None else inv)
+                self._emit(func if inv is None else invert, out, operand, right)
+                self._release(tmp)
+            else:
+                self._into(first, out)
         for arg in rest:
             inv = inverse(arg)
-            right, tmp = self._value(inv if inv is not None else arg, out)
-            self.calls.append(Call(func if inv is None else str(invert), (acc, right), out))
+            right, tmp = self._value(arg if inv is None else inv)
+            self._emit(func if inv is None else invert, out, out, right)
             self._release(tmp)
 
     def _release(self, tmp: str | None) -> None:
@@ -113,91 +144,69 @@ class Lowering:
         """Calls computing expr (no pending coefficient) into out."""
         if isinstance(expr, sp.Add):
             const, terms = expr.as_coeff_Add()
-            negatives = [
-                term for term in terms.as_ordered_terms() if term.could_extract_minus_sign()
-            ]
-            if const != 0 and len(negatives) == 1 and len(terms.as_ordered_terms()) == 1:
-                # c - u in one call, u computed in out first if it needs calls of its own
-                right = self._operand(-negatives[0])
-                if right is None:
-                    self._into(-negatives[0], out)
-                    right = out
-                self.calls.append(Call("subtract", (_number(const), right), out))
-                return
-            args = list(terms.as_ordered_terms()) + ([const] if const != 0 else [])
-            self._combine("add", args, out, "subtract")
+            parts = terms.as_ordered_terms()
+            if const != 0 and len(parts) == 1 and parts[0].could_extract_minus_sign():
+                self._emit("subtract", out, self.number(const), self._arg(-parts[0], out))
+                return  # c - u in one call
+            self._combine("add", parts + ([const] if const != 0 else []), out, "subtract")
         elif isinstance(expr, sp.Mul):
             coeff, rest = expr.as_coeff_Mul()
             if coeff == -1:
-                operand = self._operand(rest)
-                if operand is None:
-                    self._into(rest, out)
-                self.calls.append(Call("negative", (operand or out,), out))
+                self._emit("negative", out, self._arg(rest, out))
                 return
             args = list(sp.Mul.make_args(rest)) + ([coeff] if coeff != 1 else [])
             self._combine("multiply", args, out, "divide")
         elif isinstance(expr, sp.Pow) and expr.exp == -1 and one_plus_exp(expr.base) is not None:
-            # sigmoid(-u) = 1/(1 + exp(u)) = exp(-logaddexp(0, u)): no overflow, no warning
-            self._into(one_plus_exp(expr.base), out)
-            self.calls += [
-                Call("logaddexp", (out, "0"), out),
-                Call("negative", (out,), out),
-                Call("exp", (out,), out),
-            ]
+            self._into(logistic_as_tanh(one_plus_exp(expr.base)), out)
         elif isinstance(expr, sp.log) and one_plus_exp(expr.args[0]) is not None:
-            self._into(one_plus_exp(expr.args[0]), out)  # softplus(u) = logaddexp(u, 0)
-            self.calls.append(Call("logaddexp", (out, "0"), out))
+            inner = self._arg(one_plus_exp(expr.args[0]), out)  # softplus, overflow-free
+            self._emit("logaddexp", out, inner, self.number(sp.Integer(0)))
         elif isinstance(expr, sp.Pow):
             base, exponent = expr.args
-            arg, tmp = self._value(base, out)
+            arg = self._arg(base, out)
             if exponent == 2:
-                self.calls.append(Call("square", (arg,), out))
+                self._emit("square", out, arg)
             elif exponent == -1:
-                self.calls.append(Call("reciprocal", (arg,), out))
+                self._emit("reciprocal", out, arg)
             elif exponent == sp.S.Half:
-                self.calls.append(Call("sqrt", (arg,), out))
+                self._emit("sqrt", out, arg)
             else:
-                self.calls.append(Call("power", (arg, _number(exponent)), out))
-            self._release(tmp)
+                self._emit("power", out, arg, self.number(exponent))
         elif isinstance(expr, sp.Heaviside):
-            arg, tmp = self._value(expr.args[0], out)
-            at_zero = expr.args[1]
-            if at_zero == 0:  # the step as a comparison, written into a float buffer
-                self.calls.append(Call("greater", (arg, "0"), out))
+            arg = self._arg(expr.args[0], out)
+            if expr.args[1] != 0:
+                self._emit("heaviside", out, arg, self.number(expr.args[1]))
+            elif self.mask is not None:  # u > 0 as booleans, then as numbers
+                self._emit("greater", self.mask, arg, self.number(sp.Integer(0)))
+                self._emit("copyto", out, self.mask)
             else:
-                self.calls.append(Call("heaviside", (arg, _number(at_zero)), out))
-            self._release(tmp)
+                self._emit("greater", out, arg, self.number(sp.Integer(0)))
         elif isinstance(expr, sp.Max) and len(expr.args) == 2:
-            number = [e for e in expr.args if e.is_Number]
-            other = [e for e in expr.args if not e.is_Number]
-            args_code = [self._value(e, out) for e in other + number]
-            self.calls.append(Call("maximum", tuple(code for code, _ in args_code), out))
-            for _, tmp in args_code:
-                self._release(tmp)
-        elif type(expr) in _UNARY:
-            arg, tmp = self._value(expr.args[0], out)
-            self.calls.append(Call(_UNARY[type(expr)], (arg,), out))
+            numbers = [e for e in expr.args if e.is_Number]
+            others = [e for e in expr.args if not e.is_Number]
+            first = self._arg(others[0], out)
+            second, tmp = self._value((others[1:] + numbers)[0])
+            self._emit("maximum", out, first, second)
             self._release(tmp)
+        elif type(expr) in _UNARY:
+            self._emit(_UNARY[type(expr)], out, self._arg(expr.args[0], out))
         elif isinstance(expr, sp.Symbol) or expr.is_Number:
-            code = self._operand(expr)
+            code = str(self._operand(expr))
             if code != out:
-                self.calls.append(Call("positive", (str(code),), out))  # a copy
+                self._emit("positive", out, code)  # a copy
         else:
             raise ValueError(f"no lowering for {type(expr).__name__}: {expr}")
 
 
-def _number(value: sp.Expr) -> str:
-    return to_numpy(sp.nsimplify(value)) if value.is_Rational else repr(float(value))
-
-
-_REBUILD = {
+_REBUILD: dict[str, Callable[..., sp.Expr]] = {
     "add": lambda a, b: a + b,
-    "logaddexp": lambda a, b: sp.log(sp.exp(a) + sp.exp(b)),
     "subtract": lambda a, b: a - b,
     "multiply": lambda a, b: a * b,
     "divide": lambda a, b: a / b,
+    "logaddexp": lambda a, b: sp.log(sp.exp(a) + sp.exp(b)),
     "maximum": lambda a, b: sp.Max(a, b),
     "greater": lambda a, b: sp.Heaviside(a - b, 0),
+    "copyto": lambda a: a,
     "heaviside": lambda a, h: sp.Heaviside(a, h),
     "power": lambda a, b: a**b,
     "square": lambda a: a**2,

@@ -5,7 +5,7 @@ needs a faster, stabler or more readable form than SymPy's default:
 
 - `Heaviside(u, h0)` prints as `numpy.heaviside(u, h0)`, honouring the convention value h0
   (SymPy would rewrite it to a three-branch `numpy.select`);
-- `1/(1 + exp(u))` prints as `numpy.exp(-numpy.logaddexp(0, u))` and `log(1 + exp(u))` as
+- `1/(1 + exp(u))` prints as `(1 - tanh(u/2))/2` and `log(1 + exp(u))` as
   `numpy.logaddexp(0, u)`: the sigmoid and softplus without overflow;
 - `x**-1` prints as `1/x` (SymPy prints `x**(-1.0)`), `Max(a, b)` as `numpy.maximum(a, b)`;
 - a sum prints its positive terms first: `a2 - T`, not `-T + a2`;
@@ -33,6 +33,11 @@ def one_plus_exp(expr: sp.Expr) -> sp.Expr | None:
     return None
 
 
+def logistic_as_tanh(u: sp.Expr) -> sp.Expr:
+    """1/(1 + exp(u)) as (1 - tanh(u/2))/2: the same function, without overflow."""
+    return (1 - sp.tanh(u / 2)) / 2
+
+
 class NumpyPrinter(NumPyPrinter):
     """SymPy's NumPy printer with derive's fast and stable forms (see the module docstring)."""
 
@@ -55,7 +60,7 @@ class NumpyPrinter(NumPyPrinter):
         if exponent == -1:
             inner = one_plus_exp(base)
             if inner is not None:  # the logistic sigmoid, overflow-free
-                return f"numpy.exp(-numpy.logaddexp(0, {self._print(inner)}))"
+                return str(self._print(logistic_as_tanh(inner)))
             return f"1 / {self.parenthesize(base, PRECEDENCE['Mul'] + 1)}"
         if exponent.is_Integer and exponent > 0:
             if base.is_Symbol or base.is_Number:  # ruff format: simple operands hug **

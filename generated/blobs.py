@@ -31,6 +31,11 @@ PARAM_NAMES = ("W1", "b1", "W2", "b2")
 PARAM_SHAPES = {"W1": (16, 2), "b1": (16,), "W2": (4, 16), "b2": (4,)}
 EPOCHS, BATCH_SIZE, SEED = 20, 32, 0
 PATIENCE = None
+K_1_100 = numpy.array(1 / 100, DTYPE)
+K_99 = numpy.array(99, DTYPE)
+MOMENTUM = numpy.array(9 / 10, DTYPE)
+ONE = numpy.array(1, DTYPE)
+ZERO = numpy.array(0, DTYPE)
 
 
 def _he(rng, fan_out, fan_in):
@@ -109,6 +114,7 @@ def _workspace(batch):
     a1 = numpy.empty((batch, 16), DTYPE)
     d1 = numpy.empty((batch, 16), DTYPE)
     s1 = numpy.empty((batch, 16), DTYPE)
+    m1 = numpy.empty((batch, 16), bool)
     gW1 = numpy.empty((16, 2), DTYPE)
     gb1 = numpy.empty((16,), DTYPE)
     a2 = numpy.empty((batch, 4), DTYPE)
@@ -116,10 +122,11 @@ def _workspace(batch):
     gW2 = numpy.empty((4, 16), DTYPE)
     gb2 = numpy.empty((4,), DTYPE)
     rows = numpy.empty((batch, 1), DTYPE)
+    scale = numpy.array(0.05 / batch, DTYPE)
     return (
-        (a1, d1, s1, gW1, gb1),
+        (a1, d1, s1, m1, gW1, gb1),
         (a2, d2, gW2, gb2),
-        (rows,),
+        (rows, scale),
     )
 
 
@@ -130,58 +137,58 @@ def _train_step(params, X, T, state):
     work = cache.get(batch)
     if work is None:
         work = cache[batch] = _workspace(batch)
-    a1, d1, s1, gW1, gb1 = work[0]
+    a1, d1, s1, m1, gW1, gb1 = work[0]
     a2, d2, gW2, gb2 = work[1]
-    (rows,) = work[2]
+    rows, scale = work[2]
     W1, b1 = params["W1"], params["b1"]
     W2, b2 = params["W2"], params["b2"]
     numpy.matmul(X, W1.T, out=a1)  # [bp.dense]
     numpy.add(a1, b1, out=a1)
-    numpy.maximum(a1, 0, out=s1)  # [act.leaky_relu]
-    numpy.multiply(s1, 99, out=s1)
+    numpy.maximum(a1, ZERO, out=s1)  # [act.leaky_relu]
+    numpy.multiply(s1, K_99, out=s1)
     numpy.add(a1, s1, out=a1)
-    numpy.multiply(a1, 1 / 100, out=a1)
+    numpy.multiply(a1, K_1_100, out=a1)
     numpy.matmul(a1, W2.T, out=a2)  # [bp.dense]
     numpy.add(a2, b2, out=a2)
-    numpy.max(a2, axis=1, keepdims=True, out=rows)  # [bp.stable_softmax]
+    numpy.maximum.reduce(a2, axis=1, keepdims=True, out=rows)  # [bp.stable_softmax]
     numpy.subtract(a2, rows, out=a2)
     loss = -float(numpy.vdot(T, a2))  # [bp.log_softmax]
     numpy.exp(a2, out=a2)
-    numpy.sum(a2, axis=1, keepdims=True, out=rows)
+    numpy.add.reduce(a2, axis=1, keepdims=True, out=rows)
     numpy.divide(a2, rows, out=a2)
     numpy.log(rows, out=rows)
-    loss = (loss + float(numpy.sum(rows))) / batch
+    loss = (loss + float(numpy.add.reduce(rows, axis=None))) / batch
     if not math.isfinite(loss):
         raise FloatingPointError(f"non-finite loss {loss}; parameters left unchanged")
-    scale = 0.05 / batch
     numpy.subtract(a2, T, out=d2)  # [bp.softmax_ce]
     numpy.multiply(d2, scale, out=d2)
-    # layer 2, as the notes' Steps: gradients, propagate, then update
+    # layer 2, as the notes' Steps: gradients, propagate, update
     numpy.matmul(d2.T, a1, out=gW2)  # [bp.grad_w]
-    numpy.sum(d2, axis=0, out=gb2)  # [bp.grad_b]
+    numpy.add.reduce(d2, axis=0, out=gb2)  # [bp.grad_b]
     numpy.matmul(d2, W2, out=d1)  # [bp.hidden]
     v_W2 = state["v_W2"]  # [opt.momentum]
-    numpy.multiply(v_W2, 0.9, out=v_W2)
+    numpy.multiply(v_W2, MOMENTUM, out=v_W2)
     numpy.add(v_W2, gW2, out=v_W2)
     numpy.subtract(W2, v_W2, out=W2)
     v_b2 = state["v_b2"]  # [opt.momentum]
-    numpy.multiply(v_b2, 0.9, out=v_b2)
+    numpy.multiply(v_b2, MOMENTUM, out=v_b2)
     numpy.add(v_b2, gb2, out=v_b2)
     numpy.subtract(b2, v_b2, out=b2)
-    numpy.greater(a1, 0, out=s1)  # [bp.hidden] [act.leaky_relu]
-    numpy.multiply(s1, 99, out=s1)
-    numpy.add(s1, 1, out=s1)
+    numpy.greater(a1, ZERO, out=m1)  # [bp.hidden] [act.leaky_relu]
+    numpy.copyto(s1, m1)
+    numpy.multiply(s1, K_99, out=s1)
+    numpy.add(s1, ONE, out=s1)
     numpy.multiply(d1, s1, out=d1)
-    numpy.multiply(d1, 1 / 100, out=d1)
-    # layer 1, as the notes' Steps: gradients, propagate, then update
+    numpy.multiply(d1, K_1_100, out=d1)
+    # layer 1, as the notes' Steps: gradients, propagate, update
     numpy.matmul(d1.T, X, out=gW1)  # [bp.grad_w]
-    numpy.sum(d1, axis=0, out=gb1)  # [bp.grad_b]
+    numpy.add.reduce(d1, axis=0, out=gb1)  # [bp.grad_b]
     v_W1 = state["v_W1"]  # [opt.momentum]
-    numpy.multiply(v_W1, 0.9, out=v_W1)
+    numpy.multiply(v_W1, MOMENTUM, out=v_W1)
     numpy.add(v_W1, gW1, out=v_W1)
     numpy.subtract(W1, v_W1, out=W1)
     v_b1 = state["v_b1"]  # [opt.momentum]
-    numpy.multiply(v_b1, 0.9, out=v_b1)
+    numpy.multiply(v_b1, MOMENTUM, out=v_b1)
     numpy.add(v_b1, gb1, out=v_b1)
     numpy.subtract(b1, v_b1, out=b1)
     return loss

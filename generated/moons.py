@@ -31,6 +31,10 @@ PARAM_NAMES = ("W1", "b1", "W2", "b2", "W3", "b3")
 PARAM_SHAPES = {"W1": (64, 2), "b1": (64,), "W2": (64, 64), "b2": (64,), "W3": (2, 64), "b3": (2,)}
 EPOCHS, BATCH_SIZE, SEED = 30, 32, 0
 PATIENCE = None
+EPSILON = numpy.array(1e-08, DTYPE)
+ONE_MINUS_BETA1 = numpy.array(0.09999999999999998, DTYPE)
+ONE_MINUS_BETA2 = numpy.array(0.0010000000000000009, DTYPE)
+ZERO = numpy.array(0, DTYPE)
 
 
 def _he(rng, fan_out, fan_in):
@@ -127,29 +131,32 @@ def _workspace(batch):
     a1 = numpy.empty((batch, 64), DTYPE)
     d1 = numpy.empty((batch, 64), DTYPE)
     s1 = numpy.empty((batch, 64), DTYPE)
+    m1 = numpy.empty((batch, 64), bool)
     gW1 = numpy.empty((64, 2), DTYPE)
-    gb1 = numpy.empty((64,), DTYPE)
     tW1 = numpy.empty((64, 2), DTYPE)
+    gb1 = numpy.empty((64,), DTYPE)
     tb1 = numpy.empty((64,), DTYPE)
     a2 = numpy.empty((batch, 64), DTYPE)
     d2 = numpy.empty((batch, 64), DTYPE)
     s2 = numpy.empty((batch, 64), DTYPE)
+    m2 = numpy.empty((batch, 64), bool)
     gW2 = numpy.empty((64, 64), DTYPE)
-    gb2 = numpy.empty((64,), DTYPE)
     tW2 = numpy.empty((64, 64), DTYPE)
+    gb2 = numpy.empty((64,), DTYPE)
     tb2 = numpy.empty((64,), DTYPE)
     a3 = numpy.empty((batch, 2), DTYPE)
     d3 = numpy.empty((batch, 2), DTYPE)
     gW3 = numpy.empty((2, 64), DTYPE)
-    gb3 = numpy.empty((2,), DTYPE)
     tW3 = numpy.empty((2, 64), DTYPE)
+    gb3 = numpy.empty((2,), DTYPE)
     tb3 = numpy.empty((2,), DTYPE)
     rows = numpy.empty((batch, 1), DTYPE)
+    scale = numpy.array(1.0 / batch, DTYPE)
     return (
-        (a1, d1, s1, gW1, gb1, tW1, tb1),
-        (a2, d2, s2, gW2, gb2, tW2, tb2),
-        (a3, d3, gW3, gb3, tW3, tb3),
-        (rows,),
+        (a1, d1, s1, m1, gW1, tW1, gb1, tb1),
+        (a2, d2, s2, m2, gW2, tW2, gb2, tb2),
+        (a3, d3, gW3, tW3, gb3, tb3),
+        (rows, scale),
     )
 
 
@@ -160,10 +167,10 @@ def _train_step(params, X, T, state):
     work = cache.get(batch)
     if work is None:
         work = cache[batch] = _workspace(batch)
-    a1, d1, s1, gW1, gb1, tW1, tb1 = work[0]
-    a2, d2, s2, gW2, gb2, tW2, tb2 = work[1]
-    a3, d3, gW3, gb3, tW3, tb3 = work[2]
-    (rows,) = work[3]
+    a1, d1, s1, m1, gW1, tW1, gb1, tb1 = work[0]
+    a2, d2, s2, m2, gW2, tW2, gb2, tb2 = work[1]
+    a3, d3, gW3, tW3, gb3, tb3 = work[2]
+    rows, scale = work[3]
     W1, b1 = params["W1"], params["b1"]
     W2, b2 = params["W2"], params["b2"]
     W3, b3 = params["W3"], params["b3"]
@@ -172,121 +179,122 @@ def _train_step(params, X, T, state):
     step_size = 0.01 / (1 - 0.9**step)
     numpy.matmul(X, W1.T, out=a1)  # [bp.dense]
     numpy.add(a1, b1, out=a1)
-    numpy.maximum(a1, 0, out=a1)  # [act.relu]
+    numpy.maximum(a1, ZERO, out=a1)  # [act.relu]
     numpy.matmul(a1, W2.T, out=a2)  # [bp.dense]
     numpy.add(a2, b2, out=a2)
-    numpy.maximum(a2, 0, out=a2)  # [act.relu]
+    numpy.maximum(a2, ZERO, out=a2)  # [act.relu]
     numpy.matmul(a2, W3.T, out=a3)  # [bp.dense]
     numpy.add(a3, b3, out=a3)
-    numpy.max(a3, axis=1, keepdims=True, out=rows)  # [bp.stable_softmax]
+    numpy.maximum.reduce(a3, axis=1, keepdims=True, out=rows)  # [bp.stable_softmax]
     numpy.subtract(a3, rows, out=a3)
     loss = -float(numpy.vdot(T, a3))  # [bp.log_softmax]
     numpy.exp(a3, out=a3)
-    numpy.sum(a3, axis=1, keepdims=True, out=rows)
+    numpy.add.reduce(a3, axis=1, keepdims=True, out=rows)
     numpy.divide(a3, rows, out=a3)
     numpy.log(rows, out=rows)
-    loss = (loss + float(numpy.sum(rows))) / batch
+    loss = (loss + float(numpy.add.reduce(rows, axis=None))) / batch
     if not math.isfinite(loss):
         raise FloatingPointError(f"non-finite loss {loss}; parameters left unchanged")
-    scale = 1.0 / batch
     numpy.subtract(a3, T, out=d3)  # [bp.softmax_ce]
     numpy.multiply(d3, scale, out=d3)
-    # layer 3, as the notes' Steps: gradients, propagate, then update
+    # layer 3, as the notes' Steps: gradients, propagate, update
     numpy.matmul(d3.T, a2, out=gW3)  # [bp.grad_w]
-    numpy.sum(d3, axis=0, out=gb3)  # [bp.grad_b]
+    numpy.add.reduce(d3, axis=0, out=gb3)  # [bp.grad_b]
     numpy.matmul(d3, W3, out=d2)  # [bp.hidden]
     m_W3, v_W3 = state["m_W3"], state["v_W3"]  # [opt.adam]
     numpy.subtract(gW3, m_W3, out=tW3)
-    numpy.multiply(tW3, 1 - 0.9, out=tW3)
+    numpy.multiply(tW3, ONE_MINUS_BETA1, out=tW3)
     numpy.add(m_W3, tW3, out=m_W3)
     numpy.square(gW3, out=gW3)
     numpy.subtract(gW3, v_W3, out=gW3)
-    numpy.multiply(gW3, 1 - 0.999, out=gW3)
+    numpy.multiply(gW3, ONE_MINUS_BETA2, out=gW3)
     numpy.add(v_W3, gW3, out=v_W3)
     numpy.sqrt(v_W3, out=gW3)
     numpy.multiply(gW3, root_correction, out=gW3)
-    numpy.add(gW3, 1e-08, out=gW3)
+    numpy.add(gW3, EPSILON, out=gW3)
     numpy.divide(m_W3, gW3, out=gW3)
     numpy.multiply(gW3, step_size, out=gW3)
     numpy.subtract(W3, gW3, out=W3)
     m_b3, v_b3 = state["m_b3"], state["v_b3"]  # [opt.adam]
     numpy.subtract(gb3, m_b3, out=tb3)
-    numpy.multiply(tb3, 1 - 0.9, out=tb3)
+    numpy.multiply(tb3, ONE_MINUS_BETA1, out=tb3)
     numpy.add(m_b3, tb3, out=m_b3)
     numpy.square(gb3, out=gb3)
     numpy.subtract(gb3, v_b3, out=gb3)
-    numpy.multiply(gb3, 1 - 0.999, out=gb3)
+    numpy.multiply(gb3, ONE_MINUS_BETA2, out=gb3)
     numpy.add(v_b3, gb3, out=v_b3)
     numpy.sqrt(v_b3, out=gb3)
     numpy.multiply(gb3, root_correction, out=gb3)
-    numpy.add(gb3, 1e-08, out=gb3)
+    numpy.add(gb3, EPSILON, out=gb3)
     numpy.divide(m_b3, gb3, out=gb3)
     numpy.multiply(gb3, step_size, out=gb3)
     numpy.subtract(b3, gb3, out=b3)
-    numpy.greater(a2, 0, out=s2)  # [bp.hidden] [act.relu]
+    numpy.greater(a2, ZERO, out=m2)  # [bp.hidden] [act.relu]
+    numpy.copyto(s2, m2)
     numpy.multiply(d2, s2, out=d2)
-    # layer 2, as the notes' Steps: gradients, propagate, then update
+    # layer 2, as the notes' Steps: gradients, propagate, update
     numpy.matmul(d2.T, a1, out=gW2)  # [bp.grad_w]
-    numpy.sum(d2, axis=0, out=gb2)  # [bp.grad_b]
+    numpy.add.reduce(d2, axis=0, out=gb2)  # [bp.grad_b]
     numpy.matmul(d2, W2, out=d1)  # [bp.hidden]
     m_W2, v_W2 = state["m_W2"], state["v_W2"]  # [opt.adam]
     numpy.subtract(gW2, m_W2, out=tW2)
-    numpy.multiply(tW2, 1 - 0.9, out=tW2)
+    numpy.multiply(tW2, ONE_MINUS_BETA1, out=tW2)
     numpy.add(m_W2, tW2, out=m_W2)
     numpy.square(gW2, out=gW2)
     numpy.subtract(gW2, v_W2, out=gW2)
-    numpy.multiply(gW2, 1 - 0.999, out=gW2)
+    numpy.multiply(gW2, ONE_MINUS_BETA2, out=gW2)
     numpy.add(v_W2, gW2, out=v_W2)
     numpy.sqrt(v_W2, out=gW2)
     numpy.multiply(gW2, root_correction, out=gW2)
-    numpy.add(gW2, 1e-08, out=gW2)
+    numpy.add(gW2, EPSILON, out=gW2)
     numpy.divide(m_W2, gW2, out=gW2)
     numpy.multiply(gW2, step_size, out=gW2)
     numpy.subtract(W2, gW2, out=W2)
     m_b2, v_b2 = state["m_b2"], state["v_b2"]  # [opt.adam]
     numpy.subtract(gb2, m_b2, out=tb2)
-    numpy.multiply(tb2, 1 - 0.9, out=tb2)
+    numpy.multiply(tb2, ONE_MINUS_BETA1, out=tb2)
     numpy.add(m_b2, tb2, out=m_b2)
     numpy.square(gb2, out=gb2)
     numpy.subtract(gb2, v_b2, out=gb2)
-    numpy.multiply(gb2, 1 - 0.999, out=gb2)
+    numpy.multiply(gb2, ONE_MINUS_BETA2, out=gb2)
     numpy.add(v_b2, gb2, out=v_b2)
     numpy.sqrt(v_b2, out=gb2)
     numpy.multiply(gb2, root_correction, out=gb2)
-    numpy.add(gb2, 1e-08, out=gb2)
+    numpy.add(gb2, EPSILON, out=gb2)
     numpy.divide(m_b2, gb2, out=gb2)
     numpy.multiply(gb2, step_size, out=gb2)
     numpy.subtract(b2, gb2, out=b2)
-    numpy.greater(a1, 0, out=s1)  # [bp.hidden] [act.relu]
+    numpy.greater(a1, ZERO, out=m1)  # [bp.hidden] [act.relu]
+    numpy.copyto(s1, m1)
     numpy.multiply(d1, s1, out=d1)
-    # layer 1, as the notes' Steps: gradients, propagate, then update
+    # layer 1, as the notes' Steps: gradients, propagate, update
     numpy.matmul(d1.T, X, out=gW1)  # [bp.grad_w]
-    numpy.sum(d1, axis=0, out=gb1)  # [bp.grad_b]
+    numpy.add.reduce(d1, axis=0, out=gb1)  # [bp.grad_b]
     m_W1, v_W1 = state["m_W1"], state["v_W1"]  # [opt.adam]
     numpy.subtract(gW1, m_W1, out=tW1)
-    numpy.multiply(tW1, 1 - 0.9, out=tW1)
+    numpy.multiply(tW1, ONE_MINUS_BETA1, out=tW1)
     numpy.add(m_W1, tW1, out=m_W1)
     numpy.square(gW1, out=gW1)
     numpy.subtract(gW1, v_W1, out=gW1)
-    numpy.multiply(gW1, 1 - 0.999, out=gW1)
+    numpy.multiply(gW1, ONE_MINUS_BETA2, out=gW1)
     numpy.add(v_W1, gW1, out=v_W1)
     numpy.sqrt(v_W1, out=gW1)
     numpy.multiply(gW1, root_correction, out=gW1)
-    numpy.add(gW1, 1e-08, out=gW1)
+    numpy.add(gW1, EPSILON, out=gW1)
     numpy.divide(m_W1, gW1, out=gW1)
     numpy.multiply(gW1, step_size, out=gW1)
     numpy.subtract(W1, gW1, out=W1)
     m_b1, v_b1 = state["m_b1"], state["v_b1"]  # [opt.adam]
     numpy.subtract(gb1, m_b1, out=tb1)
-    numpy.multiply(tb1, 1 - 0.9, out=tb1)
+    numpy.multiply(tb1, ONE_MINUS_BETA1, out=tb1)
     numpy.add(m_b1, tb1, out=m_b1)
     numpy.square(gb1, out=gb1)
     numpy.subtract(gb1, v_b1, out=gb1)
-    numpy.multiply(gb1, 1 - 0.999, out=gb1)
+    numpy.multiply(gb1, ONE_MINUS_BETA2, out=gb1)
     numpy.add(v_b1, gb1, out=v_b1)
     numpy.sqrt(v_b1, out=gb1)
     numpy.multiply(gb1, root_correction, out=gb1)
-    numpy.add(gb1, 1e-08, out=gb1)
+    numpy.add(gb1, EPSILON, out=gb1)
     numpy.divide(m_b1, gb1, out=gb1)
     numpy.multiply(gb1, step_size, out=gb1)
     numpy.subtract(b1, gb1, out=b1)

@@ -31,6 +31,7 @@ PARAM_NAMES = ("W1", "W2")
 PARAM_SHAPES = {"W1": (8, 2), "W2": (1, 8)}
 EPOCHS, BATCH_SIZE, SEED = 100, 16, 0
 PATIENCE = None
+ZERO = numpy.array(0, DTYPE)
 
 
 def _he(rng, fan_out, fan_in):
@@ -94,14 +95,18 @@ def _workspace(batch):
     a1 = numpy.empty((batch, 8), DTYPE)
     d1 = numpy.empty((batch, 8), DTYPE)
     s1 = numpy.empty((batch, 8), DTYPE)
+    m1 = numpy.empty((batch, 8), bool)
     gW1 = numpy.empty((8, 2), DTYPE)
     a2 = numpy.empty((batch, 1), DTYPE)
     d2 = numpy.empty((batch, 1), DTYPE)
     s2 = numpy.empty((batch, 1), DTYPE)
+    m2 = numpy.empty((batch, 1), bool)
     gW2 = numpy.empty((1, 8), DTYPE)
+    scale = numpy.array(0.1 / batch, DTYPE)
     return (
-        (a1, d1, s1, gW1),
-        (a2, d2, s2, gW2),
+        (a1, d1, s1, m1, gW1),
+        (a2, d2, s2, m2, gW2),
+        (scale,),
     )
 
 
@@ -112,29 +117,31 @@ def _train_step(params, X, T, state):
     work = cache.get(batch)
     if work is None:
         work = cache[batch] = _workspace(batch)
-    a1, d1, s1, gW1 = work[0]
-    a2, d2, s2, gW2 = work[1]
+    a1, d1, s1, m1, gW1 = work[0]
+    a2, d2, s2, m2, gW2 = work[1]
+    (scale,) = work[2]
     W1 = params["W1"]
     W2 = params["W2"]
     numpy.matmul(X, W1.T, out=a1)  # [bp.dense]
-    numpy.maximum(a1, 0, out=a1)  # [act.relu]
+    numpy.maximum(a1, ZERO, out=a1)  # [act.relu]
     numpy.matmul(a1, W2.T, out=a2)  # [bp.dense]
-    numpy.maximum(a2, 0, out=a2)  # [act.relu]
+    numpy.maximum(a2, ZERO, out=a2)  # [act.relu]
     numpy.subtract(a2, T, out=d2)  # [loss.mse]
     loss = float(numpy.vdot(d2, d2)) / batch  # [bp.batch_mean]
     if not math.isfinite(loss):
         raise FloatingPointError(f"non-finite loss {loss}; parameters left unchanged")
-    scale = 0.1 / batch
-    numpy.greater(a2, 0, out=s2)  # [loss.mse] [act.relu] [bp.delta_out]
+    numpy.greater(a2, ZERO, out=m2)  # [loss.mse] [act.relu] [bp.delta_out]
+    numpy.copyto(s2, m2)
     numpy.multiply(d2, s2, out=d2)
     numpy.multiply(d2, scale, out=d2)
-    # layer 2, as the notes' Steps: gradients, propagate, then update
+    # layer 2, as the notes' Steps: gradients, propagate, update
     numpy.matmul(d2.T, a1, out=gW2)  # [bp.grad_w]
     numpy.matmul(d2, W2, out=d1)  # [bp.hidden]
     numpy.subtract(W2, gW2, out=W2)  # [opt.sgd]
-    numpy.greater(a1, 0, out=s1)  # [bp.hidden] [act.relu]
+    numpy.greater(a1, ZERO, out=m1)  # [bp.hidden] [act.relu]
+    numpy.copyto(s1, m1)
     numpy.multiply(d1, s1, out=d1)
-    # layer 1, as the notes' Steps: gradients, propagate, then update
+    # layer 1, as the notes' Steps: gradients, propagate, update
     numpy.matmul(d1.T, X, out=gW1)  # [bp.grad_w]
     numpy.subtract(W1, gW1, out=W1)  # [opt.sgd]
     return loss

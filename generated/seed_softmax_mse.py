@@ -31,6 +31,7 @@ PARAM_NAMES = ("W1", "W2")
 PARAM_SHAPES = {"W1": (16, 2), "W2": (3, 16)}
 EPOCHS, BATCH_SIZE, SEED = 30, 16, 0
 PATIENCE = None
+ZERO = numpy.array(0, DTYPE)
 
 
 def _he(rng, fan_out, fan_in):
@@ -97,16 +98,18 @@ def _workspace(batch):
     a1 = numpy.empty((batch, 16), DTYPE)
     d1 = numpy.empty((batch, 16), DTYPE)
     s1 = numpy.empty((batch, 16), DTYPE)
+    m1 = numpy.empty((batch, 16), bool)
     gW1 = numpy.empty((16, 2), DTYPE)
     a2 = numpy.empty((batch, 3), DTYPE)
     d2 = numpy.empty((batch, 3), DTYPE)
     s2 = numpy.empty((batch, 3), DTYPE)
     gW2 = numpy.empty((3, 16), DTYPE)
     rows = numpy.empty((batch, 1), DTYPE)
+    scale = numpy.array(0.3333333333333333 / batch, DTYPE)
     return (
-        (a1, d1, s1, gW1),
+        (a1, d1, s1, m1, gW1),
         (a2, d2, s2, gW2),
-        (rows,),
+        (rows, scale),
     )
 
 
@@ -117,36 +120,36 @@ def _train_step(params, X, T, state):
     work = cache.get(batch)
     if work is None:
         work = cache[batch] = _workspace(batch)
-    a1, d1, s1, gW1 = work[0]
+    a1, d1, s1, m1, gW1 = work[0]
     a2, d2, s2, gW2 = work[1]
-    (rows,) = work[2]
+    rows, scale = work[2]
     W1 = params["W1"]
     W2 = params["W2"]
     numpy.matmul(X, W1.T, out=a1)  # [bp.dense]
-    numpy.maximum(a1, 0, out=a1)  # [act.relu]
+    numpy.maximum(a1, ZERO, out=a1)  # [act.relu]
     numpy.matmul(a1, W2.T, out=a2)  # [bp.dense]
-    numpy.max(a2, axis=1, keepdims=True, out=rows)  # [bp.stable_softmax]
+    numpy.maximum.reduce(a2, axis=1, keepdims=True, out=rows)  # [bp.stable_softmax]
     numpy.subtract(a2, rows, out=a2)
     numpy.exp(a2, out=a2)
-    numpy.sum(a2, axis=1, keepdims=True, out=rows)
+    numpy.add.reduce(a2, axis=1, keepdims=True, out=rows)
     numpy.divide(a2, rows, out=a2)
     numpy.subtract(a2, T, out=d2)  # [loss.mse]
     loss = float(numpy.vdot(d2, d2)) / (3 * batch)  # [bp.batch_mean]
     if not math.isfinite(loss):
         raise FloatingPointError(f"non-finite loss {loss}; parameters left unchanged")
-    scale = 0.3333333333333333 / batch
     numpy.multiply(d2, a2, out=s2)  # [bp.softmax_jvp]
-    numpy.sum(s2, axis=1, keepdims=True, out=rows)
+    numpy.add.reduce(s2, axis=1, keepdims=True, out=rows)
     numpy.subtract(d2, rows, out=d2)
     numpy.multiply(d2, a2, out=d2)
     numpy.multiply(d2, scale, out=d2)
-    # layer 2, as the notes' Steps: gradients, propagate, then update
+    # layer 2, as the notes' Steps: gradients, propagate, update
     numpy.matmul(d2.T, a1, out=gW2)  # [bp.grad_w]
     numpy.matmul(d2, W2, out=d1)  # [bp.hidden]
     numpy.subtract(W2, gW2, out=W2)  # [opt.sgd]
-    numpy.greater(a1, 0, out=s1)  # [bp.hidden] [act.relu]
+    numpy.greater(a1, ZERO, out=m1)  # [bp.hidden] [act.relu]
+    numpy.copyto(s1, m1)
     numpy.multiply(d1, s1, out=d1)
-    # layer 1, as the notes' Steps: gradients, propagate, then update
+    # layer 1, as the notes' Steps: gradients, propagate, update
     numpy.matmul(d1.T, X, out=gW1)  # [bp.grad_w]
     numpy.subtract(W1, gW1, out=W1)  # [opt.sgd]
     return loss
