@@ -205,9 +205,9 @@ def test_every_public_function_refuses_bad_inputs_saying_expected_and_found(
 def test_train_step_fast_path_refuses_nan_in_ready_arrays_before_any_update(
     net: Net, kind: str, dtype: str
 ) -> None:
-    """Arrays already in DTYPE skip the up-front value checks (they would cost the smallest
-    benchmark 12%); a NaN still reaches the loss, so it is refused before any update. NumPy
-    may warn on the way (logaddexp of NaN), hence invalid="ignore" here."""
+    """Arrays already in DTYPE skip the up-front value checks (they would slow the smallest
+    benchmark by tens of percent); a NaN still reaches the loss, so it is refused before any
+    update. NumPy may warn on the way (logaddexp of NaN), hence invalid="ignore" here."""
     module = net(kind, dtype, "momentum", hidden=tuple(HIDDEN))
     params = module.init_params(0)
     state = module.init_optimizer(params)
