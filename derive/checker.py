@@ -17,11 +17,8 @@ and the two sides are compared once written in the lowest layer either side ment
 from __future__ import annotations
 
 import itertools
-import multiprocessing as mp
-import os
 import random
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 import sympy as sp
@@ -538,18 +535,8 @@ def _sign(value: float) -> int:
 
 
 def check_file(cfile: ClaimsFile) -> list[Result]:
-    """The verdict on every claim of a file, in file order; claims shared over the CPUs."""
-    workers = min(len(os.sched_getaffinity(0)), 4) if hasattr(os, "sched_getaffinity") else 1
-    if workers < 2 or len(cfile.claims) < 8 or "fork" not in mp.get_all_start_methods():
-        return [check_claim(claim, cfile) for claim in cfile.claims]
-    jobs = [(cfile, number) for number in range(len(cfile.claims))]
-    with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
-        return list(pool.map(_check_one, jobs))
-
-
-def _check_one(job: tuple[ClaimsFile, int]) -> Result:
-    cfile, number = job
-    return check_claim(cfile.claims[number], cfile)
+    """The verdict on every claim of a file, in file order."""
+    return [check_claim(claim, cfile) for claim in cfile.claims]
 
 
 def check_claim(claim: Claim, cfile: ClaimsFile) -> Result:
