@@ -118,6 +118,7 @@ def load(path: str | Path) -> Spec:
 
 def parse(raw: bytes | str, source: str = "<spec>") -> Spec:
     """Validate spec TOML text (or bytes) into a `Spec`; `source` names it in errors."""
+    source = source if source.isprintable() else repr(source)  # a file name with a newline
     if isinstance(raw, bytes):
         try:
             raw = raw.decode("utf-8")
@@ -263,9 +264,10 @@ def _one_of(value: Any, choices: tuple[str, ...], src: str, key: str) -> str:
 
 
 def _error(src: str | Path, key: str, expected: str, found: Any) -> DeriveError:
-    """`input_error`, with a key or found string that holds a newline, an escape or another
-    unprintable character shown as its repr: the message stays one plain line."""
+    """`input_error`, with a source, key or found string that holds a newline, an escape or
+    another unprintable character shown as its repr: the message stays one plain line."""
     key = repr(key) if not key.isprintable() else key
+    src = repr(str(src)) if not str(src).isprintable() else src
     found = repr(found) if isinstance(found, str) and not found.isprintable() else found
     return input_error(src, key, expected, found)
 

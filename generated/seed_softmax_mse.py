@@ -417,14 +417,19 @@ def save(path, params, state=None):
 
 def _archive(stream):
     """Every array of the .npz archive in `stream`; ValueError for anything else."""
+    # params and two optimizer arrays per parameter in float64, and room for the headers
+    largest = 24 * sum(math.prod(shape) for shape in PARAM_SHAPES.values()) + 65536
     try:
         if not zipfile.is_zipfile(stream):
             raise ValueError("not an .npz archive")
         stream.seek(0)
         with numpy.load(stream, allow_pickle=False) as archive:
-            return {key: archive[key] for key in archive.files}
+            size = sum(member.file_size for member in archive.zip.infolist())
+            if size <= largest:  # a zip bomb is refused before anything is unpacked
+                return {key: archive[key] for key in archive.files}
     except Exception as error:  # anything zipfile, zlib or numpy raise on a damaged archive
         raise ValueError(f"not a readable save file (corrupt or truncated): {error}") from None
+    raise ValueError(f"not a save of this architecture: {size} bytes unpacked, at most {largest}")
 
 
 def load(path):

@@ -14,6 +14,7 @@ import io
 import math
 import os
 import pickle
+import tracemalloc
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -515,6 +516,29 @@ def test_load_refuses_or_ignores_every_flipped_byte_never_anything_else(
         else:
             assert_same(loaded, params)  # loaded means loaded right
     assert refused > len(raw) // 11 // 2  # most bytes are data, under a CRC
+
+
+def test_load_refuses_a_zip_bomb_before_unpacking_it(
+    trained: tuple[ModuleType, Path, dict, dict], tmp_path: Path
+) -> None:
+    """A few kB on disk, 8 MB unpacked: refused from the zip directory, nothing allocated."""
+    module, path, _, _ = trained
+    big = io.BytesIO()
+    np.save(big, np.zeros(1 << 20))
+    bomb = tmp_path / "bomb.npz"
+    with zipfile.ZipFile(path) as saved, zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as out:
+        for name in saved.namelist():
+            out.writestr(name, saved.read(name))
+        out.writestr("state/padding.npy", big.getvalue())
+    assert bomb.stat().st_size < 64 * 1024
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match="bytes unpacked, at most"):
+            module.load(bomb)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20
 
 
 def _npz(path: Path, **arrays: Any) -> Path:

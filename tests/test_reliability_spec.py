@@ -279,6 +279,22 @@ def test_a_spec_path_that_is_no_file_exits_2(tmp_path: Path, target: str) -> Non
     assert "expected an existing spec file" in err or "expected a spec file" in err
 
 
+@pytest.mark.parametrize(
+    "content",
+    [None, b"name = [", BASE.replace('"net"', '"1x"').encode()],
+    ids=["missing", "broken-toml", "bad-name"],
+)
+def test_a_spec_file_name_with_a_newline_is_shown_escaped(
+    tmp_path: Path, content: bytes | None
+) -> None:
+    path = tmp_path / "evil\nname\x1b[31m.toml"
+    if content is not None:
+        path.write_bytes(content)
+    code, _, err = run_cli(["generate", str(path), "--out", str(tmp_path)])
+    assert code == 2 and err.count("\n") == 1 and err[:-1].isprintable()
+    assert repr(str(path)) in err
+
+
 def test_the_fingerprint_ignores_layout_but_not_meaning() -> None:
     spec = specs.parse(BASE)
     shuffled = specs.parse(
