@@ -9,10 +9,19 @@ class DeriveError(Exception):
     """Bad user input (a spec, a claims file, a flag): one clear message, no traceback."""
 
 
+def plain(text: str) -> str:
+    """text, or its repr when it holds a newline, an escape or another unprintable character."""
+    return text if text.isprintable() else repr(text)
+
+
 def input_error(source: str | Path, key: str, expected: str, found: object) -> DeriveError:
-    """An error naming the file, the key, what was expected and what was found."""
-    shown = found if isinstance(found, str) else repr(found)
+    """An error naming the file, the key, what was expected and what was found.
+
+    The message is one plain line whatever the input holds: no file name, key or value can
+    split it or forge a second message.
+    """
+    shown = plain(found) if isinstance(found, str) else repr(found)
     if len(shown) > 120:
         shown = shown[:117] + "..."
-    where = f"{source}: {key}" if key else str(source)
+    where = f"{plain(str(source))}: {plain(key)}" if key else plain(str(source))
     return DeriveError(f"{where}: expected {expected}, found {shown}")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from derive.activations import ACTIVATIONS
-from derive.errors import DeriveError, input_error
+from derive.errors import DeriveError, input_error, plain
 from derive.losses import LOSSES
 
 DTYPES = ("float32", "float64")
@@ -108,31 +108,32 @@ def load(path: str | Path) -> Spec:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise _error(path, "", "an existing spec file", "no such file") from None
+        raise input_error(path, "", "an existing spec file", "no such file") from None
     except IsADirectoryError:
-        raise _error(path, "", "a spec file", "a directory") from None
+        raise input_error(path, "", "a spec file", "a directory") from None
     except OSError as exc:
-        raise _error(path, "", "a readable spec file", exc.strerror or str(exc)) from None
+        raise input_error(path, "", "a readable spec file", exc.strerror or str(exc)) from None
     return parse(raw, source=str(path))
 
 
 def parse(raw: bytes | str, source: str = "<spec>") -> Spec:
     """Validate spec TOML text (or bytes) into a `Spec`; `source` names it in errors."""
-    source = source if source.isprintable() else repr(source)  # a file name with a newline
     if isinstance(raw, bytes):
         try:
             raw = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             found = f"byte 0x{raw[exc.start]:02x} at offset {exc.start}"
-            raise _error(source, "", "UTF-8 text", found) from None
+            raise input_error(source, "", "UTF-8 text", found) from None
     try:
         data = tomllib.loads(raw)
     except tomllib.TOMLDecodeError as exc:
-        raise DeriveError(f"{source}: not valid TOML: {exc}") from None
+        raise DeriveError(f"{plain(source)}: not valid TOML: {exc}") from None
     except ValueError:  # Python refuses to read an integer of more than 4300 digits
-        raise DeriveError(f"{source}: not valid TOML: an integer too long to read") from None
+        raise DeriveError(f"{plain(source)}: not valid TOML: an integer too long to read") from None
     except RecursionError:
-        raise DeriveError(f"{source}: not valid TOML: arrays or tables nested too deeply") from None
+        raise DeriveError(
+            f"{plain(source)}: not valid TOML: arrays or tables nested too deeply"
+        ) from None
     return _validate(data, source)
 
 
@@ -140,44 +141,46 @@ def _validate(data: dict[str, Any], src: str) -> Spec:
     _no_unknown_keys(data, TOP_KEYS, src, "")
     for key in ("name", "layers", "activations", "loss"):
         if key not in data:
-            raise _error(src, key, "this required key", "it missing")
+            raise input_error(src, key, "this required key", "it missing")
 
     name = data["name"]
     if not (isinstance(name, str) and name.isascii() and name.isidentifier()):
-        raise _error(src, "name", "a Python identifier (letters, digits, _)", name)
+        raise input_error(src, "name", "a Python identifier (letters, digits, _)", name)
     if keyword.iskeyword(name) or keyword.issoftkeyword(name) or name.startswith("_"):
-        raise _error(src, "name", "an identifier that is not a keyword nor starts with _", name)
+        raise input_error(
+            src, "name", "an identifier that is not a keyword nor starts with _", name
+        )
     if len(name) > 64:
-        raise _error(src, "name", "at most 64 characters", name)
+        raise input_error(src, "name", "at most 64 characters", name)
 
     layers = data["layers"]
     if not (isinstance(layers, list) and 2 <= len(layers) <= MAX_DEPTH + 1):
-        raise _error(src, "layers", f"a list of 2 to {MAX_DEPTH + 1} layer sizes", layers)
+        raise input_error(src, "layers", f"a list of 2 to {MAX_DEPTH + 1} layer sizes", layers)
     for i, width in enumerate(layers):
         if not _is_int(width) or not 1 <= width <= MAX_WIDTH:
-            raise _error(src, f"layers[{i}]", f"an integer from 1 to {MAX_WIDTH}", width)
+            raise input_error(src, f"layers[{i}]", f"an integer from 1 to {MAX_WIDTH}", width)
 
     acts = data["activations"]
     if not (isinstance(acts, list) and len(acts) == len(layers) - 1):
         expected = f"a list of {len(layers) - 1} activations, one per weight layer"
-        raise _error(src, "activations", expected, acts)
+        raise input_error(src, "activations", expected, acts)
     for i, act in enumerate(acts):
         _one_of(act, tuple(ACTIVATIONS), src, f"activations[{i}]")
         if act == "softmax" and i != len(acts) - 1:
-            raise _error(src, f"activations[{i}]", "softmax on the output layer only", act)
+            raise input_error(src, f"activations[{i}]", "softmax on the output layer only", act)
     if acts[-1] == "softmax" and layers[-1] < 2:
-        raise _error(src, "layers[-1]", "at least 2 outputs for a softmax", layers[-1])
+        raise input_error(src, "layers[-1]", "at least 2 outputs for a softmax", layers[-1])
 
     loss = _one_of(data["loss"], tuple(LOSSES), src, "loss")
     needed = LOSSES[loss].output_activation
     if needed is not None and acts[-1] != needed:
-        raise _error(
+        raise input_error(
             src, "activations[-1]", f"{needed!r}, the output that {loss} pairs with", acts[-1]
         )
 
     bias = data.get("bias", True)
     if not isinstance(bias, bool):
-        raise _error(src, "bias", "true or false", bias)
+        raise input_error(src, "bias", "true or false", bias)
     dtype = _one_of(data.get("dtype", "float64"), DTYPES, src, "dtype")
 
     return Spec(
@@ -194,7 +197,7 @@ def _validate(data: dict[str, Any], src: str) -> Spec:
 
 def _optimizer(table: Any, src: str) -> Optimizer:
     if not isinstance(table, dict):
-        raise _error(src, "optimizer", "a table ([optimizer])", table)
+        raise input_error(src, "optimizer", "a table ([optimizer])", table)
     kind = _one_of(table.get("kind", "sgd"), tuple(OPTIMIZERS), src, "optimizer.kind")
     defaults = OPTIMIZERS[kind]
     _no_unknown_keys(table, ("kind", *defaults), src, "optimizer.")
@@ -203,13 +206,13 @@ def _optimizer(table: Any, src: str) -> Optimizer:
         value = table.get(key, default)
         where = f"optimizer.{key}"
         if value is None:
-            raise _error(src, where, f"a number (required for {kind})", "it missing")
+            raise input_error(src, where, f"a number (required for {kind})", "it missing")
         if (
             not isinstance(value, int | float)
             or isinstance(value, bool)
             or (isinstance(value, float) and not math.isfinite(value))
         ):
-            raise _error(src, where, "a finite number", value)
+            raise input_error(src, where, "a finite number", value)
         low_ok = value > 0 if key in ("learning_rate", "epsilon") else value >= 0
         high_ok = value < 1 if key in ("momentum", "beta1", "beta2") else value <= 1e3
         if not (low_ok and high_ok):
@@ -218,14 +221,14 @@ def _optimizer(table: Any, src: str) -> Optimizer:
                 if key in ("momentum", "beta1", "beta2")
                 else "a number in (0, 1000]"
             )
-            raise _error(src, where, expected, value)
+            raise input_error(src, where, expected, value)
         hyper[key] = float(value)
     return Optimizer(kind, tuple(sorted(hyper.items())))
 
 
 def _training(table: Any, src: str) -> Training:
     if not isinstance(table, dict):
-        raise _error(src, "training", "a table ([training])", table)
+        raise input_error(src, "training", "a table ([training])", table)
     _no_unknown_keys(table, TRAINING_KEYS, src, "training.")
     limits = {
         "epochs": (1, 1_000_000),
@@ -238,12 +241,12 @@ def _training(table: Any, src: str) -> Training:
         if key in table:
             value = table[key]
             if not _is_int(value) or not low <= value <= high:
-                raise _error(src, f"training.{key}", f"an integer from {low} to {high}", value)
+                raise input_error(src, f"training.{key}", f"an integer from {low} to {high}", value)
             values[key] = value
     if "dataset" in table:
         dataset = table["dataset"]
         if not (isinstance(dataset, str) and dataset.isascii() and dataset.isidentifier()):
-            raise _error(src, "training.dataset", "a data set name", dataset)
+            raise input_error(src, "training.dataset", "a data set name", dataset)
         values["dataset"] = dataset
     return Training(**values)
 
@@ -260,16 +263,7 @@ def _one_of(value: Any, choices: tuple[str, ...], src: str, key: str) -> str:
         close = difflib.get_close_matches(value, choices, n=1)
         if close:
             expected += f" (did you mean {close[0]!r}?)"
-    raise _error(src, key, expected, value)
-
-
-def _error(src: str | Path, key: str, expected: str, found: Any) -> DeriveError:
-    """`input_error`, with a source, key or found string that holds a newline, an escape or
-    another unprintable character shown as its repr: the message stays one plain line."""
-    key = repr(key) if not key.isprintable() else key
-    src = repr(str(src)) if not str(src).isprintable() else src
-    found = repr(found) if isinstance(found, str) and not found.isprintable() else found
-    return input_error(src, key, expected, found)
+    raise input_error(src, key, expected, value)
 
 
 def _no_unknown_keys(table: dict[str, Any], known: tuple[str, ...], src: str, prefix: str) -> None:
@@ -277,7 +271,7 @@ def _no_unknown_keys(table: dict[str, Any], known: tuple[str, ...], src: str, pr
         if key not in known:
             close = difflib.get_close_matches(key, known, n=1)
             hint = f" (did you mean {prefix + close[0]!r}?)" if close else ""
-            raise _error(
+            raise input_error(
                 src,
                 f"{prefix}{key}",
                 f"one of the keys {', '.join(known)}{hint}",
