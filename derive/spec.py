@@ -127,14 +127,14 @@ def parse(raw: bytes | str, source: str = "<spec>") -> Spec:
     try:
         data = tomllib.loads(raw)
     except tomllib.TOMLDecodeError as exc:
-        raise DeriveError(f"{plain(source)}: not valid TOML: {exc}") from None
+        reason = str(exc)
     except ValueError:  # Python refuses to read an integer of more than 4300 digits
-        raise DeriveError(f"{plain(source)}: not valid TOML: an integer too long to read") from None
+        reason = "an integer too long to read"
     except RecursionError:
-        raise DeriveError(
-            f"{plain(source)}: not valid TOML: arrays or tables nested too deeply"
-        ) from None
-    return _validate(data, source)
+        reason = "arrays or tables nested too deeply"
+    else:
+        return _validate(data, source)
+    raise DeriveError(f"{plain(source)}: not valid TOML: {reason}")
 
 
 def _validate(data: dict[str, Any], src: str) -> Spec:
