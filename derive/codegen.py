@@ -616,6 +616,8 @@ def write_atomic(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
             handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())  # the text is on disk before the name points at it
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:

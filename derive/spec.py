@@ -105,6 +105,8 @@ class Spec:
 def load(path: str | Path) -> Spec:
     """Read and validate the spec file at `path`."""
     path = Path(path)
+    if path.exists() and not (path.is_file() or path.is_dir()):  # a FIFO would block forever
+        raise input_error(path, "", "a regular spec file", "a device, pipe or socket")
     try:
         raw = path.read_bytes()
     except FileNotFoundError:

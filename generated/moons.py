@@ -554,6 +554,7 @@ def save(path, params, state=None):
             numpy.savez(stream, **arrays)
             stream.flush()
             os.fsync(stream.fileno())  # the data is on disk before the name points at it
+        os.chmod(temporary, 0o644)  # as an ordinary file, not mkstemp's private 0600
         os.replace(temporary, path)
     except BaseException:
         if os.path.exists(temporary):
