@@ -239,7 +239,7 @@ def run_workload(key: str, args: argparse.Namespace, directory: Path, threads: i
     """Build, check, time and measure one workload; print its table."""
     work = load_workload(key)
     result = Result(work)
-    impls, missing = build(work, directory, threads)
+    impls, missing = build(work, directory, threads, args.impls)
     impls = check(work, impls, result)
     doubled, _ = build(load_workload(key, 2 * work.batch), directory, threads, NUMPY_STEPS)
     for impl in impls:
@@ -404,10 +404,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=None, help="blocks per implementation")
     parser.add_argument("--block", type=float, default=None, help="seconds per block")
     parser.add_argument("--no-cli", action="store_true", help="skip timing the derive CLI")
+    parser.add_argument(
+        "--only", default="", help="implementations to run, e.g. generated,numpy-fast"
+    )
     args = parser.parse_args(argv)
     args.rounds = args.rounds or (3 if args.quick else 7)
     args.block = args.block or (0.02 if args.quick else 0.25)
     args.keys = [k.strip().lower() for k in args.workloads.split(",") if k.strip()]
+    args.impls = [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = sorted(set(args.keys) - set(KEYS))
     if unknown:
         parser.error(f"unknown workloads {unknown}; choose from {', '.join(KEYS)}")
