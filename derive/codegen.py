@@ -275,10 +275,12 @@ class _Numbers:
     def __init__(self) -> None:
         self.defined: dict[str, str] = {}
 
-    def __call__(self, value: sp.Expr | float, name: str | None = None) -> str:
-        value = sp.nsimplify(value) if not isinstance(value, sp.Expr) else value
-        code = literal(value)
-        name = name or self.NAMES.get(value) or "K_" + re.sub(r"\W+", "_", code).strip("_")
+    def __call__(self, value: sp.Expr | str, name: str | None = None) -> str:
+        """The name of a constant: `value` a SymPy number, or Python source with a `name`."""
+        code = value if isinstance(value, str) else literal(value)
+        if name is None:
+            assert isinstance(value, sp.Expr), "name a constant given as source"
+            name = self.NAMES.get(value) or "K_" + re.sub(r"\W+", "_", code).strip("_")
         self.defined[name] = code
         return name
 
@@ -373,7 +375,7 @@ class _FastPath:
                 ]
         if loss.name == "binary_cross_entropy":
             # log(1 + exp(-z)) is both the loss term and, negated and exponentiated, sigmoid(z)
-            zero = self.number(0)
+            zero = self.number(sp.Integer(0))
             lines += [
                 f"loss = float(numpy.add.reduce({a}, axis=None)) - float(numpy.vdot(T, {a}))"
                 + _cite("bp.stable_bce"),
@@ -425,13 +427,13 @@ class _FastPath:
             v = f"v_{name}"
             return [
                 f'{v} = state["{v}"]' + _cite("opt.momentum"),
-                f"numpy.multiply({v}, {number(opt['momentum'], 'MOMENTUM')}, out={v})",
+                f"numpy.multiply({v}, {number(_num(opt['momentum']), 'MOMENTUM')}, out={v})",
                 f"numpy.add({v}, {g}, out={v})",
                 f"numpy.subtract({p}, {v}, out={p})",
             ]
         m, v, tmp = f"m_{name}", f"v_{name}", f"t{name}"
-        rest1 = number(sp.Float(1 - opt["beta1"], 17), "ONE_MINUS_BETA1")
-        rest2 = number(sp.Float(1 - opt["beta2"], 17), "ONE_MINUS_BETA2")
+        rest1 = number(f"1 - {_num(opt['beta1'])}", "ONE_MINUS_BETA1")
+        rest2 = number(f"1 - {_num(opt['beta2'])}", "ONE_MINUS_BETA2")
         return [
             f'{m}, {v} = state["{m}"], state["{v}"]' + _cite("opt.adam"),
             f"numpy.subtract({g}, {m}, out={tmp})",
@@ -443,7 +445,7 @@ class _FastPath:
             f"numpy.add({v}, {g}, out={v})",
             f"numpy.sqrt({v}, out={g})",
             f"numpy.multiply({g}, root_correction, out={g})",
-            f"numpy.add({g}, {number(sp.Float(opt['epsilon'], 17), 'EPSILON')}, out={g})",
+            f"numpy.add({g}, {number(_num(opt['epsilon']), 'EPSILON')}, out={g})",
             f"numpy.divide({m}, {g}, out={g})",
             f"numpy.multiply({g}, step_size, out={g})",
             f"numpy.subtract({p}, {g}, out={p})",

@@ -33,7 +33,7 @@ EPOCHS, BATCH_SIZE, SEED = 20, 32, 0
 PATIENCE = None
 K_1_100 = numpy.array(1 / 100, DTYPE)
 K_99 = numpy.array(99, DTYPE)
-MOMENTUM = numpy.array(9 / 10, DTYPE)
+MOMENTUM = numpy.array(0.9, DTYPE)
 ONE = numpy.array(1, DTYPE)
 ZERO = numpy.array(0, DTYPE)
 

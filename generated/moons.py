@@ -32,8 +32,8 @@ PARAM_SHAPES = {"W1": (64, 2), "b1": (64,), "W2": (64, 64), "b2": (64,), "W3": (
 EPOCHS, BATCH_SIZE, SEED = 30, 32, 0
 PATIENCE = None
 EPSILON = numpy.array(1e-08, DTYPE)
-ONE_MINUS_BETA1 = numpy.array(0.09999999999999998, DTYPE)
-ONE_MINUS_BETA2 = numpy.array(0.0010000000000000009, DTYPE)
+ONE_MINUS_BETA1 = numpy.array(1 - 0.9, DTYPE)
+ONE_MINUS_BETA2 = numpy.array(1 - 0.999, DTYPE)
 ZERO = numpy.array(0, DTYPE)
 
 

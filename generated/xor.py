@@ -33,8 +33,8 @@ EPOCHS, BATCH_SIZE, SEED = 20, 4, 0
 PATIENCE = None
 EPSILON = numpy.array(1e-08, DTYPE)
 ONE = numpy.array(1, DTYPE)
-ONE_MINUS_BETA1 = numpy.array(0.09999999999999998, DTYPE)
-ONE_MINUS_BETA2 = numpy.array(0.0010000000000000009, DTYPE)
+ONE_MINUS_BETA1 = numpy.array(1 - 0.9, DTYPE)
+ONE_MINUS_BETA2 = numpy.array(1 - 0.999, DTYPE)
 
 
 def _he(rng, fan_out, fan_in):
