@@ -89,21 +89,20 @@ def sklearn_score(spec: specs.Spec, data: datasets.Dataset) -> tuple[float, floa
 
 
 def verify_notes() -> None:
-    """Step 1: `derive verify` on the bundled notes, its output kept short."""
-    start = time.perf_counter()
-    try:
-        from derive.report import run_verify
+    """Step 1: `derive verify` on the bundled notes, one row per equation and step."""
+    from derive.report import run_verify
 
-        buffer = io.StringIO()
-        with redirect_stdout(buffer):
-            code = run_verify([], "text")
-    except Exception as exc:  # the verifier is optional for the tour; say why it was skipped
-        print(f"1. verify the notes: skipped ({type(exc).__name__}: {exc})")
-        return
-    summary = buffer.getvalue().rstrip().splitlines()[-1:] or [f"exit {code}"]
+    start = time.perf_counter()
+    buffer = io.StringIO()
+    with redirect_stdout(buffer):
+        run_verify([], "text")
     seconds = time.perf_counter() - start
-    print(f"1. verify the notes ({seconds:.1f} s; `derive verify` for every claim):")
-    print(f"   {summary[0]}")
+    lines = buffer.getvalue().rstrip().splitlines()
+    print(f"1. verify the seed notes ({seconds:.1f} s; `derive verify` lists every line):")
+    for line in lines[:-1]:
+        if "." not in line.split(" ", 1)[0]:  # eq13, not eq13.2: the worst of its lines
+            print(f"   {line}")
+    print(f"   {lines[-1]}")
 
 
 def regenerate() -> None:
