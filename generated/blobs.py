@@ -399,8 +399,10 @@ def fit(
         total = 0.0
         for number, start in enumerate(range(0, count, batch_size)):
             stop = min(start + batch_size, count)
-            try:
-                loss = _train_step(params, shuffled_X[start:stop], shuffled_T[start:stop], state)
+            batch_X, batch_T = shuffled_X[start:stop], shuffled_T[start:stop]
+            try:  # the loss is checked, so overflow on the way there is no warning but an error
+                with numpy.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                    loss = _train_step(params, batch_X, batch_T, state)
             except FloatingPointError as error:
                 where = f"epoch {epoch + 1}, batch {number + 1}"
                 raise FloatingPointError(f"{where}: {error}") from None
