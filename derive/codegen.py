@@ -710,6 +710,14 @@ def run_generate(
     return 0
 
 
+def build_module(spec: Spec) -> ModuleType:
+    """The module of `spec` rendered and imported in memory, writing nothing."""
+    module = ModuleType(spec.name)
+    code = compile(render_module(spec), f"<derive: module of spec {spec.name}>", "exec")
+    exec(code, vars(module))  # our own generated text, from a validated spec
+    return module
+
+
 def load_module(spec: Spec | str, folder: Path | None = None) -> ModuleType:
     """Import the generated module of `spec` (or a module name) from `folder` (generated/)."""
     name = spec if isinstance(spec, str) else spec.name

@@ -8,7 +8,6 @@ checks that the spec fits the data set, shapes the targets, times the run and re
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import math
 import sys
 import time
@@ -20,11 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from derive import datasets
+from derive import codegen, datasets
 from derive import spec as specs
 from derive.errors import DeriveError
-
-GENERATED = Path(__file__).resolve().parent.parent / "generated"
 
 
 @dataclass(frozen=True, eq=False)
@@ -86,20 +83,11 @@ def score(
 def load_module(spec: specs.Spec) -> ModuleType:
     """The generated module for `spec`: the committed `generated/<name>.py` when its
     fingerprint matches the spec, else the module rendered in memory from the spec."""
-    path = GENERATED / f"{spec.name}.py"
-    if path.is_file():
-        found = importlib.util.spec_from_file_location(f"generated.{spec.name}", path)
-        if found is not None and found.loader is not None:
-            committed = importlib.util.module_from_spec(found)
-            found.loader.exec_module(committed)
-            if getattr(committed, "FINGERPRINT", None) == spec.fingerprint:
-                return committed
-    from derive import codegen  # slow to import (it proves the derivations); only when needed
-
-    module = ModuleType(spec.name)
-    code = compile(codegen.render_module(spec), f"<derive: module of spec {spec.name}>", "exec")
-    exec(code, module.__dict__)
-    return module
+    if (codegen.GENERATED / f"{spec.name}.py").is_file():
+        committed = codegen.load_module(spec.name)
+        if getattr(committed, "FINGERPRINT", None) == spec.fingerprint:
+            return committed
+    return codegen.build_module(spec)
 
 
 @contextlib.contextmanager
