@@ -25,7 +25,12 @@ test: lint
 demo: $(STAMP)
 	$(BIN)/python -m derive.demo
 
-bench: $(STAMP)
+# The bench also times JAX's jit, a large download only `make bench` needs.
+$(VENV)/.bench-stamp: $(STAMP)
+	$(BIN)/python -m pip install --quiet --quiet -e '.[test,oracle,bench]'
+	touch $@
+
+bench: $(VENV)/.bench-stamp
 	$(BIN)/python bench/bench.py
 
 generate: $(STAMP)
