@@ -84,8 +84,18 @@ _REGISTERED = (
     ),
 )
 DERIVATIONS: dict[str, Derivation] = {d.id: d for d in _REGISTERED}
+DERIVATIONS["bp.sigmoid_from_softplus"] = Derivation(
+    "bp.sigmoid_from_softplus",
+    "sigmoid from softplus",
+    "sigmoid(z) = exp(-log(1 + exp(-z))): the BCE term log(1 + exp(-z)) gives the output too",
+)
 for _act in activations.ACTIVATIONS.values():
     if _act.elementwise:
+        DERIVATIONS[f"def.{_act.name}"] = Derivation(
+            f"def.{_act.name}",
+            f"{_act.title} definition",
+            f"f(z) = {_act.expr}, computed in an overflow-free form where one is needed",
+        )
         DERIVATIONS[f"act.{_act.name}"] = Derivation(
             f"act.{_act.name}",
             f"{_act.title} derivative",

@@ -83,10 +83,9 @@ def header(spec: Spec, template: str) -> str:
     return "\n".join(
         (
             f"{MARKER} {__version__} (SymPy {sp.__version__}) from {template}.",
-            f"# Spec: {spec.name}",
-            f"# Spec sha256: {spec.fingerprint}",
-            f"# Regenerate: derive generate generated/specs/{spec.name}.toml"
-            " (or derive generate --all)",
+            f"# Spec: {spec.name}, sha256 of its architecture and optimizer:",
+            f"# {spec.fingerprint}",
+            "# Regenerate: derive generate SPEC (derive generate --all for generated/specs/)",
         )
     )
 
@@ -175,7 +174,7 @@ def _forward_lines(lay: _Layers) -> tuple[list[str], str]:
         if act.elementwise:
             assert act.expr is not None
             code = to_numpy(act.expr, {x: f"z{layer}"})
-            lines.append(f"a{layer} = {code}{_cite(f'act.{act.name}')}")
+            lines.append(f"a{layer} = {code}{_cite(f'def.{act.name}')}")
         else:
             lines.append(
                 f"shifted{layer} = z{layer} - z{layer}.max(axis=1, keepdims=True)"
@@ -255,9 +254,14 @@ def _grad_lines(lay: _Layers) -> list[str]:
 # --- the fast path -----------------------------------------------------------------------
 
 
-def _cited(calls: list[Call], *ids: str) -> list[str]:
-    """The calls' code, the first line citing the derivations they implement."""
-    return [call.code() + (_cite(*ids) if i == 0 else "") for i, call in enumerate(calls)]
+def _cited(calls: list[Call], *ids: str, what: str = "") -> list[str]:
+    """The calls' code citing the derivations they implement: inline for a single call,
+    else on a comment line above the group that says what the group computes."""
+    codes = [call.code() for call in calls]
+    if len(codes) <= 1:
+        return [code + _cite(*ids) for code in codes]
+    comment = f"# {what}{_cite(*ids)}" if what else _cite(*ids).strip()
+    return [comment if len(comment) <= BODY_WIDTH else _cite(*ids).strip(), *codes]
 
 
 class _Numbers:
@@ -280,7 +284,9 @@ class _Numbers:
         code = value if isinstance(value, str) else literal(value)
         if name is None:
             assert isinstance(value, sp.Expr), "name a constant given as source"
-            name = self.NAMES.get(value) or "K_" + re.sub(r"\W+", "_", code).strip("_")
+            spelled = re.sub(r"\W+", "_", code.replace("-", "NEG_")).strip("_")
+            name = self.NAMES.get(value) or f"K_{spelled}"
+        assert self.defined.get(name, code) == code, f"{name} names two constants"
         self.defined[name] = code
         return name
 
@@ -343,7 +349,7 @@ class _FastPath:
         if act.elementwise and not fused:
             assert act.expr is not None
             low = self._lowering({x: f"a{layer}"}, layer)
-            lines += _cited(low.lower(act.expr, f"a{layer}"), f"act.{act.name}")
+            lines += _cited(low.lower(act.expr, f"a{layer}"), f"def.{act.name}")
         return lines
 
     def _output(self) -> list[str]:
@@ -383,16 +389,18 @@ class _FastPath:
                 f"numpy.logaddexp({a}, {zero}, out={a})",
                 f"loss = (loss + float(numpy.add.reduce({a}, axis=None))) / {per_sample}",
                 f"numpy.negative({a}, out={a})",
-                f"numpy.exp({a}, out={a})" + _cite("act.sigmoid"),
+                f"numpy.exp({a}, out={a})" + _cite("bp.sigmoid_from_softplus"),
             ]
         elif loss.name == "mse":  # after any output: d = a - t, then the loss from d alone
             lines += [
                 f"numpy.subtract({a}, T, out={d})" + _cite(f"loss.{loss.name}"),
                 f"loss = float(numpy.vdot({d}, {d})) / {per_sample}" + _cite("bp.batch_mean"),
             ]
+        adam = lay.spec.optimizer.kind == "adam"
         lines += [
             "if not math.isfinite(loss):",
             '    raise FloatingPointError(f"non-finite loss {loss}; parameters left unchanged")',
+            *(['state["step"] = step  # counted once the step is sure to happen'] * adam),
         ]
         delta = backprop.output_delta(loss.name, lay.act(last).name)
         coeff, rest = delta.expr.subs(n, n_out).as_content_primitive()
@@ -414,7 +422,8 @@ class _FastPath:
                 f"numpy.multiply({d}, scale, out={d})",
             ]
         else:
-            lines += _cited(low.lower(rest, d, scale="scale"), *delta.eq_ids)
+            what = f"{d} = {to_numpy(rest * sp.Symbol('scale'), low.names)}"
+            lines += _cited(low.lower(rest, d, scale="scale"), *delta.eq_ids, what=what)
         return lines
 
     def _update(self, name: str) -> list[str]:
@@ -456,7 +465,7 @@ class _FastPath:
         lines: list[str] = []
         if opt.kind == "adam":
             lines += [
-                'step = state["step"] = int(state["step"]) + 1',
+                'step = int(state["step"]) + 1',
                 f"root_correction = 1 / math.sqrt(1 - {_num(opt['beta2'])}**step)",
                 f"step_size = {_num(opt.learning_rate)} / (1 - {_num(opt['beta1'])}**step)",
             ]
@@ -481,8 +490,10 @@ class _FastPath:
             if layer > 1:
                 act, acc = lay.act(layer - 1), sp.Symbol("d", real=True)
                 low = self._lowering({y: f"a{layer - 1}", acc: f"d{layer - 1}"}, layer - 1)
-                calls = low.lower(acc * act.derivative_of_output, f"d{layer - 1}")
-                lines += _cited(calls, "bp.hidden", f"act.{act.name}")
+                derivative = act.derivative_of_output
+                calls = low.lower(acc * derivative, f"d{layer - 1}")
+                what = f"d{layer - 1} *= {to_numpy(derivative, low.names)}"
+                lines += _cited(calls, "bp.hidden", f"act.{act.name}", what=what)
         lines.append("return loss")
         return lines
 

@@ -118,6 +118,10 @@ class Lowering:
             key=lambda e: (self.names.get(e) != out, inverse(e) is not None, not e.is_Symbol),
         )
         first, rest = args[0], args[1:]
+        # after the first write into out, no later argument may still read out's old value
+        readers = [arg for arg in rest[1:] if self._reads(arg, out)]
+        if readers:
+            raise ValueError(f"{readers[0]} would read {out} after it is overwritten")
         if self.names.get(first) != out:
             if any(self._reads(arg, out) for arg in rest):
                 raise ValueError(f"computing {first} into {out} would overwrite an input")
@@ -184,9 +188,10 @@ class Lowering:
         elif isinstance(expr, sp.Max) and len(expr.args) == 2:
             numbers = [e for e in expr.args if e.is_Number]
             others = [e for e in expr.args if not e.is_Number]
-            first = self._arg(others[0], out)
-            second, tmp = self._value((others[1:] + numbers)[0])
-            self._emit("maximum", out, first, second)
+            second, tmp = self._value((others[1:] + numbers)[0])  # before out is written
+            if self._operand(others[0]) is None and (tmp is None and self._reads(expr, out)):
+                raise ValueError(f"{others[0]} would overwrite {out} that {expr} still reads")
+            self._emit("maximum", out, self._arg(others[0], out), second)
             self._release(tmp)
         elif type(expr) in _UNARY:
             self._emit(_UNARY[type(expr)], out, self._arg(expr.args[0], out))

@@ -21,6 +21,7 @@ import sympy as sp
 
 from derive import activations, backprop, losses
 from derive.backprop import output_delta, stable_bce_term
+from derive.printing import logistic_as_tanh, one_plus_exp
 from derive.symbols import matrix, n, p, t, vector, x, y
 
 # --- Proofs: the vectorized backward pass against sympy.diff of the total loss -----------------
@@ -523,6 +524,27 @@ def prove_activation(name: str) -> ProofResult:
     return _symbolic_result(f"act:{name}", (f"act.{name}",), checks)
 
 
+def prove_definition(name: str) -> ProofResult:
+    """[def.<name>] the form generated code computes f in equals f's definition."""
+    act = activations.get(name)
+    assert act.expr is not None, f"{name} is not elementwise"
+    computed = act.expr
+    inner = one_plus_exp(sp.denom(act.expr)) if name == "sigmoid" else None
+    if inner is not None:  # printed and lowered as (1 - tanh(u/2))/2
+        computed = logistic_as_tanh(inner)
+    difference = (computed - act.expr).rewrite(sp.exp)
+    return _symbolic_result(f"def:{name}", (f"def.{name}",), {"f": difference})
+
+
+def prove_sigmoid_from_softplus() -> ProofResult:
+    """[bp.sigmoid_from_softplus] exp(-log(1 + exp(-x))) is the sigmoid."""
+    sigmoid = activations.get("sigmoid").of(x)
+    difference = sp.exp(-sp.log(1 + sp.exp(-x))) - sigmoid
+    return _symbolic_result(
+        "sigmoid_from_softplus", ("bp.sigmoid_from_softplus",), {"s": difference}
+    )
+
+
 def prove_loss(name: str, size: int = 3) -> ProofResult:
     """[loss.<name>] d(loss of one sample)/dy_i equals derivative(y_i, t_i) (/ n for a mean)."""
     loss = losses.get(name)
@@ -585,6 +607,12 @@ def _proofs() -> dict[str, Proof]:
     single += [
         (f"act:{a}", (f"act.{a}",), partial(prove_activation, a)) for a in HIDDEN_ACTIVATIONS
     ]
+    single += [
+        (f"def:{a}", (f"def.{a}",), partial(prove_definition, a)) for a in HIDDEN_ACTIVATIONS
+    ]
+    single.append(
+        ("sigmoid_from_softplus", ("bp.sigmoid_from_softplus",), prove_sigmoid_from_softplus)
+    )
     single += [
         (f"loss:{name}", (f"loss.{name}",), partial(prove_loss, name)) for name in losses.LOSSES
     ]

@@ -93,12 +93,17 @@ class Spec:
         return LOSSES[self.loss].classifier or self.activations[-1] == "softmax"
 
     def canonical(self) -> str:
-        """The spec as canonical JSON: what the fingerprint hashes."""
-        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+        """The math of the spec as canonical JSON: everything but the [training] defaults."""
+        fields = {key: value for key, value in asdict(self).items() if key != "training"}
+        return json.dumps(fields, sort_keys=True, separators=(",", ":"))
 
     @property
     def fingerprint(self) -> str:
-        """sha256 of the canonical spec: names the architecture in headers and saved files."""
+        """sha256 of `canonical()`: the architecture and optimizer a saved file belongs to.
+
+        The optimizer counts (momentum state is kept scaled by the learning rate); the
+        [training] defaults do not, so changing epochs keeps old saves loadable.
+        """
         return hashlib.sha256(self.canonical().encode()).hexdigest()
 
 

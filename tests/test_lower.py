@@ -85,6 +85,18 @@ def test_numbers_are_written_by_the_callers_rule() -> None:
     assert [call.code() for call in calls] == ["numpy.subtract(K[1], a, out=d)"]
 
 
+@pytest.mark.parametrize(
+    "expr", [x + sp.exp(x) + sp.tanh(x), x * sp.exp(x) * sp.tanh(x)], ids=["sum", "product"]
+)
+def test_an_input_read_after_its_buffer_is_overwritten_is_refused(expr: sp.Expr) -> None:
+    with pytest.raises(ValueError, match="overwritten"):
+        Lowering({x: "a"}, ["s", "t"]).lower(expr, "a")
+
+
+def test_max_computes_its_second_argument_before_overwriting_the_first() -> None:
+    _check(sp.Max(sp.tanh(x), sp.exp(x) - 2), {x: "a"}, "a", ["s", "t"])
+
+
 def test_a_missing_scratch_buffer_is_an_error_not_wrong_code() -> None:
     with pytest.raises(ValueError, match="scratch"):
         Lowering({y: "a"}, []).lower((1 - y**2) * (y + sp.exp(y)), "d")
