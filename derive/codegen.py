@@ -1,6 +1,6 @@
 """The generator: spec + derivations -> plain-data context -> Jinja templates -> module text.
 
-    generate(spec) = write(render(context(spec)))
+    render_module(spec) = render(context(spec));  run_generate writes it, or checks it
 
 - context: every expression comes from the symbolic layer (`activations`, `losses`,
   `backprop`), printed by `printing.to_numpy` for the readable path and lowered by
@@ -8,7 +8,7 @@
   strings, lists and booleans only: templates never see SymPy objects nor make decisions.
 - render: `templates/model.py.j2` with StrictUndefined; same spec, same bytes.
 - write: atomic (temporary file, then rename); a file that is not a derive-generated module
-  is never overwritten without `force`; `check` writes nothing and returns a unified diff.
+  is never overwritten without `force`; `check` writes nothing and prints a unified diff.
 """
 
 from __future__ import annotations
