@@ -65,6 +65,12 @@ class Activation:
         return differentiate(self.expr, x)
 
     @cached_property
+    def homogeneous(self) -> bool:
+        """f(x) = x f'(x) for every real x (ReLU, leaky ReLU, identity): the derivative at the
+        weighted input, computed on the way forward, gives the output by one product."""
+        return self.expr is not None and _equal_everywhere(x * self.derivative, self.expr)
+
+    @cached_property
     def derivative_of_output(self) -> sp.Expr:
         """f'(x) written in y = f(x) alone, proved equal to `derivative` before it is returned."""
         return self.in_terms_of_output(self.derivative)

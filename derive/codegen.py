@@ -53,14 +53,14 @@ class ModuleContext:
     docstring: str
     constants: list[str]
     init_params: list[str]
-    init_optimizer: list[str]
+    init_optimizer: str
     forward: list[str]
     forward_returns: str
     loss: list[str]
     loss_and_grads: list[str]
     fast_constants: list[str]
+    hold: list[str]
     workspace: list[str]
-    workspace_unpack: list[str]
     train_step: list[str]
     classifier: bool
     binary: bool
@@ -296,60 +296,222 @@ class _Numbers:
         ]
 
 
+OPTIMIZER_PREFIXES = {"sgd": (), "momentum": ("v_",), "adam": ("m_", "v_")}
+
+
+def _block_shape(spec: Spec, layer: int) -> tuple[int, int]:
+    """[W | b] with a [0 ... 0 1] row under a hidden layer's; W alone without bias."""
+    rows, cols = spec.layers[layer], spec.layers[layer - 1]
+    if not spec.bias:
+        return (rows, cols)
+    return (rows + (layer < spec.depth), cols + 1)
+
+
 class _FastPath:
-    """The body of `_train_step` and its workspace: the derivations lowered into buffer calls."""
+    """The body of `_train_step`, its workspace and its parameter blocks.
+
+    A layer's parameters live in one block: [W | b], with a row [0 ... 0 1] below it for a
+    hidden layer, so that the layer's output, and so the next layer's input, carries a
+    column of ones (the network input's is copied in). One product then gives z with its
+    bias, one gives the gradients of W and b, one subtraction updates both. Without bias
+    the block is W. A softmax output is computed transposed, (classes, batch), so that its
+    reductions run over contiguous rows. Every call writes into a buffer made once.
+    """
 
     def __init__(self, lay: _Layers) -> None:
-        self.lay = lay
+        self.lay, self.spec = lay, lay.spec
+        self.bias, self.depth = lay.spec.bias, lay.depth
+        self.transposed = not lay.act(lay.depth).elementwise
+        self.prefixes = OPTIMIZER_PREFIXES[lay.spec.optimizer.kind]
         self.number = _Numbers()
-        self.lines = _with_params(lay, self._step())
-        self.workspace, self.unpack = self._workspace()
+        body = self._step()
+        self.hold = self._hold()
+        self.workspace, unpack = self._workspace(body)
+        self.lines = self._prelude(unpack) + _fit(body)
+
+    # names ------------------------------------------------------------------------------
+
+    def block(self, layer: int) -> str:
+        """The block of layer `layer`: Wb<l> = [W<l> | b<l>], or W<l> without bias."""
+        return f"Wb{layer}" if self.bias else f"W{layer}"
+
+    def ones(self, layer: int) -> bool:
+        """Whether the output of layer `layer` carries a column of ones."""
+        return self.bias and layer < self.depth
+
+    def out_t(self, layer: int) -> bool:
+        """Whether layer `layer` is computed transposed (a softmax output)."""
+        return layer == self.depth and self.transposed
+
+    def inp(self, layer: int, transposed: bool = False) -> str:
+        """The input of layer `layer` (X with its ones column, or a<l-1>), maybe transposed."""
+        name = f"a{layer - 1}" if layer > 1 else "xb" if self.bias else "X"
+        return (f"{name}.T" if name == "X" else f"{name}_T") if transposed else name
+
+    def product(self, layer: int) -> str:
+        """numpy.dot, the cheaper call, unless an operand is the caller's X (any strides)."""
+        return "numpy.matmul" if layer == 1 and not self.bias else "numpy.dot"
 
     def _lowering(self, names: dict[sp.Symbol, str], layer: int) -> Lowering:
         return Lowering(names, [f"s{layer}"], mask=f"m{layer}", number=self.number)
 
-    def _workspace(self) -> tuple[list[str], list[str]]:
-        """Allocations of the buffers that the step's lines use, and their unpacking there."""
-        lay, lines, groups = self.lay, [], []  # type: tuple[_Layers, list[str], list[list[str]]]
+    def _keeps_derivative(self, layer: int) -> bool:
+        """A hidden layer with f(z) = z f'(z): f'(z) is kept from the forward pass."""
+        act = self.lay.act(layer)
+        return layer < self.depth and act.homogeneous and bool(act.derivative.free_symbols)
 
-        def buffer(name: str, shape: object, dtype: str = "DTYPE") -> None:
-            if _used([name], self.lines):
-                groups[-1].append(name)
-                lines.append(f"{name} = numpy.empty({shape}, {dtype})")
+    # the parameter blocks ---------------------------------------------------------------
 
-        for layer in range(1, lay.depth + 1):
-            groups.append([])
-            width = lay.spec.layers[layer]
-            buffer(f"a{layer}", f"(batch, {width})")  # z, then the activation, in place
-            buffer(f"d{layer}", f"(batch, {width})")  # the delta
-            buffer(f"s{layer}", f"(batch, {width})")  # scratch
-            buffer(f"m{layer}", f"(batch, {width})", "bool")  # a step's mask
-            for name in lay.params(layer):
-                buffer(f"g{name}", _shape(lay.spec, name))
-                if lay.spec.optimizer.kind == "adam":
-                    buffer(f"t{name}", _shape(lay.spec, name))
-        groups.append([])
-        buffer("rows", "(batch, 1)")  # per-sample reductions (softmax max and sum)
-        groups[-1].append("scale")
-        lines.append(f"scale = numpy.array({self.scale} / batch, DTYPE)")
-        groups = [group for group in groups if group]
-        returns = [f"    ({', '.join(group)}{',' if len(group) == 1 else ''})," for group in groups]
-        unpack = [
-            f"({group[0]},) = work[{i}]" if len(group) == 1 else f"{', '.join(group)} = work[{i}]"
-            for i, group in enumerate(groups)
+    def _held(self) -> list[list[tuple[str, str]]]:
+        """Per layer, what `_hold` gives the step: blocks, views of them, optimizer blocks."""
+        groups = []
+        for layer in range(1, self.depth + 1):
+            blk = self.block(layer)
+            group = [(blk, f'_block(params, "", {layer}, copies)')]
+            if layer > 1 and self.bias:
+                rows, cols = self.spec.layers[layer], self.spec.layers[layer - 1]
+                group.append((f"W{layer}", f"{blk}[:{rows}, :{cols}]"))
+            if not self.out_t(layer):
+                group.append((f"{blk}_T", f"{blk}.T"))
+            for prefix in self.prefixes:
+                group.append((prefix + blk, f'_block(state, "{prefix}", {layer}, copies)'))
+            groups.append(group)
+        return groups
+
+    def _refs(self) -> list[str]:
+        """The arrays of params and state that the blocks stand for, as `_hold` returns them."""
+        names = self.lay.all_params()
+        return [f'params["{name}"]' for name in names] + [
+            f'state["{prefix}{name}"]' for prefix in self.prefixes for name in names
         ]
-        return [*lines, "return (", *returns, ")"], unpack
+
+    def _hold(self) -> list[str]:
+        """The body of `_hold(params, state)`."""
+        groups = self._held()
+        made = [f"{name} = {code}" for group in groups for name, code in group if "(" in code]
+        inner = []
+        for group in groups:
+            items = [name if "(" in code else code for name, code in group]
+            inner.append(f"        ({', '.join(items)}{',' if len(items) == 1 else ''}),")
+        return [
+            "_check_params(params)",
+            "copies = []",
+            *made,
+            "return (",
+            *[f"    {ref}," for ref in self._refs()],
+            "    (",
+            *inner,
+            "        tuple(copies),",
+            "    ),",
+            ")",
+        ]
+
+    def _prelude(self, unpack_work: list[str]) -> list[str]:
+        """The step's first lines: the blocks for params and state, the batch's buffers."""
+        refs = self._refs()
+        tests = ["held is None"] + [f"{ref} is not held[{i}]" for i, ref in enumerate(refs)]
+        one_line = f"if {' or '.join(tests)}:"
+        condition = (
+            [one_line]
+            if len(one_line) <= BODY_WIDTH
+            else ["if (", f"    {tests[0]}", *[f"    or {test}" for test in tests[1:]], "):"]
+        )
+        return [
+            "batch = X.shape[0]",
+            'held = state.get("_blocks")  # made once for these params and state',
+            *condition,
+            '    held = state["_blocks"] = _hold(params, state)',
+            f"blocks = held[{len(refs)}]",
+            *_unpack([[name for name, _ in group] for group in self._held()], "blocks"),
+            f"copies = blocks[{self.depth}]",
+            'work = state.get("_work")  # made once per batch size',
+            "if work is None:",
+            '    work = state["_work"] = {}',
+            "buffers = work.get(batch)",
+            "if buffers is None:",
+            "    buffers = work[batch] = _workspace(batch)",
+            *unpack_work,
+            "if copies:  # arrays that are not views of blocks: copied in, and back at the end",
+            "    _copy_in(copies)",
+        ]
+
+    # the workspace ----------------------------------------------------------------------
+
+    def _workspace(self, body: list[str]) -> tuple[list[str], list[str]]:
+        """The buffers (and views of them) the step uses, and their unpacking there."""
+        spec = self.spec
+        groups: list[list[tuple[str, str]]] = []
+        if self.bias:
+            groups.append(
+                [
+                    ("xb", f"numpy.ones((batch, {spec.n_in + 1}), DTYPE)"),
+                    ("x0", f"xb[:, :{spec.n_in}]"),
+                    ("xb_T", "xb.T"),
+                ]
+            )
+        for layer in range(1, self.depth + 1):
+            width, blk = spec.layers[layer], self.block(layer)
+            if self.out_t(layer):
+                shape = f"({width}, batch)"
+                group = [(f"a{layer}", f"numpy.empty({shape}, DTYPE)")]
+                group += [(name, f"numpy.empty({shape}, DTYPE)") for name in ("targets", "wide")]
+                group += [("cols", "numpy.empty(batch, DTYPE)")]
+            else:
+                shape = f"(batch, {width + self.ones(layer)})"
+                group = [
+                    (f"a{layer}", f"numpy.empty({shape}, DTYPE)"),
+                    (f"a{layer}_T", f"a{layer}.T"),
+                    (f"a{layer}_1", f"a{layer}[:, {width}]"),
+                ]
+            zeros = "zeros" if self.ones(layer) else "empty"  # the ones column's delta stays 0
+            group += [
+                (f"d{layer}", f"numpy.{zeros}({shape}, DTYPE)"),
+                (f"d{layer}h", f"d{layer}[:, :{width}]"),
+                (f"d{layer}_T", f"d{layer}.T"),
+                (f"s{layer}", f"numpy.empty({shape}, DTYPE)"),
+                (f"m{layer}", f"numpy.empty({shape}, bool)"),
+            ]
+            block_shape = _block_shape(spec, layer)
+            group.append((f"g{blk}", f"numpy.empty({block_shape}, DTYPE)"))
+            group.append((f"t{blk}", f"numpy.empty({block_shape}, DTYPE)"))
+            groups.append(group)
+        groups.append([("scale", f"numpy.array({self.scale} / batch, DTYPE)")])
+        lines: list[str] = []
+        kept: list[list[str]] = []
+        for group in groups:
+            used = set(_used([name for name, _ in group], body))
+            bases = {re.split(r"[\[.]", code)[0] for name, code in group if name in used}
+            names = [name for name, _ in group if name in used or name in bases]
+            if names:
+                kept.append(names)
+                lines += [f"{name} = {code}" for name, code in group if name in names]
+        returns = [f"    ({', '.join(g)}{',' if len(g) == 1 else ''})," for g in kept]
+        return [*lines, "return (", *returns, ")"], _unpack(kept, "buffers")
+
+    # the step ---------------------------------------------------------------------------
 
     def _forward(self, layer: int) -> list[str]:
-        lay, act = self.lay, self.lay.act(layer)
-        lines = [f"numpy.matmul({lay.inp(layer)}, W{layer}.T, out=a{layer})" + _cite("bp.dense")]
-        if lay.spec.bias:
-            lines.append(f"numpy.add(a{layer}, b{layer}, out=a{layer})")
-        fused = layer == lay.depth and lay.loss.name == "binary_cross_entropy"
-        if act.elementwise and not fused:
-            assert act.expr is not None
-            low = self._lowering({x: f"a{layer}"}, layer)
-            lines += _cited(low.lower(act.expr, f"a{layer}"), f"def.{act.name}")
+        lay, act, blk = self.lay, self.lay.act(layer), self.block(layer)
+        a = f"a{layer}"
+        if self.out_t(layer):  # z^T = [W | b] [a | 1]^T: the softmax output, transposed
+            return [
+                f"{self.product(layer)}({blk}, {self.inp(layer, True)}, out={a})"
+                + _cite("bp.dense")
+            ]
+        lines = [f"{self.product(layer)}({self.inp(layer)}, {blk}_T, out={a})" + _cite("bp.dense")]
+        if layer == self.depth and lay.loss.name == "binary_cross_entropy":
+            return lines  # the sigmoid is fused with the loss in _output
+        assert act.expr is not None
+        if self._keeps_derivative(layer):
+            low = Lowering({x: a}, [], mask=f"m{layer}", number=self.number)
+            calls = [*low.lower(act.derivative, f"s{layer}"), Call("multiply", (a, f"s{layer}"), a)]
+            what = f"{a} = z{layer} * s{layer}, s{layer} = {act.name}'(z{layer}), kept"
+            lines += _cited(calls, f"def.{act.name}", f"act.{act.name}", what=what)
+        else:
+            low = self._lowering({x: a}, layer)
+            lines += _cited(low.lower(act.expr, a), f"def.{act.name}")
+            if self.ones(layer) and act.expr.subs(x, 1) != 1:
+                lines.append(f"numpy.copyto({a}_1, {self.number(sp.Integer(1))})  # f(1) != 1")
         return lines
 
     def _output(self) -> list[str]:
@@ -361,23 +523,26 @@ class _FastPath:
         lay = self.lay
         last, loss, n_out = lay.depth, lay.loss, lay.spec.n_out
         a, d, s = f"a{last}", f"d{last}", f"s{last}"
+        target = "targets" if self.transposed else "T"
         per_sample = f"({n_out} * batch)" if n_out > 1 else "batch"
         lines: list[str] = []
-        if not lay.act(last).elementwise:  # softmax, shifted; cross-entropy read on the way
+        if self.transposed:  # softmax, shifted, one sample per column; cross-entropy on the way
             ce = loss.name == "cross_entropy"
             lines += [
-                f"numpy.maximum.reduce({a}, axis=1, keepdims=True, out=rows)"
-                + _cite("bp.stable_softmax"),
-                f"numpy.subtract({a}, rows, out={a})",
-                *([f"loss = -float(numpy.vdot(T, {a}))" + _cite("bp.log_softmax")] * ce),
+                "numpy.copyto(targets, T.T)",
+                "numpy.maximum.reduce(" + a + ", axis=0, out=cols)" + _cite("bp.stable_softmax"),
+                "numpy.copyto(wide, cols)",
+                f"numpy.subtract({a}, wide, out={a})",
+                *([f"loss = -float(numpy.vdot(targets, {a}))" + _cite("bp.log_softmax")] * ce),
                 f"numpy.exp({a}, out={a})",
-                f"numpy.add.reduce({a}, axis=1, keepdims=True, out=rows)",
-                f"numpy.divide({a}, rows, out={a})",
+                f"numpy.add.reduce({a}, axis=0, out=cols)",
+                "numpy.copyto(wide, cols)",
+                f"numpy.divide({a}, wide, out={a})",
             ]
             if ce:
                 lines += [
-                    "numpy.log(rows, out=rows)",
-                    "loss = (loss + float(numpy.add.reduce(rows, axis=None))) / batch",
+                    "numpy.log(cols, out=cols)",
+                    "loss = (loss + float(numpy.add.reduce(cols))) / batch",
                 ]
         if loss.name == "binary_cross_entropy":
             # log(1 + exp(-z)) is both the loss term and, negated and exponentiated, sigmoid(z)
@@ -393,7 +558,7 @@ class _FastPath:
             ]
         elif loss.name == "mse":  # after any output: d = a - t, then the loss from d alone
             lines += [
-                f"numpy.subtract({a}, T, out={d})" + _cite(f"loss.{loss.name}"),
+                f"numpy.subtract({a}, {target}, out={d})" + _cite(f"loss.{loss.name}"),
                 f"loss = float(numpy.vdot({d}, {d})) / {per_sample}" + _cite("bp.batch_mean"),
             ]
         adam = lay.spec.optimizer.kind == "adam"
@@ -407,17 +572,18 @@ class _FastPath:
         optimizer = lay.spec.optimizer
         self.scale = _num(coeff * (1 if optimizer.kind == "adam" else optimizer.learning_rate))
         acc = sp.Symbol("d", real=True)
-        low = self._lowering({y: a, t: "T", acc: d}, last)
+        low = self._lowering({y: a, t: target, acc: d}, last)
         if loss.name == "mse":
             rest = rest.subs(y - t, acc)
             if acc not in rest.free_symbols:
                 raise ValueError(f"mse delta {rest} has no factor a - t")
-        if delta.kind == "softmax_jvp":
+        if delta.kind == "softmax_jvp":  # one sample per column: sums over axis 0
             lines += _cited(low.lower(rest, d), delta.eq_ids[0])
             lines += [
                 f"numpy.multiply({d}, {a}, out={s})" + _cite("bp.softmax_jvp"),
-                f"numpy.add.reduce({s}, axis=1, keepdims=True, out=rows)",
-                f"numpy.subtract({d}, rows, out={d})",
+                f"numpy.add.reduce({s}, axis=0, out=cols)",
+                "numpy.copyto(wide, cols)",
+                f"numpy.subtract({d}, wide, out={d})",
                 f"numpy.multiply({d}, {a}, out={d})",
                 f"numpy.multiply({d}, scale, out={d})",
             ]
@@ -426,42 +592,45 @@ class _FastPath:
             lines += _cited(low.lower(rest, d, scale="scale"), *delta.eq_ids, what=what)
         return lines
 
-    def _update(self, name: str) -> list[str]:
-        """In-place optimizer update of parameter `name` from its gradient buffer g<name>."""
-        opt, number = self.lay.spec.optimizer, self.number
-        p, g = name, f"g{name}"
+    def _update(self, layer: int) -> list[str]:
+        """In-place optimizer update of block `p` from its gradient g<p>."""
+        opt, number = self.spec.optimizer, self.number
+        p = self.block(layer)
+        g = f"g{p}"
         if opt.kind == "sgd":
             return [f"numpy.subtract({p}, {g}, out={p})" + _cite("opt.sgd")]
         if opt.kind == "momentum":
-            v = f"v_{name}"
-            return [
-                f'{v} = state["{v}"]' + _cite("opt.momentum"),
-                f"numpy.multiply({v}, {number(_num(opt['momentum']), 'MOMENTUM')}, out={v})",
-                f"numpy.add({v}, {g}, out={v})",
-                f"numpy.subtract({p}, {v}, out={p})",
-            ]
-        m, v, tmp = f"m_{name}", f"v_{name}", f"t{name}"
+            v = f"v_{p}"
+            return _cited(
+                [
+                    Call("multiply", (v, number(_num(opt["momentum"]), "MOMENTUM")), v),
+                    Call("add", (v, g), v),
+                    Call("subtract", (p, v), p),
+                ],
+                "opt.momentum",
+            )
+        m, v, tmp = f"m_{p}", f"v_{p}", f"t{p}"
         rest1 = number(f"1 - {_num(opt['beta1'])}", "ONE_MINUS_BETA1")
         rest2 = number(f"1 - {_num(opt['beta2'])}", "ONE_MINUS_BETA2")
-        return [
-            f'{m}, {v} = state["{m}"], state["{v}"]' + _cite("opt.adam"),
-            f"numpy.subtract({g}, {m}, out={tmp})",
-            f"numpy.multiply({tmp}, {rest1}, out={tmp})",
-            f"numpy.add({m}, {tmp}, out={m})",
-            f"numpy.square({g}, out={g})",
-            f"numpy.subtract({g}, {v}, out={g})",
-            f"numpy.multiply({g}, {rest2}, out={g})",
-            f"numpy.add({v}, {g}, out={v})",
-            f"numpy.sqrt({v}, out={g})",
-            f"numpy.multiply({g}, root_correction, out={g})",
-            f"numpy.add({g}, {number(_num(opt['epsilon']), 'EPSILON')}, out={g})",
-            f"numpy.divide({m}, {g}, out={g})",
-            f"numpy.multiply({g}, step_size, out={g})",
-            f"numpy.subtract({p}, {g}, out={p})",
+        calls = [
+            Call("subtract", (g, m), tmp),
+            Call("multiply", (tmp, rest1), tmp),
+            Call("add", (m, tmp), m),
+            Call("square", (g,), g),
+            Call("subtract", (g, v), g),
+            Call("multiply", (g, rest2), g),
+            Call("add", (v, g), v),
+            Call("sqrt", (v,), g),
+            Call("multiply", (g, "root_correction"), g),
+            Call("add", (g, number(_num(opt["epsilon"]), "EPSILON")), g),
+            Call("divide", (m, g), g),
+            Call("multiply", (g, "step_size"), g),
+            Call("subtract", (p, g), p),
         ]
+        return _cited(calls, "opt.adam")
 
     def _step(self) -> list[str]:
-        lay, opt = self.lay, self.lay.spec.optimizer
+        opt = self.spec.optimizer
         lines: list[str] = []
         if opt.kind == "adam":
             lines += [
@@ -469,33 +638,56 @@ class _FastPath:
                 f"root_correction = 1 / math.sqrt(1 - {_num(opt['beta2'])}**step)",
                 f"step_size = {_num(opt.learning_rate)} / (1 - {_num(opt['beta1'])}**step)",
             ]
-        for layer in range(1, lay.depth + 1):
+        if self.bias:
+            lines.append("numpy.copyto(x0, X)  # xb = [X | 1]")
+        for layer in range(1, self.depth + 1):
             lines += self._forward(layer)
         lines += self._output()
-        for layer in range(lay.depth, 0, -1):
+        for layer in range(self.depth, 0, -1):
+            blk = self.block(layer)
             lines.append(f"# layer {layer}, as the notes' Steps: gradients, propagate, update")
-            lines.append(
-                f"numpy.matmul(d{layer}.T, {lay.inp(layer)}, out=gW{layer})" + _cite("bp.grad_w")
-            )
-            if lay.spec.bias:
-                lines.append(
-                    f"numpy.add.reduce(d{layer}, axis=0, out=gb{layer})" + _cite("bp.grad_b")
-                )
+            ids = ("bp.grad_w", "bp.grad_b") if self.bias else ("bp.grad_w",)
+            d = f"d{layer}" if self.out_t(layer) else f"d{layer}_T"
+            lines.append(f"{self.product(layer)}({d}, {self.inp(layer)}, out=g{blk})" + _cite(*ids))
             if layer > 1:  # through W<layer> before it changes
-                lines.append(
-                    f"numpy.matmul(d{layer}, W{layer}, out=d{layer - 1})" + _cite("bp.hidden")
+                d = (
+                    f"d{layer}_T"
+                    if self.out_t(layer)
+                    else f"d{layer}h"
+                    if self.ones(layer)
+                    else f"d{layer}"
                 )
-            for name in lay.params(layer):
-                lines += self._update(name)
+                into = f"d{layer - 1}h" if self.bias else f"d{layer - 1}"
+                func = "numpy.matmul" if self.bias else "numpy.dot"  # matmul takes strided views
+                lines.append(f"{func}({d}, W{layer}, out={into})" + _cite("bp.hidden"))
+            lines += self._update(layer)
             if layer > 1:
-                act, acc = lay.act(layer - 1), sp.Symbol("d", real=True)
-                low = self._lowering({y: f"a{layer - 1}", acc: f"d{layer - 1}"}, layer - 1)
-                derivative = act.derivative_of_output
-                calls = low.lower(acc * derivative, f"d{layer - 1}")
-                what = f"d{layer - 1} *= {to_numpy(derivative, low.names)}"
-                lines += _cited(calls, "bp.hidden", f"act.{act.name}", what=what)
-        lines.append("return loss")
+                lines += self._hidden_delta(layer - 1)
+        lines += ["if copies:", "    _copy_out(copies)", "return loss"]
         return lines
+
+    def _hidden_delta(self, layer: int) -> list[str]:
+        """d<layer> *= f'(z<layer>): from the kept derivative, or from the output a<layer>."""
+        act, d = self.lay.act(layer), f"d{layer}"
+        if self._keeps_derivative(layer):
+            return [
+                f"numpy.multiply({d}, s{layer}, out={d})" + _cite("bp.hidden", f"act.{act.name}")
+            ]
+        acc = sp.Symbol("d", real=True)
+        low = self._lowering({y: f"a{layer}", acc: d}, layer)
+        derivative = act.derivative_of_output
+        what = f"{d} *= {to_numpy(derivative, low.names)}"
+        return _cited(low.lower(acc * derivative, d), "bp.hidden", f"act.{act.name}", what=what)
+
+
+def _unpack(groups: list[list[str]], source: str) -> list[str]:
+    """`a, b = source[0]` lines, `(a,) = source[1]` for a group of one."""
+    return [
+        f"({group[0]},) = {source}[{i}]"
+        if len(group) == 1
+        else f"{', '.join(group)} = {source}[{i}]"
+        for i, group in enumerate(groups)
+    ]
 
 
 # --- constants, initialisation, docstring -------------------------------------------------
@@ -519,6 +711,8 @@ def _constants(spec: Spec) -> list[str]:
         f"CLASSIFIER = {spec.classifier}",
         f"PARAM_NAMES = {_strings(lay.all_params())}",
         f"PARAM_SHAPES = {{{shapes}}}",
+        f"BIAS = {spec.bias}",
+        f"BLOCK_SHAPES = {tuple(_block_shape(spec, layer) for layer in range(1, lay.depth + 1))}",
         f"EPOCHS, BATCH_SIZE, SEED = {training.epochs}, {training.batch_size}, {training.seed}",
         f"PATIENCE = {training.patience}",
     ]
@@ -530,26 +724,15 @@ def _init_lines(spec: Spec) -> list[str]:
     for layer in range(1, lay.depth + 1):
         fan_out, fan_in = spec.layers[layer], spec.layers[layer - 1]
         init = "_he" if lay.act(layer).init == "he" else "_glorot"
-        lines.append(f'"W{layer}": {init}(rng, {fan_out}, {fan_in}),')
-        if spec.bias:
-            lines.append(f'"b{layer}": numpy.zeros({fan_out}, DTYPE),')
+        lines.append(f'numpy.copyto(params["W{layer}"], {init}(rng, {fan_out}, {fan_in}))')
     return lines
 
 
-def _optimizer_init_lines(spec: Spec) -> list[str]:
-    names = _Layers(spec).all_params()
-    kind = spec.optimizer.kind
-    if kind == "sgd":
-        return []
-    if kind == "momentum":
-        return [f'"v_{name}": numpy.zeros_like(params["{name}"]),' for name in names]
-    lines = ['"step": 0,']
-    for name in names:
-        lines += [
-            f'"m_{name}": numpy.zeros_like(params["{name}"]),',
-            f'"v_{name}": numpy.zeros_like(params["{name}"]),',
-        ]
-    return lines
+def _optimizer_init_line(spec: Spec) -> str:
+    """The return value of init_optimizer: zero arrays, views of blocks as params' are."""
+    fresh = [f'**_fresh("{prefix}")' for prefix in OPTIMIZER_PREFIXES[spec.optimizer.kind]]
+    step = ['"step": 0'] if spec.optimizer.kind == "adam" else []
+    return "{" + ", ".join(step + fresh) + "}" if step or len(fresh) != 1 else fresh[0][2:]
 
 
 def _docstring(spec: Spec) -> str:
@@ -577,14 +760,14 @@ def context(spec: Spec) -> ModuleContext:
         docstring=_docstring(spec),
         constants=_constants(spec),
         init_params=_init_lines(spec),
-        init_optimizer=_optimizer_init_lines(spec),
+        init_optimizer=_optimizer_init_line(spec),
         forward=forward,
         forward_returns=returns,
         loss=_fit(_loss_lines(lay)),
         loss_and_grads=_grad_lines(lay),
         fast_constants=fast.number.lines(),
+        hold=fast.hold,
         workspace=fast.workspace,
-        workspace_unpack=fast.unpack,
         train_step=fast.lines,
         classifier=spec.classifier,
         binary=spec.loss == "binary_cross_entropy",

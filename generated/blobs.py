@@ -29,6 +29,8 @@ DTYPE = numpy.dtype("float32")
 CLASSIFIER = True
 PARAM_NAMES = ("W1", "b1", "W2", "b2")
 PARAM_SHAPES = {"W1": (16, 2), "b1": (16,), "W2": (4, 16), "b2": (4,)}
+BIAS = True
+BLOCK_SHAPES = ((17, 3), (4, 17))
 EPOCHS, BATCH_SIZE, SEED = 20, 32, 0
 PATIENCE = None
 K_1_100 = numpy.array(1 / 100, DTYPE)
@@ -50,24 +52,21 @@ def _glorot(rng, fan_out, fan_in):
 
 
 def init_params(seed=SEED):
-    """Fresh parameters from numpy.random.default_rng(seed); biases start at zero."""
+    """Fresh parameters from numpy.random.default_rng(seed); biases start at zero.
+
+    The arrays are views of the blocks the fast path works on (see _block), so train_step
+    uses them as they are. Any other arrays of the right shapes work too, copied in and out.
+    """
     rng = numpy.random.default_rng(seed)
-    return {
-        "W1": _he(rng, 16, 2),
-        "b1": numpy.zeros(16, DTYPE),
-        "W2": _glorot(rng, 4, 16),
-        "b2": numpy.zeros(4, DTYPE),
-    }
+    params = _fresh("")
+    numpy.copyto(params["W1"], _he(rng, 16, 2))
+    numpy.copyto(params["W2"], _glorot(rng, 4, 16))
+    return params
 
 
 def init_optimizer(params):
     """The optimizer state for `params`: a dict of arrays the caller may save and restore."""
-    return {
-        "v_W1": numpy.zeros_like(params["W1"]),
-        "v_b1": numpy.zeros_like(params["b1"]),
-        "v_W2": numpy.zeros_like(params["W2"]),
-        "v_b2": numpy.zeros_like(params["b2"]),
-    }
+    return _fresh("v_")
 
 
 def _forward(params, X):
@@ -111,90 +110,202 @@ def _loss_and_grads(params, X, T):
 
 def _workspace(batch):
     """The buffers of one training step for `batch` samples, made once and reused."""
-    a1 = numpy.empty((batch, 16), DTYPE)
-    d1 = numpy.empty((batch, 16), DTYPE)
-    s1 = numpy.empty((batch, 16), DTYPE)
-    m1 = numpy.empty((batch, 16), bool)
-    gW1 = numpy.empty((16, 2), DTYPE)
-    gb1 = numpy.empty((16,), DTYPE)
-    a2 = numpy.empty((batch, 4), DTYPE)
-    d2 = numpy.empty((batch, 4), DTYPE)
-    gW2 = numpy.empty((4, 16), DTYPE)
-    gb2 = numpy.empty((4,), DTYPE)
-    rows = numpy.empty((batch, 1), DTYPE)
+    xb = numpy.ones((batch, 3), DTYPE)
+    x0 = xb[:, :2]
+    a1 = numpy.empty((batch, 17), DTYPE)
+    a1_T = a1.T
+    d1 = numpy.zeros((batch, 17), DTYPE)
+    d1h = d1[:, :16]
+    d1_T = d1.T
+    s1 = numpy.empty((batch, 17), DTYPE)
+    m1 = numpy.empty((batch, 17), bool)
+    gWb1 = numpy.empty((17, 3), DTYPE)
+    a2 = numpy.empty((4, batch), DTYPE)
+    targets = numpy.empty((4, batch), DTYPE)
+    wide = numpy.empty((4, batch), DTYPE)
+    cols = numpy.empty(batch, DTYPE)
+    d2 = numpy.empty((4, batch), DTYPE)
+    d2_T = d2.T
+    gWb2 = numpy.empty((4, 17), DTYPE)
     scale = numpy.array(0.05 / batch, DTYPE)
     return (
-        (a1, d1, s1, m1, gW1, gb1),
-        (a2, d2, gW2, gb2),
-        (rows, scale),
+        (xb, x0),
+        (a1, a1_T, d1, d1h, d1_T, s1, m1, gWb1),
+        (a2, targets, wide, cols, d2, d2_T, gWb2),
+        (scale,),
+    )
+
+
+def _hold(params, state):
+    """The blocks of params and optimizer state, views of them, and what to copy each step."""
+    _check_params(params)
+    copies = []
+    Wb1 = _block(params, "", 1, copies)
+    v_Wb1 = _block(state, "v_", 1, copies)
+    Wb2 = _block(params, "", 2, copies)
+    v_Wb2 = _block(state, "v_", 2, copies)
+    return (
+        params["W1"],
+        params["b1"],
+        params["W2"],
+        params["b2"],
+        state["v_W1"],
+        state["v_b1"],
+        state["v_W2"],
+        state["v_b2"],
+        (
+            (Wb1, Wb1.T, v_Wb1),
+            (Wb2, Wb2[:4, :16], v_Wb2),
+            tuple(copies),
+        ),
     )
 
 
 def _train_step(params, X, T, state):
     """One optimizer step without input checks: the allocation-free fast path."""
     batch = X.shape[0]
-    cache = state.setdefault("_work", {})
-    work = cache.get(batch)
+    held = state.get("_blocks")  # made once for these params and state
+    if (
+        held is None
+        or params["W1"] is not held[0]
+        or params["b1"] is not held[1]
+        or params["W2"] is not held[2]
+        or params["b2"] is not held[3]
+        or state["v_W1"] is not held[4]
+        or state["v_b1"] is not held[5]
+        or state["v_W2"] is not held[6]
+        or state["v_b2"] is not held[7]
+    ):
+        held = state["_blocks"] = _hold(params, state)
+    blocks = held[8]
+    Wb1, Wb1_T, v_Wb1 = blocks[0]
+    Wb2, W2, v_Wb2 = blocks[1]
+    copies = blocks[2]
+    work = state.get("_work")  # made once per batch size
     if work is None:
-        work = cache[batch] = _workspace(batch)
-    a1, d1, s1, m1, gW1, gb1 = work[0]
-    a2, d2, gW2, gb2 = work[1]
-    rows, scale = work[2]
-    W1, b1 = params["W1"], params["b1"]
-    W2, b2 = params["W2"], params["b2"]
-    numpy.matmul(X, W1.T, out=a1)  # [bp.dense]
-    numpy.add(a1, b1, out=a1)
-    # [def.leaky_relu]
-    numpy.maximum(a1, ZERO, out=s1)
-    numpy.multiply(s1, K_99, out=s1)
-    numpy.add(a1, s1, out=a1)
-    numpy.multiply(a1, K_1_100, out=a1)
-    numpy.matmul(a1, W2.T, out=a2)  # [bp.dense]
-    numpy.add(a2, b2, out=a2)
-    numpy.maximum.reduce(a2, axis=1, keepdims=True, out=rows)  # [bp.stable_softmax]
-    numpy.subtract(a2, rows, out=a2)
-    loss = -float(numpy.vdot(T, a2))  # [bp.log_softmax]
-    numpy.exp(a2, out=a2)
-    numpy.add.reduce(a2, axis=1, keepdims=True, out=rows)
-    numpy.divide(a2, rows, out=a2)
-    numpy.log(rows, out=rows)
-    loss = (loss + float(numpy.add.reduce(rows, axis=None))) / batch
-    if not math.isfinite(loss):
-        raise FloatingPointError(f"non-finite loss {loss}; parameters left unchanged")
-    # d2 = scale * (a2 - T)  # [bp.softmax_ce]
-    numpy.subtract(a2, T, out=d2)
-    numpy.multiply(d2, scale, out=d2)
-    # layer 2, as the notes' Steps: gradients, propagate, update
-    numpy.matmul(d2.T, a1, out=gW2)  # [bp.grad_w]
-    numpy.add.reduce(d2, axis=0, out=gb2)  # [bp.grad_b]
-    numpy.matmul(d2, W2, out=d1)  # [bp.hidden]
-    v_W2 = state["v_W2"]  # [opt.momentum]
-    numpy.multiply(v_W2, MOMENTUM, out=v_W2)
-    numpy.add(v_W2, gW2, out=v_W2)
-    numpy.subtract(W2, v_W2, out=W2)
-    v_b2 = state["v_b2"]  # [opt.momentum]
-    numpy.multiply(v_b2, MOMENTUM, out=v_b2)
-    numpy.add(v_b2, gb2, out=v_b2)
-    numpy.subtract(b2, v_b2, out=b2)
-    # d1 *= 99 * numpy.heaviside(a1, 0) / 100 + 1 / 100  # [bp.hidden] [act.leaky_relu]
+        work = state["_work"] = {}
+    buffers = work.get(batch)
+    if buffers is None:
+        buffers = work[batch] = _workspace(batch)
+    xb, x0 = buffers[0]
+    a1, a1_T, d1, d1h, d1_T, s1, m1, gWb1 = buffers[1]
+    a2, targets, wide, cols, d2, d2_T, gWb2 = buffers[2]
+    (scale,) = buffers[3]
+    if copies:  # arrays that are not views of blocks: copied in, and back at the end
+        _copy_in(copies)
+    numpy.copyto(x0, X)  # xb = [X | 1]
+    numpy.dot(xb, Wb1_T, out=a1)  # [bp.dense]
+    # a1 = z1 * s1, s1 = leaky_relu'(z1), kept  # [def.leaky_relu] [act.leaky_relu]
     numpy.greater(a1, ZERO, out=m1)
     numpy.copyto(s1, m1)
     numpy.multiply(s1, K_99, out=s1)
     numpy.add(s1, ONE, out=s1)
-    numpy.multiply(d1, s1, out=d1)
-    numpy.multiply(d1, K_1_100, out=d1)
+    numpy.multiply(s1, K_1_100, out=s1)
+    numpy.multiply(a1, s1, out=a1)
+    numpy.dot(Wb2, a1_T, out=a2)  # [bp.dense]
+    numpy.copyto(targets, T.T)
+    numpy.maximum.reduce(a2, axis=0, out=cols)  # [bp.stable_softmax]
+    numpy.copyto(wide, cols)
+    numpy.subtract(a2, wide, out=a2)
+    loss = -float(numpy.vdot(targets, a2))  # [bp.log_softmax]
+    numpy.exp(a2, out=a2)
+    numpy.add.reduce(a2, axis=0, out=cols)
+    numpy.copyto(wide, cols)
+    numpy.divide(a2, wide, out=a2)
+    numpy.log(cols, out=cols)
+    loss = (loss + float(numpy.add.reduce(cols))) / batch
+    if not math.isfinite(loss):
+        raise FloatingPointError(f"non-finite loss {loss}; parameters left unchanged")
+    # d2 = scale * (a2 - targets)  # [bp.softmax_ce]
+    numpy.subtract(a2, targets, out=d2)
+    numpy.multiply(d2, scale, out=d2)
+    # layer 2, as the notes' Steps: gradients, propagate, update
+    numpy.dot(d2, a1, out=gWb2)  # [bp.grad_w] [bp.grad_b]
+    numpy.matmul(d2_T, W2, out=d1h)  # [bp.hidden]
+    # [opt.momentum]
+    numpy.multiply(v_Wb2, MOMENTUM, out=v_Wb2)
+    numpy.add(v_Wb2, gWb2, out=v_Wb2)
+    numpy.subtract(Wb2, v_Wb2, out=Wb2)
+    numpy.multiply(d1, s1, out=d1)  # [bp.hidden] [act.leaky_relu]
     # layer 1, as the notes' Steps: gradients, propagate, update
-    numpy.matmul(d1.T, X, out=gW1)  # [bp.grad_w]
-    numpy.add.reduce(d1, axis=0, out=gb1)  # [bp.grad_b]
-    v_W1 = state["v_W1"]  # [opt.momentum]
-    numpy.multiply(v_W1, MOMENTUM, out=v_W1)
-    numpy.add(v_W1, gW1, out=v_W1)
-    numpy.subtract(W1, v_W1, out=W1)
-    v_b1 = state["v_b1"]  # [opt.momentum]
-    numpy.multiply(v_b1, MOMENTUM, out=v_b1)
-    numpy.add(v_b1, gb1, out=v_b1)
-    numpy.subtract(b1, v_b1, out=b1)
+    numpy.dot(d1_T, xb, out=gWb1)  # [bp.grad_w] [bp.grad_b]
+    # [opt.momentum]
+    numpy.multiply(v_Wb1, MOMENTUM, out=v_Wb1)
+    numpy.add(v_Wb1, gWb1, out=v_Wb1)
+    numpy.subtract(Wb1, v_Wb1, out=Wb1)
+    if copies:
+        _copy_out(copies)
     return loss
+
+
+def _new_block(layer, unit):
+    """A zero block for layer `layer`; with `unit`, a hidden layer's row [0 ... 0 1]."""
+    block = numpy.zeros(BLOCK_SHAPES[layer - 1], DTYPE)
+    if unit and block.shape[0] > LAYERS[layer]:
+        block[-1, -1] = 1  # makes the layer's output carry a column of ones
+    return block
+
+
+def _views(block, layer):
+    """W<l> (and b<l>) as views of layer `layer`'s block."""
+    rows, cols = LAYERS[layer], LAYERS[layer - 1]
+    return (block[:rows, :cols], block[:rows, cols]) if BIAS else (block,)
+
+
+def _fresh(prefix):
+    """Zero arrays named as PARAM_NAMES with `prefix`, views of new blocks (params: "")."""
+    arrays = {}
+    for layer in range(1, len(LAYERS)):
+        keys = (f"{prefix}W{layer}", f"{prefix}b{layer}")[: 1 + BIAS]
+        arrays.update(zip(keys, _views(_new_block(layer, not prefix), layer), strict=True))
+    return arrays
+
+
+def _block(arrays, prefix, layer, copies):
+    """The block of arrays[prefix + "W<l>"] (and "b<l>") for layer `layer`.
+
+    The block they are views of when laid out as _fresh makes them; else a new block, and
+    `copies` lists what to copy into it before each step and back after it.
+    """
+    keys = (f"{prefix}W{layer}", f"{prefix}b{layer}")[: 1 + BIAS]
+    where = "state" if prefix else "params"
+    fresh = _new_block(layer, not prefix)
+    for key, view in zip(keys, _views(fresh, layer), strict=True):
+        value = arrays.get(key)
+        if not isinstance(value, numpy.ndarray) or value.shape != view.shape:
+            found = getattr(value, "shape", type(value).__name__)
+            expected = f"an array of shape {view.shape}"
+            raise ValueError(f"{where}[{key!r}]: expected {expected}, found {found}")
+        if value.dtype.kind != "f" or not value.flags.writeable:
+            found = f"dtype {value.dtype}" if value.dtype.kind != "f" else "a read-only array"
+            expected = "writeable floating-point numbers"
+            raise ValueError(f"{where}[{key!r}]: expected {expected}, found {found}")
+    block = arrays[keys[0]].base if BIAS else arrays[keys[0]]
+    if (
+        isinstance(block, numpy.ndarray)
+        and block.dtype == DTYPE
+        and block.shape == fresh.shape
+        and block.flags.c_contiguous
+        and block.flags.writeable
+        and all(
+            arrays[key].__array_interface__ == view.__array_interface__
+            for key, view in zip(keys, _views(block, layer), strict=True)
+        )
+        and numpy.array_equal(block[LAYERS[layer] :], fresh[LAYERS[layer] :])
+    ):
+        return block
+    copies += [(arrays, key, view) for key, view in zip(keys, _views(fresh, layer), strict=True)]
+    return fresh
+
+
+def _copy_in(copies):
+    for arrays, key, view in copies:
+        numpy.copyto(view, arrays[key])
+
+
+def _copy_out(copies):
+    for arrays, key, view in copies:
+        numpy.copyto(arrays[key], view)
 
 
 def _as_inputs(X, name="X"):
@@ -528,13 +639,13 @@ def load(path):
             f"{path}: made for architecture {made_for} ({fingerprint[:12]}), "
             f"not {NAME} ({FINGERPRINT[:12]})"
         )
-    params = {}
+    params = _fresh("")
     for key, shape in PARAM_SHAPES.items():
         value = arrays.get("param/" + key)
         if value is None or value.shape != shape or value.dtype.kind != "f":
             raise ValueError(f"{path}: parameter {key} missing or not of shape {shape}")
         where = f"{path}: parameter {key}"
-        params[key] = _converted(_finite(value, where), where)
+        numpy.copyto(params[key], _converted(_finite(value, where), where))
     state = init_optimizer(params)
     for key, value in arrays.items():
         if key.startswith("state/"):
@@ -545,7 +656,7 @@ def load(path):
                     raise ValueError(f"{where}: expected a non-negative integer")
                 state[name] = int(value)
             elif name in state and value.shape == state[name].shape and value.dtype.kind == "f":
-                state[name] = _converted(_finite(value, where), where)
+                numpy.copyto(state[name], _converted(_finite(value, where), where))
             else:
                 raise ValueError(f"{path}: unexpected optimizer state {name}")
     return params, state

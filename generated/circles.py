@@ -29,6 +29,8 @@ DTYPE = numpy.dtype("float32")
 CLASSIFIER = True
 PARAM_NAMES = ("W1", "b1", "W2", "b2", "W3", "b3")
 PARAM_SHAPES = {"W1": (32, 2), "b1": (32,), "W2": (32, 32), "b2": (32,), "W3": (1, 32), "b3": (1,)}
+BIAS = True
+BLOCK_SHAPES = ((33, 3), (33, 33), (1, 33))
 EPOCHS, BATCH_SIZE, SEED = 30, 32, 0
 PATIENCE = None
 EPSILON = numpy.array(1e-08, DTYPE)
@@ -49,35 +51,22 @@ def _glorot(rng, fan_out, fan_in):
 
 
 def init_params(seed=SEED):
-    """Fresh parameters from numpy.random.default_rng(seed); biases start at zero."""
+    """Fresh parameters from numpy.random.default_rng(seed); biases start at zero.
+
+    The arrays are views of the blocks the fast path works on (see _block), so train_step
+    uses them as they are. Any other arrays of the right shapes work too, copied in and out.
+    """
     rng = numpy.random.default_rng(seed)
-    return {
-        "W1": _he(rng, 32, 2),
-        "b1": numpy.zeros(32, DTYPE),
-        "W2": _he(rng, 32, 32),
-        "b2": numpy.zeros(32, DTYPE),
-        "W3": _glorot(rng, 1, 32),
-        "b3": numpy.zeros(1, DTYPE),
-    }
+    params = _fresh("")
+    numpy.copyto(params["W1"], _he(rng, 32, 2))
+    numpy.copyto(params["W2"], _he(rng, 32, 32))
+    numpy.copyto(params["W3"], _glorot(rng, 1, 32))
+    return params
 
 
 def init_optimizer(params):
     """The optimizer state for `params`: a dict of arrays the caller may save and restore."""
-    return {
-        "step": 0,
-        "m_W1": numpy.zeros_like(params["W1"]),
-        "v_W1": numpy.zeros_like(params["W1"]),
-        "m_b1": numpy.zeros_like(params["b1"]),
-        "v_b1": numpy.zeros_like(params["b1"]),
-        "m_W2": numpy.zeros_like(params["W2"]),
-        "v_W2": numpy.zeros_like(params["W2"]),
-        "m_b2": numpy.zeros_like(params["b2"]),
-        "v_b2": numpy.zeros_like(params["b2"]),
-        "m_W3": numpy.zeros_like(params["W3"]),
-        "v_W3": numpy.zeros_like(params["W3"]),
-        "m_b3": numpy.zeros_like(params["b3"]),
-        "v_b3": numpy.zeros_like(params["b3"]),
-    }
+    return {"step": 0, **_fresh("m_"), **_fresh("v_")}
 
 
 def _forward(params, X):
@@ -124,62 +113,139 @@ def _loss_and_grads(params, X, T):
 
 def _workspace(batch):
     """The buffers of one training step for `batch` samples, made once and reused."""
-    a1 = numpy.empty((batch, 32), DTYPE)
-    d1 = numpy.empty((batch, 32), DTYPE)
-    s1 = numpy.empty((batch, 32), DTYPE)
-    m1 = numpy.empty((batch, 32), bool)
-    gW1 = numpy.empty((32, 2), DTYPE)
-    tW1 = numpy.empty((32, 2), DTYPE)
-    gb1 = numpy.empty((32,), DTYPE)
-    tb1 = numpy.empty((32,), DTYPE)
-    a2 = numpy.empty((batch, 32), DTYPE)
-    d2 = numpy.empty((batch, 32), DTYPE)
-    s2 = numpy.empty((batch, 32), DTYPE)
-    m2 = numpy.empty((batch, 32), bool)
-    gW2 = numpy.empty((32, 32), DTYPE)
-    tW2 = numpy.empty((32, 32), DTYPE)
-    gb2 = numpy.empty((32,), DTYPE)
-    tb2 = numpy.empty((32,), DTYPE)
+    xb = numpy.ones((batch, 3), DTYPE)
+    x0 = xb[:, :2]
+    a1 = numpy.empty((batch, 33), DTYPE)
+    d1 = numpy.zeros((batch, 33), DTYPE)
+    d1h = d1[:, :32]
+    d1_T = d1.T
+    s1 = numpy.empty((batch, 33), DTYPE)
+    m1 = numpy.empty((batch, 33), bool)
+    gWb1 = numpy.empty((33, 3), DTYPE)
+    tWb1 = numpy.empty((33, 3), DTYPE)
+    a2 = numpy.empty((batch, 33), DTYPE)
+    d2 = numpy.zeros((batch, 33), DTYPE)
+    d2h = d2[:, :32]
+    d2_T = d2.T
+    s2 = numpy.empty((batch, 33), DTYPE)
+    m2 = numpy.empty((batch, 33), bool)
+    gWb2 = numpy.empty((33, 33), DTYPE)
+    tWb2 = numpy.empty((33, 33), DTYPE)
     a3 = numpy.empty((batch, 1), DTYPE)
     d3 = numpy.empty((batch, 1), DTYPE)
-    gW3 = numpy.empty((1, 32), DTYPE)
-    tW3 = numpy.empty((1, 32), DTYPE)
-    gb3 = numpy.empty((1,), DTYPE)
-    tb3 = numpy.empty((1,), DTYPE)
+    d3_T = d3.T
+    gWb3 = numpy.empty((1, 33), DTYPE)
+    tWb3 = numpy.empty((1, 33), DTYPE)
     scale = numpy.array(1.0 / batch, DTYPE)
     return (
-        (a1, d1, s1, m1, gW1, tW1, gb1, tb1),
-        (a2, d2, s2, m2, gW2, tW2, gb2, tb2),
-        (a3, d3, gW3, tW3, gb3, tb3),
+        (xb, x0),
+        (a1, d1, d1h, d1_T, s1, m1, gWb1, tWb1),
+        (a2, d2, d2h, d2_T, s2, m2, gWb2, tWb2),
+        (a3, d3, d3_T, gWb3, tWb3),
         (scale,),
+    )
+
+
+def _hold(params, state):
+    """The blocks of params and optimizer state, views of them, and what to copy each step."""
+    _check_params(params)
+    copies = []
+    Wb1 = _block(params, "", 1, copies)
+    m_Wb1 = _block(state, "m_", 1, copies)
+    v_Wb1 = _block(state, "v_", 1, copies)
+    Wb2 = _block(params, "", 2, copies)
+    m_Wb2 = _block(state, "m_", 2, copies)
+    v_Wb2 = _block(state, "v_", 2, copies)
+    Wb3 = _block(params, "", 3, copies)
+    m_Wb3 = _block(state, "m_", 3, copies)
+    v_Wb3 = _block(state, "v_", 3, copies)
+    return (
+        params["W1"],
+        params["b1"],
+        params["W2"],
+        params["b2"],
+        params["W3"],
+        params["b3"],
+        state["m_W1"],
+        state["m_b1"],
+        state["m_W2"],
+        state["m_b2"],
+        state["m_W3"],
+        state["m_b3"],
+        state["v_W1"],
+        state["v_b1"],
+        state["v_W2"],
+        state["v_b2"],
+        state["v_W3"],
+        state["v_b3"],
+        (
+            (Wb1, Wb1.T, m_Wb1, v_Wb1),
+            (Wb2, Wb2[:32, :32], Wb2.T, m_Wb2, v_Wb2),
+            (Wb3, Wb3[:1, :32], Wb3.T, m_Wb3, v_Wb3),
+            tuple(copies),
+        ),
     )
 
 
 def _train_step(params, X, T, state):
     """One optimizer step without input checks: the allocation-free fast path."""
     batch = X.shape[0]
-    cache = state.setdefault("_work", {})
-    work = cache.get(batch)
+    held = state.get("_blocks")  # made once for these params and state
+    if (
+        held is None
+        or params["W1"] is not held[0]
+        or params["b1"] is not held[1]
+        or params["W2"] is not held[2]
+        or params["b2"] is not held[3]
+        or params["W3"] is not held[4]
+        or params["b3"] is not held[5]
+        or state["m_W1"] is not held[6]
+        or state["m_b1"] is not held[7]
+        or state["m_W2"] is not held[8]
+        or state["m_b2"] is not held[9]
+        or state["m_W3"] is not held[10]
+        or state["m_b3"] is not held[11]
+        or state["v_W1"] is not held[12]
+        or state["v_b1"] is not held[13]
+        or state["v_W2"] is not held[14]
+        or state["v_b2"] is not held[15]
+        or state["v_W3"] is not held[16]
+        or state["v_b3"] is not held[17]
+    ):
+        held = state["_blocks"] = _hold(params, state)
+    blocks = held[18]
+    Wb1, Wb1_T, m_Wb1, v_Wb1 = blocks[0]
+    Wb2, W2, Wb2_T, m_Wb2, v_Wb2 = blocks[1]
+    Wb3, W3, Wb3_T, m_Wb3, v_Wb3 = blocks[2]
+    copies = blocks[3]
+    work = state.get("_work")  # made once per batch size
     if work is None:
-        work = cache[batch] = _workspace(batch)
-    a1, d1, s1, m1, gW1, tW1, gb1, tb1 = work[0]
-    a2, d2, s2, m2, gW2, tW2, gb2, tb2 = work[1]
-    a3, d3, gW3, tW3, gb3, tb3 = work[2]
-    (scale,) = work[3]
-    W1, b1 = params["W1"], params["b1"]
-    W2, b2 = params["W2"], params["b2"]
-    W3, b3 = params["W3"], params["b3"]
+        work = state["_work"] = {}
+    buffers = work.get(batch)
+    if buffers is None:
+        buffers = work[batch] = _workspace(batch)
+    xb, x0 = buffers[0]
+    a1, d1, d1h, d1_T, s1, m1, gWb1, tWb1 = buffers[1]
+    a2, d2, d2h, d2_T, s2, m2, gWb2, tWb2 = buffers[2]
+    a3, d3, d3_T, gWb3, tWb3 = buffers[3]
+    (scale,) = buffers[4]
+    if copies:  # arrays that are not views of blocks: copied in, and back at the end
+        _copy_in(copies)
     step = int(state["step"]) + 1
     root_correction = 1 / math.sqrt(1 - 0.999**step)
     step_size = 0.01 / (1 - 0.9**step)
-    numpy.matmul(X, W1.T, out=a1)  # [bp.dense]
-    numpy.add(a1, b1, out=a1)
-    numpy.maximum(a1, ZERO, out=a1)  # [def.relu]
-    numpy.matmul(a1, W2.T, out=a2)  # [bp.dense]
-    numpy.add(a2, b2, out=a2)
-    numpy.maximum(a2, ZERO, out=a2)  # [def.relu]
-    numpy.matmul(a2, W3.T, out=a3)  # [bp.dense]
-    numpy.add(a3, b3, out=a3)
+    numpy.copyto(x0, X)  # xb = [X | 1]
+    numpy.dot(xb, Wb1_T, out=a1)  # [bp.dense]
+    # a1 = z1 * s1, s1 = relu'(z1), kept  # [def.relu] [act.relu]
+    numpy.greater(a1, ZERO, out=m1)
+    numpy.copyto(s1, m1)
+    numpy.multiply(a1, s1, out=a1)
+    numpy.dot(a1, Wb2_T, out=a2)  # [bp.dense]
+    # a2 = z2 * s2, s2 = relu'(z2), kept  # [def.relu] [act.relu]
+    numpy.greater(a2, ZERO, out=m2)
+    numpy.copyto(s2, m2)
+    numpy.multiply(a2, s2, out=a2)
+    numpy.dot(a2, Wb3_T, out=a3)  # [bp.dense]
     loss = float(numpy.add.reduce(a3, axis=None)) - float(numpy.vdot(T, a3))  # [bp.stable_bce]
     numpy.negative(a3, out=a3)
     numpy.logaddexp(a3, ZERO, out=a3)
@@ -193,109 +259,130 @@ def _train_step(params, X, T, state):
     numpy.subtract(a3, T, out=d3)
     numpy.multiply(d3, scale, out=d3)
     # layer 3, as the notes' Steps: gradients, propagate, update
-    numpy.matmul(d3.T, a2, out=gW3)  # [bp.grad_w]
-    numpy.add.reduce(d3, axis=0, out=gb3)  # [bp.grad_b]
-    numpy.matmul(d3, W3, out=d2)  # [bp.hidden]
-    m_W3, v_W3 = state["m_W3"], state["v_W3"]  # [opt.adam]
-    numpy.subtract(gW3, m_W3, out=tW3)
-    numpy.multiply(tW3, ONE_MINUS_BETA1, out=tW3)
-    numpy.add(m_W3, tW3, out=m_W3)
-    numpy.square(gW3, out=gW3)
-    numpy.subtract(gW3, v_W3, out=gW3)
-    numpy.multiply(gW3, ONE_MINUS_BETA2, out=gW3)
-    numpy.add(v_W3, gW3, out=v_W3)
-    numpy.sqrt(v_W3, out=gW3)
-    numpy.multiply(gW3, root_correction, out=gW3)
-    numpy.add(gW3, EPSILON, out=gW3)
-    numpy.divide(m_W3, gW3, out=gW3)
-    numpy.multiply(gW3, step_size, out=gW3)
-    numpy.subtract(W3, gW3, out=W3)
-    m_b3, v_b3 = state["m_b3"], state["v_b3"]  # [opt.adam]
-    numpy.subtract(gb3, m_b3, out=tb3)
-    numpy.multiply(tb3, ONE_MINUS_BETA1, out=tb3)
-    numpy.add(m_b3, tb3, out=m_b3)
-    numpy.square(gb3, out=gb3)
-    numpy.subtract(gb3, v_b3, out=gb3)
-    numpy.multiply(gb3, ONE_MINUS_BETA2, out=gb3)
-    numpy.add(v_b3, gb3, out=v_b3)
-    numpy.sqrt(v_b3, out=gb3)
-    numpy.multiply(gb3, root_correction, out=gb3)
-    numpy.add(gb3, EPSILON, out=gb3)
-    numpy.divide(m_b3, gb3, out=gb3)
-    numpy.multiply(gb3, step_size, out=gb3)
-    numpy.subtract(b3, gb3, out=b3)
-    # d2 *= numpy.heaviside(a2, 0)  # [bp.hidden] [act.relu]
-    numpy.greater(a2, ZERO, out=m2)
-    numpy.copyto(s2, m2)
-    numpy.multiply(d2, s2, out=d2)
+    numpy.dot(d3_T, a2, out=gWb3)  # [bp.grad_w] [bp.grad_b]
+    numpy.matmul(d3, W3, out=d2h)  # [bp.hidden]
+    # [opt.adam]
+    numpy.subtract(gWb3, m_Wb3, out=tWb3)
+    numpy.multiply(tWb3, ONE_MINUS_BETA1, out=tWb3)
+    numpy.add(m_Wb3, tWb3, out=m_Wb3)
+    numpy.square(gWb3, out=gWb3)
+    numpy.subtract(gWb3, v_Wb3, out=gWb3)
+    numpy.multiply(gWb3, ONE_MINUS_BETA2, out=gWb3)
+    numpy.add(v_Wb3, gWb3, out=v_Wb3)
+    numpy.sqrt(v_Wb3, out=gWb3)
+    numpy.multiply(gWb3, root_correction, out=gWb3)
+    numpy.add(gWb3, EPSILON, out=gWb3)
+    numpy.divide(m_Wb3, gWb3, out=gWb3)
+    numpy.multiply(gWb3, step_size, out=gWb3)
+    numpy.subtract(Wb3, gWb3, out=Wb3)
+    numpy.multiply(d2, s2, out=d2)  # [bp.hidden] [act.relu]
     # layer 2, as the notes' Steps: gradients, propagate, update
-    numpy.matmul(d2.T, a1, out=gW2)  # [bp.grad_w]
-    numpy.add.reduce(d2, axis=0, out=gb2)  # [bp.grad_b]
-    numpy.matmul(d2, W2, out=d1)  # [bp.hidden]
-    m_W2, v_W2 = state["m_W2"], state["v_W2"]  # [opt.adam]
-    numpy.subtract(gW2, m_W2, out=tW2)
-    numpy.multiply(tW2, ONE_MINUS_BETA1, out=tW2)
-    numpy.add(m_W2, tW2, out=m_W2)
-    numpy.square(gW2, out=gW2)
-    numpy.subtract(gW2, v_W2, out=gW2)
-    numpy.multiply(gW2, ONE_MINUS_BETA2, out=gW2)
-    numpy.add(v_W2, gW2, out=v_W2)
-    numpy.sqrt(v_W2, out=gW2)
-    numpy.multiply(gW2, root_correction, out=gW2)
-    numpy.add(gW2, EPSILON, out=gW2)
-    numpy.divide(m_W2, gW2, out=gW2)
-    numpy.multiply(gW2, step_size, out=gW2)
-    numpy.subtract(W2, gW2, out=W2)
-    m_b2, v_b2 = state["m_b2"], state["v_b2"]  # [opt.adam]
-    numpy.subtract(gb2, m_b2, out=tb2)
-    numpy.multiply(tb2, ONE_MINUS_BETA1, out=tb2)
-    numpy.add(m_b2, tb2, out=m_b2)
-    numpy.square(gb2, out=gb2)
-    numpy.subtract(gb2, v_b2, out=gb2)
-    numpy.multiply(gb2, ONE_MINUS_BETA2, out=gb2)
-    numpy.add(v_b2, gb2, out=v_b2)
-    numpy.sqrt(v_b2, out=gb2)
-    numpy.multiply(gb2, root_correction, out=gb2)
-    numpy.add(gb2, EPSILON, out=gb2)
-    numpy.divide(m_b2, gb2, out=gb2)
-    numpy.multiply(gb2, step_size, out=gb2)
-    numpy.subtract(b2, gb2, out=b2)
-    # d1 *= numpy.heaviside(a1, 0)  # [bp.hidden] [act.relu]
-    numpy.greater(a1, ZERO, out=m1)
-    numpy.copyto(s1, m1)
-    numpy.multiply(d1, s1, out=d1)
+    numpy.dot(d2_T, a1, out=gWb2)  # [bp.grad_w] [bp.grad_b]
+    numpy.matmul(d2h, W2, out=d1h)  # [bp.hidden]
+    # [opt.adam]
+    numpy.subtract(gWb2, m_Wb2, out=tWb2)
+    numpy.multiply(tWb2, ONE_MINUS_BETA1, out=tWb2)
+    numpy.add(m_Wb2, tWb2, out=m_Wb2)
+    numpy.square(gWb2, out=gWb2)
+    numpy.subtract(gWb2, v_Wb2, out=gWb2)
+    numpy.multiply(gWb2, ONE_MINUS_BETA2, out=gWb2)
+    numpy.add(v_Wb2, gWb2, out=v_Wb2)
+    numpy.sqrt(v_Wb2, out=gWb2)
+    numpy.multiply(gWb2, root_correction, out=gWb2)
+    numpy.add(gWb2, EPSILON, out=gWb2)
+    numpy.divide(m_Wb2, gWb2, out=gWb2)
+    numpy.multiply(gWb2, step_size, out=gWb2)
+    numpy.subtract(Wb2, gWb2, out=Wb2)
+    numpy.multiply(d1, s1, out=d1)  # [bp.hidden] [act.relu]
     # layer 1, as the notes' Steps: gradients, propagate, update
-    numpy.matmul(d1.T, X, out=gW1)  # [bp.grad_w]
-    numpy.add.reduce(d1, axis=0, out=gb1)  # [bp.grad_b]
-    m_W1, v_W1 = state["m_W1"], state["v_W1"]  # [opt.adam]
-    numpy.subtract(gW1, m_W1, out=tW1)
-    numpy.multiply(tW1, ONE_MINUS_BETA1, out=tW1)
-    numpy.add(m_W1, tW1, out=m_W1)
-    numpy.square(gW1, out=gW1)
-    numpy.subtract(gW1, v_W1, out=gW1)
-    numpy.multiply(gW1, ONE_MINUS_BETA2, out=gW1)
-    numpy.add(v_W1, gW1, out=v_W1)
-    numpy.sqrt(v_W1, out=gW1)
-    numpy.multiply(gW1, root_correction, out=gW1)
-    numpy.add(gW1, EPSILON, out=gW1)
-    numpy.divide(m_W1, gW1, out=gW1)
-    numpy.multiply(gW1, step_size, out=gW1)
-    numpy.subtract(W1, gW1, out=W1)
-    m_b1, v_b1 = state["m_b1"], state["v_b1"]  # [opt.adam]
-    numpy.subtract(gb1, m_b1, out=tb1)
-    numpy.multiply(tb1, ONE_MINUS_BETA1, out=tb1)
-    numpy.add(m_b1, tb1, out=m_b1)
-    numpy.square(gb1, out=gb1)
-    numpy.subtract(gb1, v_b1, out=gb1)
-    numpy.multiply(gb1, ONE_MINUS_BETA2, out=gb1)
-    numpy.add(v_b1, gb1, out=v_b1)
-    numpy.sqrt(v_b1, out=gb1)
-    numpy.multiply(gb1, root_correction, out=gb1)
-    numpy.add(gb1, EPSILON, out=gb1)
-    numpy.divide(m_b1, gb1, out=gb1)
-    numpy.multiply(gb1, step_size, out=gb1)
-    numpy.subtract(b1, gb1, out=b1)
+    numpy.dot(d1_T, xb, out=gWb1)  # [bp.grad_w] [bp.grad_b]
+    # [opt.adam]
+    numpy.subtract(gWb1, m_Wb1, out=tWb1)
+    numpy.multiply(tWb1, ONE_MINUS_BETA1, out=tWb1)
+    numpy.add(m_Wb1, tWb1, out=m_Wb1)
+    numpy.square(gWb1, out=gWb1)
+    numpy.subtract(gWb1, v_Wb1, out=gWb1)
+    numpy.multiply(gWb1, ONE_MINUS_BETA2, out=gWb1)
+    numpy.add(v_Wb1, gWb1, out=v_Wb1)
+    numpy.sqrt(v_Wb1, out=gWb1)
+    numpy.multiply(gWb1, root_correction, out=gWb1)
+    numpy.add(gWb1, EPSILON, out=gWb1)
+    numpy.divide(m_Wb1, gWb1, out=gWb1)
+    numpy.multiply(gWb1, step_size, out=gWb1)
+    numpy.subtract(Wb1, gWb1, out=Wb1)
+    if copies:
+        _copy_out(copies)
     return loss
+
+
+def _new_block(layer, unit):
+    """A zero block for layer `layer`; with `unit`, a hidden layer's row [0 ... 0 1]."""
+    block = numpy.zeros(BLOCK_SHAPES[layer - 1], DTYPE)
+    if unit and block.shape[0] > LAYERS[layer]:
+        block[-1, -1] = 1  # makes the layer's output carry a column of ones
+    return block
+
+
+def _views(block, layer):
+    """W<l> (and b<l>) as views of layer `layer`'s block."""
+    rows, cols = LAYERS[layer], LAYERS[layer - 1]
+    return (block[:rows, :cols], block[:rows, cols]) if BIAS else (block,)
+
+
+def _fresh(prefix):
+    """Zero arrays named as PARAM_NAMES with `prefix`, views of new blocks (params: "")."""
+    arrays = {}
+    for layer in range(1, len(LAYERS)):
+        keys = (f"{prefix}W{layer}", f"{prefix}b{layer}")[: 1 + BIAS]
+        arrays.update(zip(keys, _views(_new_block(layer, not prefix), layer), strict=True))
+    return arrays
+
+
+def _block(arrays, prefix, layer, copies):
+    """The block of arrays[prefix + "W<l>"] (and "b<l>") for layer `layer`.
+
+    The block they are views of when laid out as _fresh makes them; else a new block, and
+    `copies` lists what to copy into it before each step and back after it.
+    """
+    keys = (f"{prefix}W{layer}", f"{prefix}b{layer}")[: 1 + BIAS]
+    where = "state" if prefix else "params"
+    fresh = _new_block(layer, not prefix)
+    for key, view in zip(keys, _views(fresh, layer), strict=True):
+        value = arrays.get(key)
+        if not isinstance(value, numpy.ndarray) or value.shape != view.shape:
+            found = getattr(value, "shape", type(value).__name__)
+            expected = f"an array of shape {view.shape}"
+            raise ValueError(f"{where}[{key!r}]: expected {expected}, found {found}")
+        if value.dtype.kind != "f" or not value.flags.writeable:
+            found = f"dtype {value.dtype}" if value.dtype.kind != "f" else "a read-only array"
+            expected = "writeable floating-point numbers"
+            raise ValueError(f"{where}[{key!r}]: expected {expected}, found {found}")
+    block = arrays[keys[0]].base if BIAS else arrays[keys[0]]
+    if (
+        isinstance(block, numpy.ndarray)
+        and block.dtype == DTYPE
+        and block.shape == fresh.shape
+        and block.flags.c_contiguous
+        and block.flags.writeable
+        and all(
+            arrays[key].__array_interface__ == view.__array_interface__
+            for key, view in zip(keys, _views(block, layer), strict=True)
+        )
+        and numpy.array_equal(block[LAYERS[layer] :], fresh[LAYERS[layer] :])
+    ):
+        return block
+    copies += [(arrays, key, view) for key, view in zip(keys, _views(fresh, layer), strict=True)]
+    return fresh
+
+
+def _copy_in(copies):
+    for arrays, key, view in copies:
+        numpy.copyto(view, arrays[key])
+
+
+def _copy_out(copies):
+    for arrays, key, view in copies:
+        numpy.copyto(arrays[key], view)
 
 
 def _as_inputs(X, name="X"):
@@ -620,13 +707,13 @@ def load(path):
             f"{path}: made for architecture {made_for} ({fingerprint[:12]}), "
             f"not {NAME} ({FINGERPRINT[:12]})"
         )
-    params = {}
+    params = _fresh("")
     for key, shape in PARAM_SHAPES.items():
         value = arrays.get("param/" + key)
         if value is None or value.shape != shape or value.dtype.kind != "f":
             raise ValueError(f"{path}: parameter {key} missing or not of shape {shape}")
         where = f"{path}: parameter {key}"
-        params[key] = _converted(_finite(value, where), where)
+        numpy.copyto(params[key], _converted(_finite(value, where), where))
     state = init_optimizer(params)
     for key, value in arrays.items():
         if key.startswith("state/"):
@@ -637,7 +724,7 @@ def load(path):
                     raise ValueError(f"{where}: expected a non-negative integer")
                 state[name] = int(value)
             elif name in state and value.shape == state[name].shape and value.dtype.kind == "f":
-                state[name] = _converted(_finite(value, where), where)
+                numpy.copyto(state[name], _converted(_finite(value, where), where))
             else:
                 raise ValueError(f"{path}: unexpected optimizer state {name}")
     return params, state

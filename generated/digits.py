@@ -29,6 +29,8 @@ DTYPE = numpy.dtype("float32")
 CLASSIFIER = True
 PARAM_NAMES = ("W1", "b1", "W2", "b2")
 PARAM_SHAPES = {"W1": (128, 64), "b1": (128,), "W2": (10, 128), "b2": (10,)}
+BIAS = True
+BLOCK_SHAPES = ((129, 65), (10, 129))
 EPOCHS, BATCH_SIZE, SEED = 30, 64, 0
 PATIENCE = None
 EPSILON = numpy.array(1e-08, DTYPE)
@@ -49,29 +51,21 @@ def _glorot(rng, fan_out, fan_in):
 
 
 def init_params(seed=SEED):
-    """Fresh parameters from numpy.random.default_rng(seed); biases start at zero."""
+    """Fresh parameters from numpy.random.default_rng(seed); biases start at zero.
+
+    The arrays are views of the blocks the fast path works on (see _block), so train_step
+    uses them as they are. Any other arrays of the right shapes work too, copied in and out.
+    """
     rng = numpy.random.default_rng(seed)
-    return {
-        "W1": _he(rng, 128, 64),
-        "b1": numpy.zeros(128, DTYPE),
-        "W2": _glorot(rng, 10, 128),
-        "b2": numpy.zeros(10, DTYPE),
-    }
+    params = _fresh("")
+    numpy.copyto(params["W1"], _he(rng, 128, 64))
+    numpy.copyto(params["W2"], _glorot(rng, 10, 128))
+    return params
 
 
 def init_optimizer(params):
     """The optimizer state for `params`: a dict of arrays the caller may save and restore."""
-    return {
-        "step": 0,
-        "m_W1": numpy.zeros_like(params["W1"]),
-        "v_W1": numpy.zeros_like(params["W1"]),
-        "m_b1": numpy.zeros_like(params["b1"]),
-        "v_b1": numpy.zeros_like(params["b1"]),
-        "m_W2": numpy.zeros_like(params["W2"]),
-        "v_W2": numpy.zeros_like(params["W2"]),
-        "m_b2": numpy.zeros_like(params["b2"]),
-        "v_b2": numpy.zeros_like(params["b2"]),
-    }
+    return {"step": 0, **_fresh("m_"), **_fresh("v_")}
 
 
 def _forward(params, X):
@@ -114,131 +108,235 @@ def _loss_and_grads(params, X, T):
 
 def _workspace(batch):
     """The buffers of one training step for `batch` samples, made once and reused."""
-    a1 = numpy.empty((batch, 128), DTYPE)
-    d1 = numpy.empty((batch, 128), DTYPE)
-    s1 = numpy.empty((batch, 128), DTYPE)
-    m1 = numpy.empty((batch, 128), bool)
-    gW1 = numpy.empty((128, 64), DTYPE)
-    tW1 = numpy.empty((128, 64), DTYPE)
-    gb1 = numpy.empty((128,), DTYPE)
-    tb1 = numpy.empty((128,), DTYPE)
-    a2 = numpy.empty((batch, 10), DTYPE)
-    d2 = numpy.empty((batch, 10), DTYPE)
-    gW2 = numpy.empty((10, 128), DTYPE)
-    tW2 = numpy.empty((10, 128), DTYPE)
-    gb2 = numpy.empty((10,), DTYPE)
-    tb2 = numpy.empty((10,), DTYPE)
-    rows = numpy.empty((batch, 1), DTYPE)
+    xb = numpy.ones((batch, 65), DTYPE)
+    x0 = xb[:, :64]
+    a1 = numpy.empty((batch, 129), DTYPE)
+    a1_T = a1.T
+    d1 = numpy.zeros((batch, 129), DTYPE)
+    d1h = d1[:, :128]
+    d1_T = d1.T
+    s1 = numpy.empty((batch, 129), DTYPE)
+    m1 = numpy.empty((batch, 129), bool)
+    gWb1 = numpy.empty((129, 65), DTYPE)
+    tWb1 = numpy.empty((129, 65), DTYPE)
+    a2 = numpy.empty((10, batch), DTYPE)
+    targets = numpy.empty((10, batch), DTYPE)
+    wide = numpy.empty((10, batch), DTYPE)
+    cols = numpy.empty(batch, DTYPE)
+    d2 = numpy.empty((10, batch), DTYPE)
+    d2_T = d2.T
+    gWb2 = numpy.empty((10, 129), DTYPE)
+    tWb2 = numpy.empty((10, 129), DTYPE)
     scale = numpy.array(1.0 / batch, DTYPE)
     return (
-        (a1, d1, s1, m1, gW1, tW1, gb1, tb1),
-        (a2, d2, gW2, tW2, gb2, tb2),
-        (rows, scale),
+        (xb, x0),
+        (a1, a1_T, d1, d1h, d1_T, s1, m1, gWb1, tWb1),
+        (a2, targets, wide, cols, d2, d2_T, gWb2, tWb2),
+        (scale,),
+    )
+
+
+def _hold(params, state):
+    """The blocks of params and optimizer state, views of them, and what to copy each step."""
+    _check_params(params)
+    copies = []
+    Wb1 = _block(params, "", 1, copies)
+    m_Wb1 = _block(state, "m_", 1, copies)
+    v_Wb1 = _block(state, "v_", 1, copies)
+    Wb2 = _block(params, "", 2, copies)
+    m_Wb2 = _block(state, "m_", 2, copies)
+    v_Wb2 = _block(state, "v_", 2, copies)
+    return (
+        params["W1"],
+        params["b1"],
+        params["W2"],
+        params["b2"],
+        state["m_W1"],
+        state["m_b1"],
+        state["m_W2"],
+        state["m_b2"],
+        state["v_W1"],
+        state["v_b1"],
+        state["v_W2"],
+        state["v_b2"],
+        (
+            (Wb1, Wb1.T, m_Wb1, v_Wb1),
+            (Wb2, Wb2[:10, :128], m_Wb2, v_Wb2),
+            tuple(copies),
+        ),
     )
 
 
 def _train_step(params, X, T, state):
     """One optimizer step without input checks: the allocation-free fast path."""
     batch = X.shape[0]
-    cache = state.setdefault("_work", {})
-    work = cache.get(batch)
+    held = state.get("_blocks")  # made once for these params and state
+    if (
+        held is None
+        or params["W1"] is not held[0]
+        or params["b1"] is not held[1]
+        or params["W2"] is not held[2]
+        or params["b2"] is not held[3]
+        or state["m_W1"] is not held[4]
+        or state["m_b1"] is not held[5]
+        or state["m_W2"] is not held[6]
+        or state["m_b2"] is not held[7]
+        or state["v_W1"] is not held[8]
+        or state["v_b1"] is not held[9]
+        or state["v_W2"] is not held[10]
+        or state["v_b2"] is not held[11]
+    ):
+        held = state["_blocks"] = _hold(params, state)
+    blocks = held[12]
+    Wb1, Wb1_T, m_Wb1, v_Wb1 = blocks[0]
+    Wb2, W2, m_Wb2, v_Wb2 = blocks[1]
+    copies = blocks[2]
+    work = state.get("_work")  # made once per batch size
     if work is None:
-        work = cache[batch] = _workspace(batch)
-    a1, d1, s1, m1, gW1, tW1, gb1, tb1 = work[0]
-    a2, d2, gW2, tW2, gb2, tb2 = work[1]
-    rows, scale = work[2]
-    W1, b1 = params["W1"], params["b1"]
-    W2, b2 = params["W2"], params["b2"]
+        work = state["_work"] = {}
+    buffers = work.get(batch)
+    if buffers is None:
+        buffers = work[batch] = _workspace(batch)
+    xb, x0 = buffers[0]
+    a1, a1_T, d1, d1h, d1_T, s1, m1, gWb1, tWb1 = buffers[1]
+    a2, targets, wide, cols, d2, d2_T, gWb2, tWb2 = buffers[2]
+    (scale,) = buffers[3]
+    if copies:  # arrays that are not views of blocks: copied in, and back at the end
+        _copy_in(copies)
     step = int(state["step"]) + 1
     root_correction = 1 / math.sqrt(1 - 0.999**step)
     step_size = 0.002 / (1 - 0.9**step)
-    numpy.matmul(X, W1.T, out=a1)  # [bp.dense]
-    numpy.add(a1, b1, out=a1)
-    numpy.maximum(a1, ZERO, out=a1)  # [def.relu]
-    numpy.matmul(a1, W2.T, out=a2)  # [bp.dense]
-    numpy.add(a2, b2, out=a2)
-    numpy.maximum.reduce(a2, axis=1, keepdims=True, out=rows)  # [bp.stable_softmax]
-    numpy.subtract(a2, rows, out=a2)
-    loss = -float(numpy.vdot(T, a2))  # [bp.log_softmax]
+    numpy.copyto(x0, X)  # xb = [X | 1]
+    numpy.dot(xb, Wb1_T, out=a1)  # [bp.dense]
+    # a1 = z1 * s1, s1 = relu'(z1), kept  # [def.relu] [act.relu]
+    numpy.greater(a1, ZERO, out=m1)
+    numpy.copyto(s1, m1)
+    numpy.multiply(a1, s1, out=a1)
+    numpy.dot(Wb2, a1_T, out=a2)  # [bp.dense]
+    numpy.copyto(targets, T.T)
+    numpy.maximum.reduce(a2, axis=0, out=cols)  # [bp.stable_softmax]
+    numpy.copyto(wide, cols)
+    numpy.subtract(a2, wide, out=a2)
+    loss = -float(numpy.vdot(targets, a2))  # [bp.log_softmax]
     numpy.exp(a2, out=a2)
-    numpy.add.reduce(a2, axis=1, keepdims=True, out=rows)
-    numpy.divide(a2, rows, out=a2)
-    numpy.log(rows, out=rows)
-    loss = (loss + float(numpy.add.reduce(rows, axis=None))) / batch
+    numpy.add.reduce(a2, axis=0, out=cols)
+    numpy.copyto(wide, cols)
+    numpy.divide(a2, wide, out=a2)
+    numpy.log(cols, out=cols)
+    loss = (loss + float(numpy.add.reduce(cols))) / batch
     if not math.isfinite(loss):
         raise FloatingPointError(f"non-finite loss {loss}; parameters left unchanged")
     state["step"] = step  # counted once the step is sure to happen
-    # d2 = scale * (a2 - T)  # [bp.softmax_ce]
-    numpy.subtract(a2, T, out=d2)
+    # d2 = scale * (a2 - targets)  # [bp.softmax_ce]
+    numpy.subtract(a2, targets, out=d2)
     numpy.multiply(d2, scale, out=d2)
     # layer 2, as the notes' Steps: gradients, propagate, update
-    numpy.matmul(d2.T, a1, out=gW2)  # [bp.grad_w]
-    numpy.add.reduce(d2, axis=0, out=gb2)  # [bp.grad_b]
-    numpy.matmul(d2, W2, out=d1)  # [bp.hidden]
-    m_W2, v_W2 = state["m_W2"], state["v_W2"]  # [opt.adam]
-    numpy.subtract(gW2, m_W2, out=tW2)
-    numpy.multiply(tW2, ONE_MINUS_BETA1, out=tW2)
-    numpy.add(m_W2, tW2, out=m_W2)
-    numpy.square(gW2, out=gW2)
-    numpy.subtract(gW2, v_W2, out=gW2)
-    numpy.multiply(gW2, ONE_MINUS_BETA2, out=gW2)
-    numpy.add(v_W2, gW2, out=v_W2)
-    numpy.sqrt(v_W2, out=gW2)
-    numpy.multiply(gW2, root_correction, out=gW2)
-    numpy.add(gW2, EPSILON, out=gW2)
-    numpy.divide(m_W2, gW2, out=gW2)
-    numpy.multiply(gW2, step_size, out=gW2)
-    numpy.subtract(W2, gW2, out=W2)
-    m_b2, v_b2 = state["m_b2"], state["v_b2"]  # [opt.adam]
-    numpy.subtract(gb2, m_b2, out=tb2)
-    numpy.multiply(tb2, ONE_MINUS_BETA1, out=tb2)
-    numpy.add(m_b2, tb2, out=m_b2)
-    numpy.square(gb2, out=gb2)
-    numpy.subtract(gb2, v_b2, out=gb2)
-    numpy.multiply(gb2, ONE_MINUS_BETA2, out=gb2)
-    numpy.add(v_b2, gb2, out=v_b2)
-    numpy.sqrt(v_b2, out=gb2)
-    numpy.multiply(gb2, root_correction, out=gb2)
-    numpy.add(gb2, EPSILON, out=gb2)
-    numpy.divide(m_b2, gb2, out=gb2)
-    numpy.multiply(gb2, step_size, out=gb2)
-    numpy.subtract(b2, gb2, out=b2)
-    # d1 *= numpy.heaviside(a1, 0)  # [bp.hidden] [act.relu]
-    numpy.greater(a1, ZERO, out=m1)
-    numpy.copyto(s1, m1)
-    numpy.multiply(d1, s1, out=d1)
+    numpy.dot(d2, a1, out=gWb2)  # [bp.grad_w] [bp.grad_b]
+    numpy.matmul(d2_T, W2, out=d1h)  # [bp.hidden]
+    # [opt.adam]
+    numpy.subtract(gWb2, m_Wb2, out=tWb2)
+    numpy.multiply(tWb2, ONE_MINUS_BETA1, out=tWb2)
+    numpy.add(m_Wb2, tWb2, out=m_Wb2)
+    numpy.square(gWb2, out=gWb2)
+    numpy.subtract(gWb2, v_Wb2, out=gWb2)
+    numpy.multiply(gWb2, ONE_MINUS_BETA2, out=gWb2)
+    numpy.add(v_Wb2, gWb2, out=v_Wb2)
+    numpy.sqrt(v_Wb2, out=gWb2)
+    numpy.multiply(gWb2, root_correction, out=gWb2)
+    numpy.add(gWb2, EPSILON, out=gWb2)
+    numpy.divide(m_Wb2, gWb2, out=gWb2)
+    numpy.multiply(gWb2, step_size, out=gWb2)
+    numpy.subtract(Wb2, gWb2, out=Wb2)
+    numpy.multiply(d1, s1, out=d1)  # [bp.hidden] [act.relu]
     # layer 1, as the notes' Steps: gradients, propagate, update
-    numpy.matmul(d1.T, X, out=gW1)  # [bp.grad_w]
-    numpy.add.reduce(d1, axis=0, out=gb1)  # [bp.grad_b]
-    m_W1, v_W1 = state["m_W1"], state["v_W1"]  # [opt.adam]
-    numpy.subtract(gW1, m_W1, out=tW1)
-    numpy.multiply(tW1, ONE_MINUS_BETA1, out=tW1)
-    numpy.add(m_W1, tW1, out=m_W1)
-    numpy.square(gW1, out=gW1)
-    numpy.subtract(gW1, v_W1, out=gW1)
-    numpy.multiply(gW1, ONE_MINUS_BETA2, out=gW1)
-    numpy.add(v_W1, gW1, out=v_W1)
-    numpy.sqrt(v_W1, out=gW1)
-    numpy.multiply(gW1, root_correction, out=gW1)
-    numpy.add(gW1, EPSILON, out=gW1)
-    numpy.divide(m_W1, gW1, out=gW1)
-    numpy.multiply(gW1, step_size, out=gW1)
-    numpy.subtract(W1, gW1, out=W1)
-    m_b1, v_b1 = state["m_b1"], state["v_b1"]  # [opt.adam]
-    numpy.subtract(gb1, m_b1, out=tb1)
-    numpy.multiply(tb1, ONE_MINUS_BETA1, out=tb1)
-    numpy.add(m_b1, tb1, out=m_b1)
-    numpy.square(gb1, out=gb1)
-    numpy.subtract(gb1, v_b1, out=gb1)
-    numpy.multiply(gb1, ONE_MINUS_BETA2, out=gb1)
-    numpy.add(v_b1, gb1, out=v_b1)
-    numpy.sqrt(v_b1, out=gb1)
-    numpy.multiply(gb1, root_correction, out=gb1)
-    numpy.add(gb1, EPSILON, out=gb1)
-    numpy.divide(m_b1, gb1, out=gb1)
-    numpy.multiply(gb1, step_size, out=gb1)
-    numpy.subtract(b1, gb1, out=b1)
+    numpy.dot(d1_T, xb, out=gWb1)  # [bp.grad_w] [bp.grad_b]
+    # [opt.adam]
+    numpy.subtract(gWb1, m_Wb1, out=tWb1)
+    numpy.multiply(tWb1, ONE_MINUS_BETA1, out=tWb1)
+    numpy.add(m_Wb1, tWb1, out=m_Wb1)
+    numpy.square(gWb1, out=gWb1)
+    numpy.subtract(gWb1, v_Wb1, out=gWb1)
+    numpy.multiply(gWb1, ONE_MINUS_BETA2, out=gWb1)
+    numpy.add(v_Wb1, gWb1, out=v_Wb1)
+    numpy.sqrt(v_Wb1, out=gWb1)
+    numpy.multiply(gWb1, root_correction, out=gWb1)
+    numpy.add(gWb1, EPSILON, out=gWb1)
+    numpy.divide(m_Wb1, gWb1, out=gWb1)
+    numpy.multiply(gWb1, step_size, out=gWb1)
+    numpy.subtract(Wb1, gWb1, out=Wb1)
+    if copies:
+        _copy_out(copies)
     return loss
+
+
+def _new_block(layer, unit):
+    """A zero block for layer `layer`; with `unit`, a hidden layer's row [0 ... 0 1]."""
+    block = numpy.zeros(BLOCK_SHAPES[layer - 1], DTYPE)
+    if unit and block.shape[0] > LAYERS[layer]:
+        block[-1, -1] = 1  # makes the layer's output carry a column of ones
+    return block
+
+
+def _views(block, layer):
+    """W<l> (and b<l>) as views of layer `layer`'s block."""
+    rows, cols = LAYERS[layer], LAYERS[layer - 1]
+    return (block[:rows, :cols], block[:rows, cols]) if BIAS else (block,)
+
+
+def _fresh(prefix):
+    """Zero arrays named as PARAM_NAMES with `prefix`, views of new blocks (params: "")."""
+    arrays = {}
+    for layer in range(1, len(LAYERS)):
+        keys = (f"{prefix}W{layer}", f"{prefix}b{layer}")[: 1 + BIAS]
+        arrays.update(zip(keys, _views(_new_block(layer, not prefix), layer), strict=True))
+    return arrays
+
+
+def _block(arrays, prefix, layer, copies):
+    """The block of arrays[prefix + "W<l>"] (and "b<l>") for layer `layer`.
+
+    The block they are views of when laid out as _fresh makes them; else a new block, and
+    `copies` lists what to copy into it before each step and back after it.
+    """
+    keys = (f"{prefix}W{layer}", f"{prefix}b{layer}")[: 1 + BIAS]
+    where = "state" if prefix else "params"
+    fresh = _new_block(layer, not prefix)
+    for key, view in zip(keys, _views(fresh, layer), strict=True):
+        value = arrays.get(key)
+        if not isinstance(value, numpy.ndarray) or value.shape != view.shape:
+            found = getattr(value, "shape", type(value).__name__)
+            expected = f"an array of shape {view.shape}"
+            raise ValueError(f"{where}[{key!r}]: expected {expected}, found {found}")
+        if value.dtype.kind != "f" or not value.flags.writeable:
+            found = f"dtype {value.dtype}" if value.dtype.kind != "f" else "a read-only array"
+            expected = "writeable floating-point numbers"
+            raise ValueError(f"{where}[{key!r}]: expected {expected}, found {found}")
+    block = arrays[keys[0]].base if BIAS else arrays[keys[0]]
+    if (
+        isinstance(block, numpy.ndarray)
+        and block.dtype == DTYPE
+        and block.shape == fresh.shape
+        and block.flags.c_contiguous
+        and block.flags.writeable
+        and all(
+            arrays[key].__array_interface__ == view.__array_interface__
+            for key, view in zip(keys, _views(block, layer), strict=True)
+        )
+        and numpy.array_equal(block[LAYERS[layer] :], fresh[LAYERS[layer] :])
+    ):
+        return block
+    copies += [(arrays, key, view) for key, view in zip(keys, _views(fresh, layer), strict=True)]
+    return fresh
+
+
+def _copy_in(copies):
+    for arrays, key, view in copies:
+        numpy.copyto(view, arrays[key])
+
+
+def _copy_out(copies):
+    for arrays, key, view in copies:
+        numpy.copyto(arrays[key], view)
 
 
 def _as_inputs(X, name="X"):
@@ -572,13 +670,13 @@ def load(path):
             f"{path}: made for architecture {made_for} ({fingerprint[:12]}), "
             f"not {NAME} ({FINGERPRINT[:12]})"
         )
-    params = {}
+    params = _fresh("")
     for key, shape in PARAM_SHAPES.items():
         value = arrays.get("param/" + key)
         if value is None or value.shape != shape or value.dtype.kind != "f":
             raise ValueError(f"{path}: parameter {key} missing or not of shape {shape}")
         where = f"{path}: parameter {key}"
-        params[key] = _converted(_finite(value, where), where)
+        numpy.copyto(params[key], _converted(_finite(value, where), where))
     state = init_optimizer(params)
     for key, value in arrays.items():
         if key.startswith("state/"):
@@ -589,7 +687,7 @@ def load(path):
                     raise ValueError(f"{where}: expected a non-negative integer")
                 state[name] = int(value)
             elif name in state and value.shape == state[name].shape and value.dtype.kind == "f":
-                state[name] = _converted(_finite(value, where), where)
+                numpy.copyto(state[name], _converted(_finite(value, where), where))
             else:
                 raise ValueError(f"{path}: unexpected optimizer state {name}")
     return params, state

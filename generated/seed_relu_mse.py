@@ -29,6 +29,8 @@ DTYPE = numpy.dtype("float64")
 CLASSIFIER = False
 PARAM_NAMES = ("W1", "W2")
 PARAM_SHAPES = {"W1": (8, 2), "W2": (1, 8)}
+BIAS = False
+BLOCK_SHAPES = ((8, 2), (1, 8))
 EPOCHS, BATCH_SIZE, SEED = 100, 16, 0
 PATIENCE = None
 ZERO = numpy.array(0, DTYPE)
@@ -46,12 +48,16 @@ def _glorot(rng, fan_out, fan_in):
 
 
 def init_params(seed=SEED):
-    """Fresh parameters from numpy.random.default_rng(seed); biases start at zero."""
+    """Fresh parameters from numpy.random.default_rng(seed); biases start at zero.
+
+    The arrays are views of the blocks the fast path works on (see _block), so train_step
+    uses them as they are. Any other arrays of the right shapes work too, copied in and out.
+    """
     rng = numpy.random.default_rng(seed)
-    return {
-        "W1": _he(rng, 8, 2),
-        "W2": _he(rng, 1, 8),
-    }
+    params = _fresh("")
+    numpy.copyto(params["W1"], _he(rng, 8, 2))
+    numpy.copyto(params["W2"], _he(rng, 1, 8))
+    return params
 
 
 def init_optimizer(params):
@@ -94,37 +100,68 @@ def _workspace(batch):
     """The buffers of one training step for `batch` samples, made once and reused."""
     a1 = numpy.empty((batch, 8), DTYPE)
     d1 = numpy.empty((batch, 8), DTYPE)
+    d1_T = d1.T
     s1 = numpy.empty((batch, 8), DTYPE)
     m1 = numpy.empty((batch, 8), bool)
     gW1 = numpy.empty((8, 2), DTYPE)
     a2 = numpy.empty((batch, 1), DTYPE)
     d2 = numpy.empty((batch, 1), DTYPE)
+    d2_T = d2.T
     s2 = numpy.empty((batch, 1), DTYPE)
     m2 = numpy.empty((batch, 1), bool)
     gW2 = numpy.empty((1, 8), DTYPE)
     scale = numpy.array(0.1 / batch, DTYPE)
     return (
-        (a1, d1, s1, m1, gW1),
-        (a2, d2, s2, m2, gW2),
+        (a1, d1, d1_T, s1, m1, gW1),
+        (a2, d2, d2_T, s2, m2, gW2),
         (scale,),
+    )
+
+
+def _hold(params, state):
+    """The blocks of params and optimizer state, views of them, and what to copy each step."""
+    _check_params(params)
+    copies = []
+    W1 = _block(params, "", 1, copies)
+    W2 = _block(params, "", 2, copies)
+    return (
+        params["W1"],
+        params["W2"],
+        (
+            (W1, W1.T),
+            (W2, W2.T),
+            tuple(copies),
+        ),
     )
 
 
 def _train_step(params, X, T, state):
     """One optimizer step without input checks: the allocation-free fast path."""
     batch = X.shape[0]
-    cache = state.setdefault("_work", {})
-    work = cache.get(batch)
+    held = state.get("_blocks")  # made once for these params and state
+    if held is None or params["W1"] is not held[0] or params["W2"] is not held[1]:
+        held = state["_blocks"] = _hold(params, state)
+    blocks = held[2]
+    W1, W1_T = blocks[0]
+    W2, W2_T = blocks[1]
+    copies = blocks[2]
+    work = state.get("_work")  # made once per batch size
     if work is None:
-        work = cache[batch] = _workspace(batch)
-    a1, d1, s1, m1, gW1 = work[0]
-    a2, d2, s2, m2, gW2 = work[1]
-    (scale,) = work[2]
-    W1 = params["W1"]
-    W2 = params["W2"]
-    numpy.matmul(X, W1.T, out=a1)  # [bp.dense]
-    numpy.maximum(a1, ZERO, out=a1)  # [def.relu]
-    numpy.matmul(a1, W2.T, out=a2)  # [bp.dense]
+        work = state["_work"] = {}
+    buffers = work.get(batch)
+    if buffers is None:
+        buffers = work[batch] = _workspace(batch)
+    a1, d1, d1_T, s1, m1, gW1 = buffers[0]
+    a2, d2, d2_T, s2, m2, gW2 = buffers[1]
+    (scale,) = buffers[2]
+    if copies:  # arrays that are not views of blocks: copied in, and back at the end
+        _copy_in(copies)
+    numpy.matmul(X, W1_T, out=a1)  # [bp.dense]
+    # a1 = z1 * s1, s1 = relu'(z1), kept  # [def.relu] [act.relu]
+    numpy.greater(a1, ZERO, out=m1)
+    numpy.copyto(s1, m1)
+    numpy.multiply(a1, s1, out=a1)
+    numpy.dot(a1, W2_T, out=a2)  # [bp.dense]
     numpy.maximum(a2, ZERO, out=a2)  # [def.relu]
     numpy.subtract(a2, T, out=d2)  # [loss.mse]
     loss = float(numpy.vdot(d2, d2)) / batch  # [bp.batch_mean]
@@ -136,17 +173,86 @@ def _train_step(params, X, T, state):
     numpy.multiply(d2, s2, out=d2)
     numpy.multiply(d2, scale, out=d2)
     # layer 2, as the notes' Steps: gradients, propagate, update
-    numpy.matmul(d2.T, a1, out=gW2)  # [bp.grad_w]
-    numpy.matmul(d2, W2, out=d1)  # [bp.hidden]
+    numpy.dot(d2_T, a1, out=gW2)  # [bp.grad_w]
+    numpy.dot(d2, W2, out=d1)  # [bp.hidden]
     numpy.subtract(W2, gW2, out=W2)  # [opt.sgd]
-    # d1 *= numpy.heaviside(a1, 0)  # [bp.hidden] [act.relu]
-    numpy.greater(a1, ZERO, out=m1)
-    numpy.copyto(s1, m1)
-    numpy.multiply(d1, s1, out=d1)
+    numpy.multiply(d1, s1, out=d1)  # [bp.hidden] [act.relu]
     # layer 1, as the notes' Steps: gradients, propagate, update
-    numpy.matmul(d1.T, X, out=gW1)  # [bp.grad_w]
+    numpy.matmul(d1_T, X, out=gW1)  # [bp.grad_w]
     numpy.subtract(W1, gW1, out=W1)  # [opt.sgd]
+    if copies:
+        _copy_out(copies)
     return loss
+
+
+def _new_block(layer, unit):
+    """A zero block for layer `layer`; with `unit`, a hidden layer's row [0 ... 0 1]."""
+    block = numpy.zeros(BLOCK_SHAPES[layer - 1], DTYPE)
+    if unit and block.shape[0] > LAYERS[layer]:
+        block[-1, -1] = 1  # makes the layer's output carry a column of ones
+    return block
+
+
+def _views(block, layer):
+    """W<l> (and b<l>) as views of layer `layer`'s block."""
+    rows, cols = LAYERS[layer], LAYERS[layer - 1]
+    return (block[:rows, :cols], block[:rows, cols]) if BIAS else (block,)
+
+
+def _fresh(prefix):
+    """Zero arrays named as PARAM_NAMES with `prefix`, views of new blocks (params: "")."""
+    arrays = {}
+    for layer in range(1, len(LAYERS)):
+        keys = (f"{prefix}W{layer}", f"{prefix}b{layer}")[: 1 + BIAS]
+        arrays.update(zip(keys, _views(_new_block(layer, not prefix), layer), strict=True))
+    return arrays
+
+
+def _block(arrays, prefix, layer, copies):
+    """The block of arrays[prefix + "W<l>"] (and "b<l>") for layer `layer`.
+
+    The block they are views of when laid out as _fresh makes them; else a new block, and
+    `copies` lists what to copy into it before each step and back after it.
+    """
+    keys = (f"{prefix}W{layer}", f"{prefix}b{layer}")[: 1 + BIAS]
+    where = "state" if prefix else "params"
+    fresh = _new_block(layer, not prefix)
+    for key, view in zip(keys, _views(fresh, layer), strict=True):
+        value = arrays.get(key)
+        if not isinstance(value, numpy.ndarray) or value.shape != view.shape:
+            found = getattr(value, "shape", type(value).__name__)
+            expected = f"an array of shape {view.shape}"
+            raise ValueError(f"{where}[{key!r}]: expected {expected}, found {found}")
+        if value.dtype.kind != "f" or not value.flags.writeable:
+            found = f"dtype {value.dtype}" if value.dtype.kind != "f" else "a read-only array"
+            expected = "writeable floating-point numbers"
+            raise ValueError(f"{where}[{key!r}]: expected {expected}, found {found}")
+    block = arrays[keys[0]].base if BIAS else arrays[keys[0]]
+    if (
+        isinstance(block, numpy.ndarray)
+        and block.dtype == DTYPE
+        and block.shape == fresh.shape
+        and block.flags.c_contiguous
+        and block.flags.writeable
+        and all(
+            arrays[key].__array_interface__ == view.__array_interface__
+            for key, view in zip(keys, _views(block, layer), strict=True)
+        )
+        and numpy.array_equal(block[LAYERS[layer] :], fresh[LAYERS[layer] :])
+    ):
+        return block
+    copies += [(arrays, key, view) for key, view in zip(keys, _views(fresh, layer), strict=True)]
+    return fresh
+
+
+def _copy_in(copies):
+    for arrays, key, view in copies:
+        numpy.copyto(view, arrays[key])
+
+
+def _copy_out(copies):
+    for arrays, key, view in copies:
+        numpy.copyto(arrays[key], view)
 
 
 def _as_inputs(X, name="X"):
@@ -451,13 +557,13 @@ def load(path):
             f"{path}: made for architecture {made_for} ({fingerprint[:12]}), "
             f"not {NAME} ({FINGERPRINT[:12]})"
         )
-    params = {}
+    params = _fresh("")
     for key, shape in PARAM_SHAPES.items():
         value = arrays.get("param/" + key)
         if value is None or value.shape != shape or value.dtype.kind != "f":
             raise ValueError(f"{path}: parameter {key} missing or not of shape {shape}")
         where = f"{path}: parameter {key}"
-        params[key] = _converted(_finite(value, where), where)
+        numpy.copyto(params[key], _converted(_finite(value, where), where))
     state = init_optimizer(params)
     for key, value in arrays.items():
         if key.startswith("state/"):
@@ -468,7 +574,7 @@ def load(path):
                     raise ValueError(f"{where}: expected a non-negative integer")
                 state[name] = int(value)
             elif name in state and value.shape == state[name].shape and value.dtype.kind == "f":
-                state[name] = _converted(_finite(value, where), where)
+                numpy.copyto(state[name], _converted(_finite(value, where), where))
             else:
                 raise ValueError(f"{path}: unexpected optimizer state {name}")
     return params, state
