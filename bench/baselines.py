@@ -137,8 +137,10 @@ def tolerance(dtype: str) -> float:
 #
 # What makes these fast, and what the generated code has to match:
 # - straight-line code for one architecture: no loop over layers, no branch per step;
-# - every buffer made once; every call writes with out=; a matmul never writes into one of
+# - every buffer made once; every call writes with out=; a product never writes into one of
 #   its inputs (NumPy would copy); transposes are views made once;
+# - numpy.dot where every operand is C- or Fortran-contiguous and the output C-contiguous:
+#   on small arrays it costs half of numpy.matmul's call; matmul where a view is strided;
 # - biases ride in the weights: a hidden layer's matrix is [[W, b], [0, 1]], of shape
 #   (s(l) + 1, s(l-1) + 1), and every layer input carries a column of ones, so one matmul
 #   gives [X W^T + b | 1], one gives [dW | db] and one subtraction updates both: no bias
@@ -222,18 +224,18 @@ def _fast_relu_sigmoid_mse(work: Workload) -> tuple[Callable[..., float], list[n
     zero, one = np.zeros((), dt), np.ones((), dt)
     scale = np.array(2 * spec.optimizer.learning_rate / (n * k), dt)  # d mean / d a, and lr
     inv_size = 1.0 / (n * k)
-    matmul, copyto, greater, vdot = np.matmul, np.copyto, np.greater, np.vdot
+    dot, matmul, copyto, greater, vdot = np.dot, np.matmul, np.copyto, np.greater, np.vdot
     add, subtract, multiply, divide, negative, exp = (
         np.add, np.subtract, np.multiply, np.divide, np.negative, np.exp,
     )  # fmt: skip
 
     def step(X: np.ndarray, Y: np.ndarray) -> float:
         copyto(X0, X)
-        matmul(Xb, W1t, out=Z1)  # [Z1 | 1] = [X | 1] [[W1, b1], [0, 1]]^T
+        dot(Xb, W1t, out=Z1)  # [Z1 | 1] = [X | 1] [[W1, b1], [0, 1]]^T
         greater(Z1, zero, out=B1)  # ReLU'(Z1), kept for the backward pass
         copyto(M1, B1)
         multiply(Z1, M1, out=A1)  # [A1 | 1]
-        matmul(A1, W2t, out=Z2)  # Z2 = A1 W2^T + b2
+        dot(A1, W2t, out=Z2)  # Z2 = A1 W2^T + b2
         negative(Z2, out=A2)  # A2 = 1 / (1 + exp(-Z2))
         exp(A2, out=A2)
         add(A2, one, out=A2)
@@ -244,11 +246,11 @@ def _fast_relu_sigmoid_mse(work: Workload) -> tuple[Callable[..., float], list[n
         multiply(G2, A2, out=G2)
         multiply(G2, E, out=G2)
         multiply(G2, scale, out=G2)
-        matmul(G2t, A1, out=dW2)  # lr [dW2 | db2]
+        dot(G2t, A1, out=dW2)  # lr [dW2 | db2]
         matmul(G2, W2, out=D1h)  # before W2 changes; D1's ones column stays 0
         subtract(W2b, dW2, out=W2b)
         multiply(D1, M1, out=D1)
-        matmul(D1t, Xb, out=dW1)  # lr [[dW1, db1], [0, 0]]
+        dot(D1t, Xb, out=dW1)  # lr [[dW1, db1], [0, 0]]
         subtract(W1b, dW1, out=W1b)
         return float(sse) * inv_size
 
@@ -272,19 +274,19 @@ def _fast_relu_softmax_ce(work: Workload) -> tuple[Callable[..., float], list[np
     zero = np.zeros((), dt)
     scale = np.array(spec.optimizer.learning_rate / n, dt)
     inv_n = 1.0 / n
-    matmul, copyto, greater, vdot, log, exp = (
-        np.matmul, np.copyto, np.greater, np.vdot, np.log, np.exp,
+    dot, matmul, copyto, greater, vdot, log, exp = (
+        np.dot, np.matmul, np.copyto, np.greater, np.vdot, np.log, np.exp,
     )  # fmt: skip
     subtract, multiply, divide = np.subtract, np.multiply, np.divide
     max_reduce, sum_reduce = np.maximum.reduce, np.add.reduce
 
     def step(X: np.ndarray, Y: np.ndarray) -> float:
         copyto(X0, X)
-        matmul(Xb, W1t, out=Z1)  # [Z1 | 1] = [X | 1] [[W1, b1], [0, 1]]^T
+        dot(Xb, W1t, out=Z1)  # [Z1 | 1] = [X | 1] [[W1, b1], [0, 1]]^T
         greater(Z1, zero, out=B1)  # ReLU'(Z1), kept for the backward pass
         copyto(M1, B1)
         multiply(Z1, M1, out=A1)  # [A1 | 1]
-        matmul(W2b, A1t, out=Zt)  # Z2^T = [W2, b2] [A1 | 1]^T
+        dot(W2b, A1t, out=Zt)  # Z2^T = [W2, b2] [A1 | 1]^T
         max_reduce(Zt, axis=0, out=col_max)  # softmax and loss, one column per sample
         copyto(wide, col_max)
         subtract(Zt, wide, out=Pt)
@@ -298,11 +300,11 @@ def _fast_relu_softmax_ce(work: Workload) -> tuple[Callable[..., float], list[np
         divide(Pt, wide, out=Pt)  # softmax
         subtract(Pt, Yt, out=Gt)  # G2^T = lr/n (P - Y)^T
         multiply(Gt, scale, out=Gt)
-        matmul(Gt, A1, out=dW2)  # lr [dW2 | db2]
+        dot(Gt, A1, out=dW2)  # lr [dW2 | db2]
         matmul(Gtt, W2, out=D1h)  # before W2 changes; D1's ones column stays 0
         subtract(W2b, dW2, out=W2b)
         multiply(D1, M1, out=D1)
-        matmul(D1t, Xb, out=dW1)  # lr [[dW1, db1], [0, 0]]
+        dot(D1t, Xb, out=dW1)  # lr [[dW1, db1], [0, 0]]
         subtract(W1b, dW1, out=W1b)
         return loss * inv_n
 
@@ -328,23 +330,23 @@ def _fast_relu_relu_softmax_ce(work: Workload) -> tuple[Callable[..., float], li
     zero = np.zeros((), dt)
     scale = np.array(spec.optimizer.learning_rate / n, dt)
     inv_n = 1.0 / n
-    matmul, copyto, greater, vdot, log, exp = (
-        np.matmul, np.copyto, np.greater, np.vdot, np.log, np.exp,
+    dot, matmul, copyto, greater, vdot, log, exp = (
+        np.dot, np.matmul, np.copyto, np.greater, np.vdot, np.log, np.exp,
     )  # fmt: skip
     subtract, multiply, divide = np.subtract, np.multiply, np.divide
     max_reduce, sum_reduce = np.maximum.reduce, np.add.reduce
 
     def step(X: np.ndarray, Y: np.ndarray) -> float:
         copyto(X0, X)
-        matmul(Xb, W1t, out=Z1)  # [Z1 | 1] = [X | 1] [[W1, b1], [0, 1]]^T
+        dot(Xb, W1t, out=Z1)  # [Z1 | 1] = [X | 1] [[W1, b1], [0, 1]]^T
         greater(Z1, zero, out=B1)  # ReLU'(Z1), kept for the backward pass
         copyto(M1, B1)
         multiply(Z1, M1, out=A1)  # [A1 | 1]
-        matmul(A1, W2t, out=Z2)  # [Z2 | 1]
+        dot(A1, W2t, out=Z2)  # [Z2 | 1]
         greater(Z2, zero, out=B2)
         copyto(M2, B2)
         multiply(Z2, M2, out=A2)  # [A2 | 1]
-        matmul(W3b, A2t, out=Zt)  # Z3^T = [W3, b3] [A2 | 1]^T
+        dot(W3b, A2t, out=Zt)  # Z3^T = [W3, b3] [A2 | 1]^T
         max_reduce(Zt, axis=0, out=col_max)  # softmax and loss, one column per sample
         copyto(wide, col_max)
         subtract(Zt, wide, out=Pt)
@@ -358,15 +360,15 @@ def _fast_relu_relu_softmax_ce(work: Workload) -> tuple[Callable[..., float], li
         divide(Pt, wide, out=Pt)  # softmax
         subtract(Pt, Yt, out=Gt)  # G3^T = lr/n (P - Y)^T
         multiply(Gt, scale, out=Gt)
-        matmul(Gt, A2, out=dW3)  # lr [dW3 | db3]
+        dot(Gt, A2, out=dW3)  # lr [dW3 | db3]
         matmul(Gtt, W3, out=D2h)  # before W3 changes; D2's ones column stays 0
         subtract(W3b, dW3, out=W3b)
         multiply(D2, M2, out=D2)
-        matmul(D2t, A1, out=dW2)  # lr [[dW2, db2], [0, 0]]
+        dot(D2t, A1, out=dW2)  # lr [[dW2, db2], [0, 0]]
         matmul(D2h, W2, out=D1h)
         subtract(W2b, dW2, out=W2b)
         multiply(D1, M1, out=D1)
-        matmul(D1t, Xb, out=dW1)  # lr [[dW1, db1], [0, 0]]
+        dot(D1t, Xb, out=dW1)  # lr [[dW1, db1], [0, 0]]
         subtract(W1b, dW1, out=W1b)
         return loss * inv_n
 
@@ -547,26 +549,30 @@ def make_generated(work: Workload, module: ModuleType) -> Impl:
 def count_calls(impl: Impl) -> int:
     """The NumPy calls one step of `impl` makes (its `source` is the step function).
 
-    A step that calls NumPy through a module global (`numpy.add(...)`, as generated modules
-    do) is run once with that global replaced by a counting proxy, so helpers it calls are
-    counted too. A step that binds NumPy functions to local names (numpy-fast) cannot be
-    seen that way; for it the calls written in its source are counted instead.
+    A step that calls NumPy through module globals (`numpy.add(...)`, or `add(...)` after
+    `from numpy import add`, as generated modules do) is run once with those globals replaced
+    by counting proxies, so helpers it calls are counted too. A step that binds NumPy
+    functions to local names (numpy-fast) cannot be seen that way; for it the calls written
+    in its source are counted instead.
     """
     function = impl.source
     if function is None:
         return 0
     scope = function.__globals__
-    names = [name for name, value in scope.items() if value is np]
+    names = {
+        name: value
+        for name, value in scope.items()
+        if value is np or (callable(value) and getattr(np, name, None) is value)
+    }
     if not names or "<locals>" in function.__qualname__:  # a closure binds NumPy locally
         return _calls_in_source(function)
     counter = [0]
     try:
-        for name in names:
-            scope[name] = _Counted(np, counter)
+        for name, value in names.items():
+            scope[name] = _Counted(value, counter)
         impl.step(*impl.args)
     finally:
-        for name in names:
-            scope[name] = np
+        scope.update(names)
     return counter[0]
 
 

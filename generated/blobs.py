@@ -16,6 +16,20 @@ import tempfile
 import zipfile
 
 import numpy
+from numpy import (
+    add,
+    copyto,
+    divide,
+    dot,
+    exp,
+    greater,
+    log,
+    matmul,
+    maximum,
+    multiply,
+    subtract,
+    vdot,
+)
 
 NAME = "blobs"
 FINGERPRINT = "accbb5deb402f0ffa4d21c40d4048cca9914d1a26feeec53450894fd8359f461"
@@ -164,75 +178,75 @@ def _hold(params, state):
 def _train_step(params, X, T, state):
     """One optimizer step without input checks: the allocation-free fast path."""
     batch = X.shape[0]
-    held = state.get("_blocks")  # made once for these params and state
+    fast = state.get("_fast")
+    if fast is None:
+        fast = state["_fast"] = _Fast()
+    held = fast.held  # made again only when params or state hold other arrays
     if (
         held is None
-        or params["W1"] is not held[0]
-        or params["b1"] is not held[1]
-        or params["W2"] is not held[2]
-        or params["b2"] is not held[3]
-        or state["v_W1"] is not held[4]
-        or state["v_b1"] is not held[5]
-        or state["v_W2"] is not held[6]
-        or state["v_b2"] is not held[7]
+        or params.get("W1") is not held[0]
+        or params.get("b1") is not held[1]
+        or params.get("W2") is not held[2]
+        or params.get("b2") is not held[3]
+        or state.get("v_W1") is not held[4]
+        or state.get("v_b1") is not held[5]
+        or state.get("v_W2") is not held[6]
+        or state.get("v_b2") is not held[7]
     ):
-        held = state["_blocks"] = _hold(params, state)
+        held = fast.held = _hold(params, state)
     blocks = held[8]
     Wb1, Wb1_T, v_Wb1 = blocks[0]
     Wb2, W2, v_Wb2 = blocks[1]
     copies = blocks[2]
-    work = state.get("_work")  # made once per batch size
-    if work is None:
-        work = state["_work"] = {}
-    buffers = work.get(batch)
+    buffers = fast.buffers.get(batch)
     if buffers is None:
-        buffers = work[batch] = _workspace(batch)
+        buffers = fast.buffers[batch] = _workspace(batch)
     xb, x0 = buffers[0]
     a1, a1_T, d1, d1h, d1_T, s1, m1, gWb1 = buffers[1]
     a2, targets, wide, cols, d2, d2_T, gWb2 = buffers[2]
     (scale,) = buffers[3]
     if copies:  # arrays that are not views of blocks: copied in, and back at the end
         _copy_in(copies)
-    numpy.copyto(x0, X)  # xb = [X | 1]
-    numpy.dot(xb, Wb1_T, out=a1)  # [bp.dense]
+    copyto(x0, X)  # xb = [X | 1]
+    dot(xb, Wb1_T, out=a1)  # [bp.dense]
     # a1 = z1 * s1, s1 = leaky_relu'(z1), kept  # [def.leaky_relu] [act.leaky_relu]
-    numpy.greater(a1, ZERO, out=m1)
-    numpy.copyto(s1, m1)
-    numpy.multiply(s1, K_99, out=s1)
-    numpy.add(s1, ONE, out=s1)
-    numpy.multiply(s1, K_1_100, out=s1)
-    numpy.multiply(a1, s1, out=a1)
-    numpy.dot(Wb2, a1_T, out=a2)  # [bp.dense]
-    numpy.copyto(targets, T.T)
-    numpy.maximum.reduce(a2, axis=0, out=cols)  # [bp.stable_softmax]
-    numpy.copyto(wide, cols)
-    numpy.subtract(a2, wide, out=a2)
-    loss = -float(numpy.vdot(targets, a2))  # [bp.log_softmax]
-    numpy.exp(a2, out=a2)
-    numpy.add.reduce(a2, axis=0, out=cols)
-    numpy.copyto(wide, cols)
-    numpy.divide(a2, wide, out=a2)
-    numpy.log(cols, out=cols)
-    loss = (loss + float(numpy.add.reduce(cols))) / batch
+    greater(a1, ZERO, out=m1)
+    copyto(s1, m1)
+    multiply(s1, K_99, out=s1)
+    add(s1, ONE, out=s1)
+    multiply(s1, K_1_100, out=s1)
+    multiply(a1, s1, out=a1)
+    dot(Wb2, a1_T, out=a2)  # [bp.dense]
+    copyto(targets, T.T)
+    maximum.reduce(a2, axis=0, out=cols)  # [bp.stable_softmax]
+    copyto(wide, cols)
+    subtract(a2, wide, out=a2)
+    loss = -float(vdot(targets, a2))  # [bp.log_softmax]
+    exp(a2, out=a2)
+    add.reduce(a2, axis=0, out=cols)
+    copyto(wide, cols)
+    divide(a2, wide, out=a2)
+    log(cols, out=cols)
+    loss = (loss + float(add.reduce(cols))) / batch
     if not math.isfinite(loss):
         raise FloatingPointError(f"non-finite loss {loss}; parameters left unchanged")
     # d2 = scale * (a2 - targets)  # [bp.softmax_ce]
-    numpy.subtract(a2, targets, out=d2)
-    numpy.multiply(d2, scale, out=d2)
+    subtract(a2, targets, out=d2)
+    multiply(d2, scale, out=d2)
     # layer 2, as the notes' Steps: gradients, propagate, update
-    numpy.dot(d2, a1, out=gWb2)  # [bp.grad_w] [bp.grad_b]
-    numpy.matmul(d2_T, W2, out=d1h)  # [bp.hidden]
+    dot(d2, a1, out=gWb2)  # [bp.grad_w] [bp.grad_b]
+    matmul(d2_T, W2, out=d1h)  # [bp.hidden]
     # [opt.momentum]
-    numpy.multiply(v_Wb2, MOMENTUM, out=v_Wb2)
-    numpy.add(v_Wb2, gWb2, out=v_Wb2)
-    numpy.subtract(Wb2, v_Wb2, out=Wb2)
-    numpy.multiply(d1, s1, out=d1)  # [bp.hidden] [act.leaky_relu]
+    multiply(v_Wb2, MOMENTUM, out=v_Wb2)
+    add(v_Wb2, gWb2, out=v_Wb2)
+    subtract(Wb2, v_Wb2, out=Wb2)
+    multiply(d1, s1, out=d1)  # [bp.hidden] [act.leaky_relu]
     # layer 1, as the notes' Steps: gradients, propagate, update
-    numpy.dot(d1_T, xb, out=gWb1)  # [bp.grad_w] [bp.grad_b]
+    dot(d1_T, xb, out=gWb1)  # [bp.grad_w] [bp.grad_b]
     # [opt.momentum]
-    numpy.multiply(v_Wb1, MOMENTUM, out=v_Wb1)
-    numpy.add(v_Wb1, gWb1, out=v_Wb1)
-    numpy.subtract(Wb1, v_Wb1, out=Wb1)
+    multiply(v_Wb1, MOMENTUM, out=v_Wb1)
+    add(v_Wb1, gWb1, out=v_Wb1)
+    subtract(Wb1, v_Wb1, out=Wb1)
     if copies:
         _copy_out(copies)
     return loss
@@ -298,7 +312,29 @@ def _block(arrays, prefix, layer, copies):
     return fresh
 
 
+class _Fast:
+    """The fast path's blocks (`held`, from _hold) and buffers per batch size, kept in the
+    optimizer state as state["_fast"]. A copy of it (deep, shallow or pickled) is empty: a
+    copied view would be an array of its own, no longer the block the step updates."""
+
+    __slots__ = ("buffers", "held")
+
+    def __init__(self):
+        self.held, self.buffers = None, {}
+
+    def __reduce__(self):
+        return (_Fast, ())
+
+    def __deepcopy__(self, memo):
+        return _Fast()
+
+
 def _copy_in(copies):
+    """Fill the blocks from arrays that are not views of them, all checked before any copy."""
+    for arrays, key, _ in copies:
+        if not arrays[key].flags.writeable:
+            where = "params" if key in PARAM_NAMES else "state"
+            raise ValueError(f"{where}[{key!r}]: expected a writeable array, found a read-only one")
     for arrays, key, view in copies:
         numpy.copyto(view, arrays[key])
 
@@ -413,6 +449,9 @@ def train_step(params, X, Y, state):
         _finite(X, "X")  # bad data is the caller's to fix: say which input
         _finite(Y, "Y")
         raise
+    except KeyError as error:  # raised before any update
+        expected = f"the key {error} that init_optimizer makes"
+        raise ValueError(f"state: expected {expected}, found none") from None
 
 
 def evaluate(params, X, Y):

@@ -16,6 +16,7 @@ import tempfile
 import zipfile
 
 import numpy
+from numpy import copyto, dot, greater, matmul, maximum, multiply, subtract, vdot
 
 NAME = "seed_relu_mse"
 FINGERPRINT = "a78d0ef43def4ff40cc53883288a4abe49cda1c2479f03e8e2ae23ba8853a011"
@@ -138,48 +139,48 @@ def _hold(params, state):
 def _train_step(params, X, T, state):
     """One optimizer step without input checks: the allocation-free fast path."""
     batch = X.shape[0]
-    held = state.get("_blocks")  # made once for these params and state
-    if held is None or params["W1"] is not held[0] or params["W2"] is not held[1]:
-        held = state["_blocks"] = _hold(params, state)
+    fast = state.get("_fast")
+    if fast is None:
+        fast = state["_fast"] = _Fast()
+    held = fast.held  # made again only when params or state hold other arrays
+    if held is None or params.get("W1") is not held[0] or params.get("W2") is not held[1]:
+        held = fast.held = _hold(params, state)
     blocks = held[2]
     W1, W1_T = blocks[0]
     W2, W2_T = blocks[1]
     copies = blocks[2]
-    work = state.get("_work")  # made once per batch size
-    if work is None:
-        work = state["_work"] = {}
-    buffers = work.get(batch)
+    buffers = fast.buffers.get(batch)
     if buffers is None:
-        buffers = work[batch] = _workspace(batch)
+        buffers = fast.buffers[batch] = _workspace(batch)
     a1, d1, d1_T, s1, m1, gW1 = buffers[0]
     a2, d2, d2_T, s2, m2, gW2 = buffers[1]
     (scale,) = buffers[2]
     if copies:  # arrays that are not views of blocks: copied in, and back at the end
         _copy_in(copies)
-    numpy.matmul(X, W1_T, out=a1)  # [bp.dense]
+    matmul(X, W1_T, out=a1)  # [bp.dense]
     # a1 = z1 * s1, s1 = relu'(z1), kept  # [def.relu] [act.relu]
-    numpy.greater(a1, ZERO, out=m1)
-    numpy.copyto(s1, m1)
-    numpy.multiply(a1, s1, out=a1)
-    numpy.dot(a1, W2_T, out=a2)  # [bp.dense]
-    numpy.maximum(a2, ZERO, out=a2)  # [def.relu]
-    numpy.subtract(a2, T, out=d2)  # [loss.mse]
-    loss = float(numpy.vdot(d2, d2)) / batch  # [bp.batch_mean]
+    greater(a1, ZERO, out=m1)
+    copyto(s1, m1)
+    multiply(a1, s1, out=a1)
+    dot(a1, W2_T, out=a2)  # [bp.dense]
+    maximum(a2, ZERO, out=a2)  # [def.relu]
+    subtract(a2, T, out=d2)  # [loss.mse]
+    loss = float(vdot(d2, d2)) / batch  # [bp.batch_mean]
     if not math.isfinite(loss):
         raise FloatingPointError(f"non-finite loss {loss}; parameters left unchanged")
     # d2 = scale * d2 * numpy.heaviside(a2, 0)  # [loss.mse] [act.relu] [bp.delta_out]
-    numpy.greater(a2, ZERO, out=m2)
-    numpy.copyto(s2, m2)
-    numpy.multiply(d2, s2, out=d2)
-    numpy.multiply(d2, scale, out=d2)
+    greater(a2, ZERO, out=m2)
+    copyto(s2, m2)
+    multiply(d2, s2, out=d2)
+    multiply(d2, scale, out=d2)
     # layer 2, as the notes' Steps: gradients, propagate, update
-    numpy.dot(d2_T, a1, out=gW2)  # [bp.grad_w]
-    numpy.dot(d2, W2, out=d1)  # [bp.hidden]
-    numpy.subtract(W2, gW2, out=W2)  # [opt.sgd]
-    numpy.multiply(d1, s1, out=d1)  # [bp.hidden] [act.relu]
+    dot(d2_T, a1, out=gW2)  # [bp.grad_w]
+    dot(d2, W2, out=d1)  # [bp.hidden]
+    subtract(W2, gW2, out=W2)  # [opt.sgd]
+    multiply(d1, s1, out=d1)  # [bp.hidden] [act.relu]
     # layer 1, as the notes' Steps: gradients, propagate, update
-    numpy.matmul(d1_T, X, out=gW1)  # [bp.grad_w]
-    numpy.subtract(W1, gW1, out=W1)  # [opt.sgd]
+    matmul(d1_T, X, out=gW1)  # [bp.grad_w]
+    subtract(W1, gW1, out=W1)  # [opt.sgd]
     if copies:
         _copy_out(copies)
     return loss
@@ -245,7 +246,29 @@ def _block(arrays, prefix, layer, copies):
     return fresh
 
 
+class _Fast:
+    """The fast path's blocks (`held`, from _hold) and buffers per batch size, kept in the
+    optimizer state as state["_fast"]. A copy of it (deep, shallow or pickled) is empty: a
+    copied view would be an array of its own, no longer the block the step updates."""
+
+    __slots__ = ("buffers", "held")
+
+    def __init__(self):
+        self.held, self.buffers = None, {}
+
+    def __reduce__(self):
+        return (_Fast, ())
+
+    def __deepcopy__(self, memo):
+        return _Fast()
+
+
 def _copy_in(copies):
+    """Fill the blocks from arrays that are not views of them, all checked before any copy."""
+    for arrays, key, _ in copies:
+        if not arrays[key].flags.writeable:
+            where = "params" if key in PARAM_NAMES else "state"
+            raise ValueError(f"{where}[{key!r}]: expected a writeable array, found a read-only one")
     for arrays, key, view in copies:
         numpy.copyto(view, arrays[key])
 
@@ -347,6 +370,9 @@ def train_step(params, X, Y, state):
         _finite(X, "X")  # bad data is the caller's to fix: say which input
         _finite(Y, "Y")
         raise
+    except KeyError as error:  # raised before any update
+        expected = f"the key {error} that init_optimizer makes"
+        raise ValueError(f"state: expected {expected}, found none") from None
 
 
 def evaluate(params, X, Y):

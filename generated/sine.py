@@ -16,6 +16,7 @@ import tempfile
 import zipfile
 
 import numpy
+from numpy import add, copyto, divide, dot, matmul, multiply, sqrt, square, subtract, tanh, vdot
 
 NAME = "sine"
 FINGERPRINT = "f1a1331074faec3f564dff61c790283a9ecdc9a1b288af6fa39e25eca143cca7"
@@ -189,40 +190,40 @@ def _hold(params, state):
 def _train_step(params, X, T, state):
     """One optimizer step without input checks: the allocation-free fast path."""
     batch = X.shape[0]
-    held = state.get("_blocks")  # made once for these params and state
+    fast = state.get("_fast")
+    if fast is None:
+        fast = state["_fast"] = _Fast()
+    held = fast.held  # made again only when params or state hold other arrays
     if (
         held is None
-        or params["W1"] is not held[0]
-        or params["b1"] is not held[1]
-        or params["W2"] is not held[2]
-        or params["b2"] is not held[3]
-        or params["W3"] is not held[4]
-        or params["b3"] is not held[5]
-        or state["m_W1"] is not held[6]
-        or state["m_b1"] is not held[7]
-        or state["m_W2"] is not held[8]
-        or state["m_b2"] is not held[9]
-        or state["m_W3"] is not held[10]
-        or state["m_b3"] is not held[11]
-        or state["v_W1"] is not held[12]
-        or state["v_b1"] is not held[13]
-        or state["v_W2"] is not held[14]
-        or state["v_b2"] is not held[15]
-        or state["v_W3"] is not held[16]
-        or state["v_b3"] is not held[17]
+        or params.get("W1") is not held[0]
+        or params.get("b1") is not held[1]
+        or params.get("W2") is not held[2]
+        or params.get("b2") is not held[3]
+        or params.get("W3") is not held[4]
+        or params.get("b3") is not held[5]
+        or state.get("m_W1") is not held[6]
+        or state.get("m_b1") is not held[7]
+        or state.get("m_W2") is not held[8]
+        or state.get("m_b2") is not held[9]
+        or state.get("m_W3") is not held[10]
+        or state.get("m_b3") is not held[11]
+        or state.get("v_W1") is not held[12]
+        or state.get("v_b1") is not held[13]
+        or state.get("v_W2") is not held[14]
+        or state.get("v_b2") is not held[15]
+        or state.get("v_W3") is not held[16]
+        or state.get("v_b3") is not held[17]
     ):
-        held = state["_blocks"] = _hold(params, state)
+        held = fast.held = _hold(params, state)
     blocks = held[18]
     Wb1, Wb1_T, m_Wb1, v_Wb1 = blocks[0]
     Wb2, W2, Wb2_T, m_Wb2, v_Wb2 = blocks[1]
     Wb3, W3, Wb3_T, m_Wb3, v_Wb3 = blocks[2]
     copies = blocks[3]
-    work = state.get("_work")  # made once per batch size
-    if work is None:
-        work = state["_work"] = {}
-    buffers = work.get(batch)
+    buffers = fast.buffers.get(batch)
     if buffers is None:
-        buffers = work[batch] = _workspace(batch)
+        buffers = fast.buffers[batch] = _workspace(batch)
     xb, x0 = buffers[0]
     a1, a1_1, d1, d1h, d1_T, s1, gWb1, tWb1 = buffers[1]
     a2, a2_1, d2, d2h, d2_T, s2, gWb2, tWb2 = buffers[2]
@@ -233,78 +234,78 @@ def _train_step(params, X, T, state):
     step = int(state["step"]) + 1
     root_correction = 1 / math.sqrt(1 - 0.999**step)
     step_size = 0.01 / (1 - 0.9**step)
-    numpy.copyto(x0, X)  # xb = [X | 1]
-    numpy.dot(xb, Wb1_T, out=a1)  # [bp.dense]
-    numpy.tanh(a1, out=a1)  # [def.tanh]
-    numpy.copyto(a1_1, ONE)  # f(1) != 1
-    numpy.dot(a1, Wb2_T, out=a2)  # [bp.dense]
-    numpy.tanh(a2, out=a2)  # [def.tanh]
-    numpy.copyto(a2_1, ONE)  # f(1) != 1
-    numpy.dot(a2, Wb3_T, out=a3)  # [bp.dense]
-    numpy.subtract(a3, T, out=d3)  # [loss.mse]
-    loss = float(numpy.vdot(d3, d3)) / batch  # [bp.batch_mean]
+    copyto(x0, X)  # xb = [X | 1]
+    dot(xb, Wb1_T, out=a1)  # [bp.dense]
+    tanh(a1, out=a1)  # [def.tanh]
+    copyto(a1_1, ONE)  # the column of ones: tanh(1) != 1
+    dot(a1, Wb2_T, out=a2)  # [bp.dense]
+    tanh(a2, out=a2)  # [def.tanh]
+    copyto(a2_1, ONE)  # the column of ones: tanh(1) != 1
+    dot(a2, Wb3_T, out=a3)  # [bp.dense]
+    subtract(a3, T, out=d3)  # [loss.mse]
+    loss = float(vdot(d3, d3)) / batch  # [bp.batch_mean]
     if not math.isfinite(loss):
         raise FloatingPointError(f"non-finite loss {loss}; parameters left unchanged")
     state["step"] = step  # counted once the step is sure to happen
-    numpy.multiply(d3, scale, out=d3)  # [loss.mse] [act.identity] [bp.delta_out]
+    multiply(d3, scale, out=d3)  # [loss.mse] [act.identity] [bp.delta_out]
     # layer 3, as the notes' Steps: gradients, propagate, update
-    numpy.dot(d3_T, a2, out=gWb3)  # [bp.grad_w] [bp.grad_b]
-    numpy.matmul(d3, W3, out=d2h)  # [bp.hidden]
+    dot(d3_T, a2, out=gWb3)  # [bp.grad_w] [bp.grad_b]
+    matmul(d3, W3, out=d2h)  # [bp.hidden]
     # [opt.adam]
-    numpy.subtract(gWb3, m_Wb3, out=tWb3)
-    numpy.multiply(tWb3, ONE_MINUS_BETA1, out=tWb3)
-    numpy.add(m_Wb3, tWb3, out=m_Wb3)
-    numpy.square(gWb3, out=gWb3)
-    numpy.subtract(gWb3, v_Wb3, out=gWb3)
-    numpy.multiply(gWb3, ONE_MINUS_BETA2, out=gWb3)
-    numpy.add(v_Wb3, gWb3, out=v_Wb3)
-    numpy.sqrt(v_Wb3, out=gWb3)
-    numpy.multiply(gWb3, root_correction, out=gWb3)
-    numpy.add(gWb3, EPSILON, out=gWb3)
-    numpy.divide(m_Wb3, gWb3, out=gWb3)
-    numpy.multiply(gWb3, step_size, out=gWb3)
-    numpy.subtract(Wb3, gWb3, out=Wb3)
+    subtract(gWb3, m_Wb3, out=tWb3)
+    multiply(tWb3, ONE_MINUS_BETA1, out=tWb3)
+    add(m_Wb3, tWb3, out=m_Wb3)
+    square(gWb3, out=gWb3)
+    subtract(gWb3, v_Wb3, out=gWb3)
+    multiply(gWb3, ONE_MINUS_BETA2, out=gWb3)
+    add(v_Wb3, gWb3, out=v_Wb3)
+    sqrt(v_Wb3, out=gWb3)
+    multiply(gWb3, root_correction, out=gWb3)
+    add(gWb3, EPSILON, out=gWb3)
+    divide(m_Wb3, gWb3, out=gWb3)
+    multiply(gWb3, step_size, out=gWb3)
+    subtract(Wb3, gWb3, out=Wb3)
     # d2 *= 1 - a2**2  # [bp.hidden] [act.tanh]
-    numpy.square(a2, out=s2)
-    numpy.subtract(ONE, s2, out=s2)
-    numpy.multiply(d2, s2, out=d2)
+    square(a2, out=s2)
+    subtract(ONE, s2, out=s2)
+    multiply(d2, s2, out=d2)
     # layer 2, as the notes' Steps: gradients, propagate, update
-    numpy.dot(d2_T, a1, out=gWb2)  # [bp.grad_w] [bp.grad_b]
-    numpy.matmul(d2h, W2, out=d1h)  # [bp.hidden]
+    dot(d2_T, a1, out=gWb2)  # [bp.grad_w] [bp.grad_b]
+    matmul(d2h, W2, out=d1h)  # [bp.hidden]
     # [opt.adam]
-    numpy.subtract(gWb2, m_Wb2, out=tWb2)
-    numpy.multiply(tWb2, ONE_MINUS_BETA1, out=tWb2)
-    numpy.add(m_Wb2, tWb2, out=m_Wb2)
-    numpy.square(gWb2, out=gWb2)
-    numpy.subtract(gWb2, v_Wb2, out=gWb2)
-    numpy.multiply(gWb2, ONE_MINUS_BETA2, out=gWb2)
-    numpy.add(v_Wb2, gWb2, out=v_Wb2)
-    numpy.sqrt(v_Wb2, out=gWb2)
-    numpy.multiply(gWb2, root_correction, out=gWb2)
-    numpy.add(gWb2, EPSILON, out=gWb2)
-    numpy.divide(m_Wb2, gWb2, out=gWb2)
-    numpy.multiply(gWb2, step_size, out=gWb2)
-    numpy.subtract(Wb2, gWb2, out=Wb2)
+    subtract(gWb2, m_Wb2, out=tWb2)
+    multiply(tWb2, ONE_MINUS_BETA1, out=tWb2)
+    add(m_Wb2, tWb2, out=m_Wb2)
+    square(gWb2, out=gWb2)
+    subtract(gWb2, v_Wb2, out=gWb2)
+    multiply(gWb2, ONE_MINUS_BETA2, out=gWb2)
+    add(v_Wb2, gWb2, out=v_Wb2)
+    sqrt(v_Wb2, out=gWb2)
+    multiply(gWb2, root_correction, out=gWb2)
+    add(gWb2, EPSILON, out=gWb2)
+    divide(m_Wb2, gWb2, out=gWb2)
+    multiply(gWb2, step_size, out=gWb2)
+    subtract(Wb2, gWb2, out=Wb2)
     # d1 *= 1 - a1**2  # [bp.hidden] [act.tanh]
-    numpy.square(a1, out=s1)
-    numpy.subtract(ONE, s1, out=s1)
-    numpy.multiply(d1, s1, out=d1)
+    square(a1, out=s1)
+    subtract(ONE, s1, out=s1)
+    multiply(d1, s1, out=d1)
     # layer 1, as the notes' Steps: gradients, propagate, update
-    numpy.dot(d1_T, xb, out=gWb1)  # [bp.grad_w] [bp.grad_b]
+    dot(d1_T, xb, out=gWb1)  # [bp.grad_w] [bp.grad_b]
     # [opt.adam]
-    numpy.subtract(gWb1, m_Wb1, out=tWb1)
-    numpy.multiply(tWb1, ONE_MINUS_BETA1, out=tWb1)
-    numpy.add(m_Wb1, tWb1, out=m_Wb1)
-    numpy.square(gWb1, out=gWb1)
-    numpy.subtract(gWb1, v_Wb1, out=gWb1)
-    numpy.multiply(gWb1, ONE_MINUS_BETA2, out=gWb1)
-    numpy.add(v_Wb1, gWb1, out=v_Wb1)
-    numpy.sqrt(v_Wb1, out=gWb1)
-    numpy.multiply(gWb1, root_correction, out=gWb1)
-    numpy.add(gWb1, EPSILON, out=gWb1)
-    numpy.divide(m_Wb1, gWb1, out=gWb1)
-    numpy.multiply(gWb1, step_size, out=gWb1)
-    numpy.subtract(Wb1, gWb1, out=Wb1)
+    subtract(gWb1, m_Wb1, out=tWb1)
+    multiply(tWb1, ONE_MINUS_BETA1, out=tWb1)
+    add(m_Wb1, tWb1, out=m_Wb1)
+    square(gWb1, out=gWb1)
+    subtract(gWb1, v_Wb1, out=gWb1)
+    multiply(gWb1, ONE_MINUS_BETA2, out=gWb1)
+    add(v_Wb1, gWb1, out=v_Wb1)
+    sqrt(v_Wb1, out=gWb1)
+    multiply(gWb1, root_correction, out=gWb1)
+    add(gWb1, EPSILON, out=gWb1)
+    divide(m_Wb1, gWb1, out=gWb1)
+    multiply(gWb1, step_size, out=gWb1)
+    subtract(Wb1, gWb1, out=Wb1)
     if copies:
         _copy_out(copies)
     return loss
@@ -370,7 +371,29 @@ def _block(arrays, prefix, layer, copies):
     return fresh
 
 
+class _Fast:
+    """The fast path's blocks (`held`, from _hold) and buffers per batch size, kept in the
+    optimizer state as state["_fast"]. A copy of it (deep, shallow or pickled) is empty: a
+    copied view would be an array of its own, no longer the block the step updates."""
+
+    __slots__ = ("buffers", "held")
+
+    def __init__(self):
+        self.held, self.buffers = None, {}
+
+    def __reduce__(self):
+        return (_Fast, ())
+
+    def __deepcopy__(self, memo):
+        return _Fast()
+
+
 def _copy_in(copies):
+    """Fill the blocks from arrays that are not views of them, all checked before any copy."""
+    for arrays, key, _ in copies:
+        if not arrays[key].flags.writeable:
+            where = "params" if key in PARAM_NAMES else "state"
+            raise ValueError(f"{where}[{key!r}]: expected a writeable array, found a read-only one")
     for arrays, key, view in copies:
         numpy.copyto(view, arrays[key])
 
@@ -472,6 +495,9 @@ def train_step(params, X, Y, state):
         _finite(X, "X")  # bad data is the caller's to fix: say which input
         _finite(Y, "Y")
         raise
+    except KeyError as error:  # raised before any update
+        expected = f"the key {error} that init_optimizer makes"
+        raise ValueError(f"state: expected {expected}, found none") from None
 
 
 def evaluate(params, X, Y):

@@ -16,6 +16,22 @@ import tempfile
 import zipfile
 
 import numpy
+from numpy import (
+    add,
+    copyto,
+    divide,
+    dot,
+    exp,
+    greater,
+    log,
+    matmul,
+    maximum,
+    multiply,
+    sqrt,
+    square,
+    subtract,
+    vdot,
+)
 
 NAME = "spirals"
 FINGERPRINT = "c5bf01a8ed32b7157d9b9cd07cba29cd2a05488cf1d67363870c53014cbef34c"
@@ -198,40 +214,40 @@ def _hold(params, state):
 def _train_step(params, X, T, state):
     """One optimizer step without input checks: the allocation-free fast path."""
     batch = X.shape[0]
-    held = state.get("_blocks")  # made once for these params and state
+    fast = state.get("_fast")
+    if fast is None:
+        fast = state["_fast"] = _Fast()
+    held = fast.held  # made again only when params or state hold other arrays
     if (
         held is None
-        or params["W1"] is not held[0]
-        or params["b1"] is not held[1]
-        or params["W2"] is not held[2]
-        or params["b2"] is not held[3]
-        or params["W3"] is not held[4]
-        or params["b3"] is not held[5]
-        or state["m_W1"] is not held[6]
-        or state["m_b1"] is not held[7]
-        or state["m_W2"] is not held[8]
-        or state["m_b2"] is not held[9]
-        or state["m_W3"] is not held[10]
-        or state["m_b3"] is not held[11]
-        or state["v_W1"] is not held[12]
-        or state["v_b1"] is not held[13]
-        or state["v_W2"] is not held[14]
-        or state["v_b2"] is not held[15]
-        or state["v_W3"] is not held[16]
-        or state["v_b3"] is not held[17]
+        or params.get("W1") is not held[0]
+        or params.get("b1") is not held[1]
+        or params.get("W2") is not held[2]
+        or params.get("b2") is not held[3]
+        or params.get("W3") is not held[4]
+        or params.get("b3") is not held[5]
+        or state.get("m_W1") is not held[6]
+        or state.get("m_b1") is not held[7]
+        or state.get("m_W2") is not held[8]
+        or state.get("m_b2") is not held[9]
+        or state.get("m_W3") is not held[10]
+        or state.get("m_b3") is not held[11]
+        or state.get("v_W1") is not held[12]
+        or state.get("v_b1") is not held[13]
+        or state.get("v_W2") is not held[14]
+        or state.get("v_b2") is not held[15]
+        or state.get("v_W3") is not held[16]
+        or state.get("v_b3") is not held[17]
     ):
-        held = state["_blocks"] = _hold(params, state)
+        held = fast.held = _hold(params, state)
     blocks = held[18]
     Wb1, Wb1_T, m_Wb1, v_Wb1 = blocks[0]
     Wb2, W2, Wb2_T, m_Wb2, v_Wb2 = blocks[1]
     Wb3, W3, m_Wb3, v_Wb3 = blocks[2]
     copies = blocks[3]
-    work = state.get("_work")  # made once per batch size
-    if work is None:
-        work = state["_work"] = {}
-    buffers = work.get(batch)
+    buffers = fast.buffers.get(batch)
     if buffers is None:
-        buffers = work[batch] = _workspace(batch)
+        buffers = fast.buffers[batch] = _workspace(batch)
     xb, x0 = buffers[0]
     a1, d1, d1h, d1_T, s1, m1, gWb1, tWb1 = buffers[1]
     a2, a2_T, d2, d2h, d2_T, s2, m2, gWb2, tWb2 = buffers[2]
@@ -242,87 +258,87 @@ def _train_step(params, X, T, state):
     step = int(state["step"]) + 1
     root_correction = 1 / math.sqrt(1 - 0.999**step)
     step_size = 0.01 / (1 - 0.9**step)
-    numpy.copyto(x0, X)  # xb = [X | 1]
-    numpy.dot(xb, Wb1_T, out=a1)  # [bp.dense]
+    copyto(x0, X)  # xb = [X | 1]
+    dot(xb, Wb1_T, out=a1)  # [bp.dense]
     # a1 = z1 * s1, s1 = relu'(z1), kept  # [def.relu] [act.relu]
-    numpy.greater(a1, ZERO, out=m1)
-    numpy.copyto(s1, m1)
-    numpy.multiply(a1, s1, out=a1)
-    numpy.dot(a1, Wb2_T, out=a2)  # [bp.dense]
+    greater(a1, ZERO, out=m1)
+    copyto(s1, m1)
+    multiply(a1, s1, out=a1)
+    dot(a1, Wb2_T, out=a2)  # [bp.dense]
     # a2 = z2 * s2, s2 = relu'(z2), kept  # [def.relu] [act.relu]
-    numpy.greater(a2, ZERO, out=m2)
-    numpy.copyto(s2, m2)
-    numpy.multiply(a2, s2, out=a2)
-    numpy.dot(Wb3, a2_T, out=a3)  # [bp.dense]
-    numpy.copyto(targets, T.T)
-    numpy.maximum.reduce(a3, axis=0, out=cols)  # [bp.stable_softmax]
-    numpy.copyto(wide, cols)
-    numpy.subtract(a3, wide, out=a3)
-    loss = -float(numpy.vdot(targets, a3))  # [bp.log_softmax]
-    numpy.exp(a3, out=a3)
-    numpy.add.reduce(a3, axis=0, out=cols)
-    numpy.copyto(wide, cols)
-    numpy.divide(a3, wide, out=a3)
-    numpy.log(cols, out=cols)
-    loss = (loss + float(numpy.add.reduce(cols))) / batch
+    greater(a2, ZERO, out=m2)
+    copyto(s2, m2)
+    multiply(a2, s2, out=a2)
+    dot(Wb3, a2_T, out=a3)  # [bp.dense]
+    copyto(targets, T.T)
+    maximum.reduce(a3, axis=0, out=cols)  # [bp.stable_softmax]
+    copyto(wide, cols)
+    subtract(a3, wide, out=a3)
+    loss = -float(vdot(targets, a3))  # [bp.log_softmax]
+    exp(a3, out=a3)
+    add.reduce(a3, axis=0, out=cols)
+    copyto(wide, cols)
+    divide(a3, wide, out=a3)
+    log(cols, out=cols)
+    loss = (loss + float(add.reduce(cols))) / batch
     if not math.isfinite(loss):
         raise FloatingPointError(f"non-finite loss {loss}; parameters left unchanged")
     state["step"] = step  # counted once the step is sure to happen
     # d3 = scale * (a3 - targets)  # [bp.softmax_ce]
-    numpy.subtract(a3, targets, out=d3)
-    numpy.multiply(d3, scale, out=d3)
+    subtract(a3, targets, out=d3)
+    multiply(d3, scale, out=d3)
     # layer 3, as the notes' Steps: gradients, propagate, update
-    numpy.dot(d3, a2, out=gWb3)  # [bp.grad_w] [bp.grad_b]
-    numpy.matmul(d3_T, W3, out=d2h)  # [bp.hidden]
+    dot(d3, a2, out=gWb3)  # [bp.grad_w] [bp.grad_b]
+    matmul(d3_T, W3, out=d2h)  # [bp.hidden]
     # [opt.adam]
-    numpy.subtract(gWb3, m_Wb3, out=tWb3)
-    numpy.multiply(tWb3, ONE_MINUS_BETA1, out=tWb3)
-    numpy.add(m_Wb3, tWb3, out=m_Wb3)
-    numpy.square(gWb3, out=gWb3)
-    numpy.subtract(gWb3, v_Wb3, out=gWb3)
-    numpy.multiply(gWb3, ONE_MINUS_BETA2, out=gWb3)
-    numpy.add(v_Wb3, gWb3, out=v_Wb3)
-    numpy.sqrt(v_Wb3, out=gWb3)
-    numpy.multiply(gWb3, root_correction, out=gWb3)
-    numpy.add(gWb3, EPSILON, out=gWb3)
-    numpy.divide(m_Wb3, gWb3, out=gWb3)
-    numpy.multiply(gWb3, step_size, out=gWb3)
-    numpy.subtract(Wb3, gWb3, out=Wb3)
-    numpy.multiply(d2, s2, out=d2)  # [bp.hidden] [act.relu]
+    subtract(gWb3, m_Wb3, out=tWb3)
+    multiply(tWb3, ONE_MINUS_BETA1, out=tWb3)
+    add(m_Wb3, tWb3, out=m_Wb3)
+    square(gWb3, out=gWb3)
+    subtract(gWb3, v_Wb3, out=gWb3)
+    multiply(gWb3, ONE_MINUS_BETA2, out=gWb3)
+    add(v_Wb3, gWb3, out=v_Wb3)
+    sqrt(v_Wb3, out=gWb3)
+    multiply(gWb3, root_correction, out=gWb3)
+    add(gWb3, EPSILON, out=gWb3)
+    divide(m_Wb3, gWb3, out=gWb3)
+    multiply(gWb3, step_size, out=gWb3)
+    subtract(Wb3, gWb3, out=Wb3)
+    multiply(d2, s2, out=d2)  # [bp.hidden] [act.relu]
     # layer 2, as the notes' Steps: gradients, propagate, update
-    numpy.dot(d2_T, a1, out=gWb2)  # [bp.grad_w] [bp.grad_b]
-    numpy.matmul(d2h, W2, out=d1h)  # [bp.hidden]
+    dot(d2_T, a1, out=gWb2)  # [bp.grad_w] [bp.grad_b]
+    matmul(d2h, W2, out=d1h)  # [bp.hidden]
     # [opt.adam]
-    numpy.subtract(gWb2, m_Wb2, out=tWb2)
-    numpy.multiply(tWb2, ONE_MINUS_BETA1, out=tWb2)
-    numpy.add(m_Wb2, tWb2, out=m_Wb2)
-    numpy.square(gWb2, out=gWb2)
-    numpy.subtract(gWb2, v_Wb2, out=gWb2)
-    numpy.multiply(gWb2, ONE_MINUS_BETA2, out=gWb2)
-    numpy.add(v_Wb2, gWb2, out=v_Wb2)
-    numpy.sqrt(v_Wb2, out=gWb2)
-    numpy.multiply(gWb2, root_correction, out=gWb2)
-    numpy.add(gWb2, EPSILON, out=gWb2)
-    numpy.divide(m_Wb2, gWb2, out=gWb2)
-    numpy.multiply(gWb2, step_size, out=gWb2)
-    numpy.subtract(Wb2, gWb2, out=Wb2)
-    numpy.multiply(d1, s1, out=d1)  # [bp.hidden] [act.relu]
+    subtract(gWb2, m_Wb2, out=tWb2)
+    multiply(tWb2, ONE_MINUS_BETA1, out=tWb2)
+    add(m_Wb2, tWb2, out=m_Wb2)
+    square(gWb2, out=gWb2)
+    subtract(gWb2, v_Wb2, out=gWb2)
+    multiply(gWb2, ONE_MINUS_BETA2, out=gWb2)
+    add(v_Wb2, gWb2, out=v_Wb2)
+    sqrt(v_Wb2, out=gWb2)
+    multiply(gWb2, root_correction, out=gWb2)
+    add(gWb2, EPSILON, out=gWb2)
+    divide(m_Wb2, gWb2, out=gWb2)
+    multiply(gWb2, step_size, out=gWb2)
+    subtract(Wb2, gWb2, out=Wb2)
+    multiply(d1, s1, out=d1)  # [bp.hidden] [act.relu]
     # layer 1, as the notes' Steps: gradients, propagate, update
-    numpy.dot(d1_T, xb, out=gWb1)  # [bp.grad_w] [bp.grad_b]
+    dot(d1_T, xb, out=gWb1)  # [bp.grad_w] [bp.grad_b]
     # [opt.adam]
-    numpy.subtract(gWb1, m_Wb1, out=tWb1)
-    numpy.multiply(tWb1, ONE_MINUS_BETA1, out=tWb1)
-    numpy.add(m_Wb1, tWb1, out=m_Wb1)
-    numpy.square(gWb1, out=gWb1)
-    numpy.subtract(gWb1, v_Wb1, out=gWb1)
-    numpy.multiply(gWb1, ONE_MINUS_BETA2, out=gWb1)
-    numpy.add(v_Wb1, gWb1, out=v_Wb1)
-    numpy.sqrt(v_Wb1, out=gWb1)
-    numpy.multiply(gWb1, root_correction, out=gWb1)
-    numpy.add(gWb1, EPSILON, out=gWb1)
-    numpy.divide(m_Wb1, gWb1, out=gWb1)
-    numpy.multiply(gWb1, step_size, out=gWb1)
-    numpy.subtract(Wb1, gWb1, out=Wb1)
+    subtract(gWb1, m_Wb1, out=tWb1)
+    multiply(tWb1, ONE_MINUS_BETA1, out=tWb1)
+    add(m_Wb1, tWb1, out=m_Wb1)
+    square(gWb1, out=gWb1)
+    subtract(gWb1, v_Wb1, out=gWb1)
+    multiply(gWb1, ONE_MINUS_BETA2, out=gWb1)
+    add(v_Wb1, gWb1, out=v_Wb1)
+    sqrt(v_Wb1, out=gWb1)
+    multiply(gWb1, root_correction, out=gWb1)
+    add(gWb1, EPSILON, out=gWb1)
+    divide(m_Wb1, gWb1, out=gWb1)
+    multiply(gWb1, step_size, out=gWb1)
+    subtract(Wb1, gWb1, out=Wb1)
     if copies:
         _copy_out(copies)
     return loss
@@ -388,7 +404,29 @@ def _block(arrays, prefix, layer, copies):
     return fresh
 
 
+class _Fast:
+    """The fast path's blocks (`held`, from _hold) and buffers per batch size, kept in the
+    optimizer state as state["_fast"]. A copy of it (deep, shallow or pickled) is empty: a
+    copied view would be an array of its own, no longer the block the step updates."""
+
+    __slots__ = ("buffers", "held")
+
+    def __init__(self):
+        self.held, self.buffers = None, {}
+
+    def __reduce__(self):
+        return (_Fast, ())
+
+    def __deepcopy__(self, memo):
+        return _Fast()
+
+
 def _copy_in(copies):
+    """Fill the blocks from arrays that are not views of them, all checked before any copy."""
+    for arrays, key, _ in copies:
+        if not arrays[key].flags.writeable:
+            where = "params" if key in PARAM_NAMES else "state"
+            raise ValueError(f"{where}[{key!r}]: expected a writeable array, found a read-only one")
     for arrays, key, view in copies:
         numpy.copyto(view, arrays[key])
 
@@ -503,6 +541,9 @@ def train_step(params, X, Y, state):
         _finite(X, "X")  # bad data is the caller's to fix: say which input
         _finite(Y, "Y")
         raise
+    except KeyError as error:  # raised before any update
+        expected = f"the key {error} that init_optimizer makes"
+        raise ValueError(f"state: expected {expected}, found none") from None
 
 
 def evaluate(params, X, Y):
