@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 GENERATED, FAST = "generated", "numpy-fast"
 NUMPY_STEPS = (GENERATED, FAST, "numpy-plain")  # tracemalloc sees their allocations
 ALLOC_LIMIT = 4096  # bytes per steady step: iterator bookkeeping and scalars, no array
+ALLOC_GROWTH = 64  # bytes more at twice the batch: a Python int above 256 is 32 B, data KBs
 
 
 @dataclass
@@ -51,6 +52,7 @@ class Result:
     seconds: dict[str, float] = field(default_factory=dict)  # median per step
     spread: dict[str, float] = field(default_factory=dict)  # (max - min) / median over rounds
     best: dict[str, float] = field(default_factory=dict)  # the fastest round, per step
+    samples: dict[str, list[float]] = field(default_factory=dict)  # per step, one per round
     calls: dict[str, int] = field(default_factory=dict)  # NumPy calls per step, as written
     alloc: dict[str, tuple[int, int]] = field(default_factory=dict)  # steady step, n and 2n
     error: dict[str, str] = field(default_factory=dict)  # one-step check, as shown
@@ -248,7 +250,7 @@ def run_workload(key: str, args: argparse.Namespace, directory: Path, threads: i
     for impl, twice in zip([i for i in impls if i.name in NUMPY_STEPS], doubled, strict=False):
         if impl.name == twice.name:
             result.alloc[impl.name] = (steady_allocation(impl), steady_allocation(twice))
-    samples = time_blocks(impls, args.rounds, args.block)
+    result.samples = samples = time_blocks(impls, args.rounds, args.block)
     for name, values in samples.items():
         median = statistics.median(values)
         result.seconds[name] = median
@@ -260,6 +262,16 @@ def run_workload(key: str, args: argparse.Namespace, directory: Path, threads: i
             result.error[impl.name] += " (NaN after timing)"
     print_workload(result, missing)
     return result
+
+
+def ratio(result: Result, name: str, other: str) -> float:
+    """The time of `name` over that of `other`: the median of the ratios within a round.
+
+    Both ran in the same round, seconds apart, so a machine that slows down for a while
+    (a busy neighbour, a descheduled BLAS thread) slows both alike and the ratio holds.
+    """
+    pairs = zip(result.samples[name], result.samples[other], strict=True)
+    return statistics.median(mine / theirs for mine, theirs in pairs)
 
 
 # --- output ------------------------------------------------------------------------------
@@ -279,13 +291,13 @@ def print_workload(result: Result, missing: dict[str, str]) -> None:
     head += f"{'GFLOP/s':>9}"
     print(head + f"{'calls':>7}{'alloc B n/2n':>14}  check")
     for name, seconds in sorted(result.seconds.items(), key=lambda item: item[1]):
-        ratio = seconds / result.seconds[base]
+        relative = ratio(result, name, base)
         gflops = work.gemm_flops / seconds / 1e9
         calls = result.calls.get(name, "")
         alloc = "/".join(map(str, result.alloc.get(name, ())))
         print(
             f"  {name:<14}{seconds * 1e6:>10.1f}{result.best.get(name, seconds) * 1e6:>10.1f}"
-            f"{result.spread[name]:>7.0%} {ratio:>12.2f}"
+            f"{result.spread[name]:>7.0%} {relative:>12.2f}"
             f"{gflops:>9.2f}{calls!s:>7}{alloc:>14}  {result.error.get(name, '')}"
         )
     for name, error in result.error.items():
@@ -330,9 +342,7 @@ def targets(
         if r is None or name not in r.seconds or other not in r.seconds:
             rows.append((label, "n/a"))
             return
-        value = (
-            r.seconds[other] / r.seconds[name] if at_least else r.seconds[name] / r.seconds[other]
-        )
+        value = ratio(r, other, name) if at_least else ratio(r, name, other)
         ok = value >= bound if at_least else value <= bound
         rows.append((label, f"{'PASS' if ok else 'MISS'} {value:.2f}"))
 
@@ -362,7 +372,7 @@ def targets(
         rows.append(("W1 time <= 1.5 x call floor", "n/a"))
     allocs = [r.alloc[name] for r in results if name in r.alloc]
     if allocs:
-        ok = all(twice <= once <= ALLOC_LIMIT for once, twice in allocs)
+        ok = all(twice <= once + ALLOC_GROWTH and once <= ALLOC_LIMIT for once, twice in allocs)
         worst = max(max(pair) for pair in allocs)
         label = f"alloc/step <= {ALLOC_LIMIT} B, not growing with batch"
         rows.append((label, f"{_verdict(ok)} max {worst} B"))
@@ -408,7 +418,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--only", default="", help="implementations to run, e.g. generated,numpy-fast"
     )
     args = parser.parse_args(argv)
-    args.rounds = args.rounds or (3 if args.quick else 7)
+    args.rounds = args.rounds or (3 if args.quick else 9)
     args.block = args.block or (0.02 if args.quick else 0.25)
     args.keys = [k.strip().lower() for k in args.workloads.split(",") if k.strip()]
     args.impls = [name.strip() for name in args.only.split(",") if name.strip()]

@@ -483,11 +483,12 @@ def train_step(params, X, Y, state):
     that makes the loss non-finite raises ValueError, a non-finite loss from finite inputs
     FloatingPointError, both before any parameter changes.
     """
-    if not (isinstance(X, numpy.ndarray) and X.dtype == DTYPE and X.ndim == 2):
+    if type(X) is numpy.ndarray and X.dtype is DTYPE and X.ndim == 2:  # the training loop's
+        if X.shape[1] != N_IN or X.shape[0] == 0:
+            raise ValueError(f"X: expected shape (batch, {N_IN}), found {X.shape}")
+    else:
         X = _finite(_as_inputs(X), "X")
-    elif X.shape[1] != N_IN or X.shape[0] == 0:
-        raise ValueError(f"X: expected shape (batch, {N_IN}), found {X.shape}")
-    if not (isinstance(Y, numpy.ndarray) and Y.dtype == DTYPE and Y.shape == (X.shape[0], N_OUT)):
+    if type(Y) is not numpy.ndarray or Y.dtype is not DTYPE or Y.shape != (X.shape[0], N_OUT):
         Y = _as_targets(Y, X.shape[0])
     try:
         return _train_step(params, X, Y, state)

@@ -160,6 +160,8 @@ def test_quick_pieces_run(capsys: pytest.CaptureFixture[str]) -> None:
     }
     result = bench.Result(work, seconds={"numpy-fast": 1e-5, "numpy-plain": 2e-5})
     result.spread = {"numpy-fast": 0.1, "numpy-plain": 0.1}
+    result.samples = {"numpy-fast": [1e-5, 2e-5, 1e-5], "numpy-plain": [2e-5, 2e-5, 3e-5]}
+    assert bench.ratio(result, "numpy-plain", "numpy-fast") == 2.0  # per round: 2, 1, 3
     bench.print_workload(result, {"jax-jit": "not installed"})
     rows = dict(bench.targets([result], bench.FAST, peak=100.0, per_call=1e-6, cli={}))
     assert rows["W4 GFLOP/s >= 75% of GEMM peak"] == "n/a"
