@@ -309,7 +309,7 @@ def _block_shape(spec: Spec, layer: int) -> tuple[int, int]:
 
 
 class _FastPath:
-    """The body of `_train_step`, its workspace and its parameter blocks.
+    """The fast path of `train_step`, its workspace and its parameter blocks.
 
     A layer's parameters live in one block: [W | b], with a row [0 ... 0 1] below it for a
     hidden layer, so that the layer's output, and so the next layer's input, carries a
@@ -394,8 +394,14 @@ class _FastPath:
         for group in groups:
             items = [name if "(" in code else code for name, code in group]
             inner.append(f"        ({', '.join(items)}{',' if len(items) == 1 else ''}),")
+        count = [
+            'if "step" not in state:',
+            '    found = "no step count, which init_optimizer makes"',
+            '    raise ValueError(f"state: expected a dict from init_optimizer, found {found}")',
+        ]
         return [
             "_check_params(params)",
+            *(count if self.spec.optimizer.kind == "adam" else []),
             "copies = []",
             *made,
             "return (",
@@ -418,7 +424,6 @@ class _FastPath:
             else ["if (", f"    {tests[0]}", *[f"    or {test}" for test in tests[1:]], "):"]
         )
         return [
-            "batch = X.shape[0]",
             'fast = state.get("_fast")',
             "if fast is None:",
             '    fast = state["_fast"] = _Fast()',
@@ -456,7 +461,10 @@ class _FastPath:
                 shape = f"({width}, batch)"
                 group = [(f"a{layer}", f"numpy.empty({shape}, DTYPE)")]
                 group += [(name, f"numpy.empty({shape}, DTYPE)") for name in ("targets", "wide")]
-                group += [("cols", "numpy.empty(batch, DTYPE)")]
+                group += [
+                    ("cols", "numpy.empty(batch, DTYPE)"),
+                    ("ones", "numpy.ones(batch, DTYPE)"),
+                ]
             else:
                 shape = f"(batch, {width + self.ones(layer)})"
                 group = [
@@ -526,13 +534,13 @@ class _FastPath:
         lay = self.lay
         last, loss, n_out = lay.depth, lay.loss, lay.spec.n_out
         a, d, s = f"a{last}", f"d{last}", f"s{last}"
-        target = "targets" if self.transposed else "T"
+        target = "targets" if self.transposed else "Y"
         per_sample = f"({n_out} * batch)" if n_out > 1 else "batch"
         lines: list[str] = []
         if self.transposed:  # softmax, shifted, one sample per column; cross-entropy on the way
             ce = loss.name == "cross_entropy"
             lines += [
-                "numpy.copyto(targets, T.T)",
+                "numpy.copyto(targets, Y.T)",
                 "numpy.maximum.reduce(" + a + ", axis=0, out=cols)" + _cite("bp.stable_softmax"),
                 "numpy.copyto(wide, cols)",
                 f"numpy.subtract({a}, wide, out={a})",
@@ -545,13 +553,13 @@ class _FastPath:
             if ce:
                 lines += [
                     "numpy.log(cols, out=cols)",
-                    "loss = (loss + float(numpy.add.reduce(cols))) / batch",
+                    "loss = (loss + float(numpy.vdot(cols, ones))) / batch  # vdot: a cheap sum",
                 ]
         if loss.name == "binary_cross_entropy":
             # log(1 + exp(-z)) is both the loss term and, negated and exponentiated, sigmoid(z)
             zero = self.number(sp.Integer(0))
             lines += [
-                f"loss = float(numpy.add.reduce({a}, axis=None)) - float(numpy.vdot(T, {a}))"
+                f"loss = float(numpy.add.reduce({a}, axis=None)) - float(numpy.vdot(Y, {a}))"
                 + _cite("bp.stable_bce"),
                 f"numpy.negative({a}, out={a})",
                 f"numpy.logaddexp({a}, {zero}, out={a})",
@@ -567,7 +575,7 @@ class _FastPath:
         adam = lay.spec.optimizer.kind == "adam"
         lines += [
             "if not math.isfinite(loss):",
-            '    raise FloatingPointError(f"non-finite loss {loss}; parameters left unchanged")',
+            "    _refuse(loss, X, Y)  # before any parameter changes",
             *(['state["step"] = step  # counted once the step is sure to happen'] * adam),
         ]
         delta = backprop.output_delta(loss.name, lay.act(last).name)

@@ -156,6 +156,7 @@ def _workspace(batch):
     targets = numpy.empty((2, batch), DTYPE)
     wide = numpy.empty((2, batch), DTYPE)
     cols = numpy.empty(batch, DTYPE)
+    ones = numpy.ones(batch, DTYPE)
     d3 = numpy.empty((2, batch), DTYPE)
     d3_T = d3.T
     gWb3 = numpy.empty((2, 65), DTYPE)
@@ -165,7 +166,7 @@ def _workspace(batch):
         (xb, x0),
         (a1, d1, d1h, d1_T, s1, m1, gWb1, tWb1),
         (a2, a2_T, d2, d2h, d2_T, s2, m2, gWb2, tWb2),
-        (a3, targets, wide, cols, d3, d3_T, gWb3, tWb3),
+        (a3, targets, wide, cols, ones, d3, d3_T, gWb3, tWb3),
         (scale,),
     )
 
@@ -173,6 +174,9 @@ def _workspace(batch):
 def _hold(params, state):
     """The blocks of params and optimizer state, views of them, and what to copy each step."""
     _check_params(params)
+    if "step" not in state:
+        found = "no step count, which init_optimizer makes"
+        raise ValueError(f"state: expected a dict from init_optimizer, found {found}")
     copies = []
     Wb1 = _block(params, "", 1, copies)
     m_Wb1 = _block(state, "m_", 1, copies)
@@ -211,9 +215,21 @@ def _hold(params, state):
     )
 
 
-def _train_step(params, X, T, state):
-    """One optimizer step without input checks: the allocation-free fast path."""
-    batch = X.shape[0]
+def train_step(params, X, Y, state):
+    """One optimizer step on the batch (X, Y), in place; returns the loss before the step.
+
+    Shapes and types are checked here. Values are checked when X or Y needs converting to
+    DTYPE, else only through the loss (this is the fast path, allocation-free): a NaN or
+    infinity in X or Y that makes the loss non-finite raises ValueError, a non-finite loss
+    from finite inputs FloatingPointError, both before any parameter changes.
+    """
+    if type(X) is not numpy.ndarray or X.dtype is not DTYPE or X.ndim != 2:
+        X = _finite(_as_inputs(X), "X")
+    batch, features = X.shape
+    if features != N_IN or batch == 0:
+        raise ValueError(f"X: expected shape (batch, {N_IN}), found {X.shape}")
+    if type(Y) is not numpy.ndarray or Y.dtype is not DTYPE or Y.shape != (batch, N_OUT):
+        Y = _as_targets(Y, batch)
     fast = state.get("_fast")
     if fast is None:
         fast = state["_fast"] = _Fast()
@@ -251,7 +267,7 @@ def _train_step(params, X, T, state):
     xb, x0 = buffers[0]
     a1, d1, d1h, d1_T, s1, m1, gWb1, tWb1 = buffers[1]
     a2, a2_T, d2, d2h, d2_T, s2, m2, gWb2, tWb2 = buffers[2]
-    a3, targets, wide, cols, d3, d3_T, gWb3, tWb3 = buffers[3]
+    a3, targets, wide, cols, ones, d3, d3_T, gWb3, tWb3 = buffers[3]
     (scale,) = buffers[4]
     if copies:  # arrays that are not views of blocks: copied in, and back at the end
         _copy_in(copies)
@@ -270,7 +286,7 @@ def _train_step(params, X, T, state):
     copyto(s2, m2)
     multiply(a2, s2, out=a2)
     dot(Wb3, a2_T, out=a3)  # [bp.dense]
-    copyto(targets, T.T)
+    copyto(targets, Y.T)
     maximum.reduce(a3, axis=0, out=cols)  # [bp.stable_softmax]
     copyto(wide, cols)
     subtract(a3, wide, out=a3)
@@ -280,9 +296,9 @@ def _train_step(params, X, T, state):
     copyto(wide, cols)
     divide(a3, wide, out=a3)
     log(cols, out=cols)
-    loss = (loss + float(add.reduce(cols))) / batch
+    loss = (loss + float(vdot(cols, ones))) / batch  # vdot: a cheap sum
     if not math.isfinite(loss):
-        raise FloatingPointError(f"non-finite loss {loss}; parameters left unchanged")
+        _refuse(loss, X, Y)  # before any parameter changes
     state["step"] = step  # counted once the step is sure to happen
     # d3 = scale * (a3 - targets)  # [bp.softmax_ce]
     subtract(a3, targets, out=d3)
@@ -436,6 +452,14 @@ def _copy_out(copies):
         numpy.copyto(arrays[key], view)
 
 
+def _refuse(loss, X, Y):
+    """Raise for a non-finite loss: ValueError naming X or Y when they hold a NaN or an
+    infinity (the caller's data), else FloatingPointError (the training diverged)."""
+    _finite(X, "X")
+    _finite(Y, "Y")
+    raise FloatingPointError(f"non-finite loss {loss}; parameters left unchanged")
+
+
 def _as_inputs(X, name="X"):
     """X as a (batch, N_IN) array of DTYPE; ValueError saying what was expected and found."""
     try:
@@ -519,32 +543,6 @@ def loss_and_grads(params, X, Y):
     """The batch-mean loss and its gradient, a dict with the keys of `params`."""
     X = _finite(_as_inputs(X), "X")
     return _loss_and_grads(_check_params(params), X, _as_targets(Y, X.shape[0]))
-
-
-def train_step(params, X, Y, state):
-    """One optimizer step on the batch (X, Y), in place; returns the loss before the step.
-
-    Shapes and types are checked here. Values are checked when X or Y needs converting to
-    DTYPE, else only through the loss (this is the fast path): a NaN or infinity in X or Y
-    that makes the loss non-finite raises ValueError, a non-finite loss from finite inputs
-    FloatingPointError, both before any parameter changes.
-    """
-    if type(X) is numpy.ndarray and X.dtype is DTYPE and X.ndim == 2:  # the training loop's
-        if X.shape[1] != N_IN or X.shape[0] == 0:
-            raise ValueError(f"X: expected shape (batch, {N_IN}), found {X.shape}")
-    else:
-        X = _finite(_as_inputs(X), "X")
-    if type(Y) is not numpy.ndarray or Y.dtype is not DTYPE or Y.shape != (X.shape[0], N_OUT):
-        Y = _as_targets(Y, X.shape[0])
-    try:
-        return _train_step(params, X, Y, state)
-    except FloatingPointError:
-        _finite(X, "X")  # bad data is the caller's to fix: say which input
-        _finite(Y, "Y")
-        raise
-    except KeyError as error:  # raised before any update
-        expected = f"the key {error} that init_optimizer makes"
-        raise ValueError(f"state: expected {expected}, found none") from None
 
 
 def evaluate(params, X, Y):
@@ -656,7 +654,7 @@ def fit(
             batch_X, batch_T = shuffled_X[start:stop], shuffled_T[start:stop]
             try:  # the loss is checked, so overflow on the way there is no warning but an error
                 with numpy.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                    loss = _train_step(params, batch_X, batch_T, state)
+                    loss = train_step(params, batch_X, batch_T, state)
             except FloatingPointError as error:
                 where = f"epoch {epoch + 1}, batch {number + 1}"
                 raise FloatingPointError(f"{where}: {error}") from None
