@@ -513,7 +513,8 @@ class _FastPath:
         assert act.expr is not None
         if self._keeps_derivative(layer):
             low = Lowering({x: a}, [], mask=f"m{layer}", number=self.number)
-            calls = [*low.lower(act.derivative, f"s{layer}"), Call("multiply", (a, f"s{layer}"), a)]
+            kept = low.lower(sp.expand(act.derivative), f"s{layer}", factor=False)
+            calls = [*kept, Call("multiply", (a, f"s{layer}"), a)]
             what = f"{a} = z{layer} * s{layer}, s{layer} = {act.name}'(z{layer}), kept"
             lines += _cited(calls, f"def.{act.name}", f"act.{act.name}", what=what)
         else:

@@ -59,10 +59,16 @@ class Lowering:
     number: Callable[[sp.Expr], str] = literal
     calls: list[Call] = field(default_factory=list)
 
-    def lower(self, expr: sp.Expr, out: str, scale: str | None = None) -> list[Call]:
-        """Calls computing `scale * expr` into `out`; returns the calls added."""
+    def lower(
+        self, expr: sp.Expr, out: str, scale: str | None = None, factor: bool = True
+    ) -> list[Call]:
+        """Calls computing `scale * expr` into `out`; returns the calls added.
+
+        With `factor`, a common numeric factor is taken out first and applied last (where
+        the caller can fold it into `scale`); without, the expression is lowered as it is.
+        """
         start = len(self.calls)
-        coeff, rest = expr.as_content_primitive()  # 2*y/3 - 2*t/3 -> (2/3, y - t)
+        coeff, rest = expr.as_content_primitive() if factor else (sp.Integer(1), expr)
         self._into(rest, out)
         # callers fold the coefficient into `scale` to save a call; unfolded, it costs one
         for factor in ([self.number(coeff)] if coeff != 1 else []) + ([scale] if scale else []):

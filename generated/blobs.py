@@ -48,9 +48,8 @@ BLOCK_SHAPES = ((17, 3), (4, 17))
 EPOCHS, BATCH_SIZE, SEED = 20, 32, 0
 PATIENCE = None
 K_1_100 = numpy.array(1 / 100, DTYPE)
-K_99 = numpy.array(99, DTYPE)
+K_99_100 = numpy.array(99 / 100, DTYPE)
 MOMENTUM = numpy.array(0.9, DTYPE)
-ONE = numpy.array(1, DTYPE)
 ZERO = numpy.array(0, DTYPE)
 
 
@@ -225,9 +224,8 @@ def train_step(params, X, Y, state):
     # a1 = z1 * s1, s1 = leaky_relu'(z1), kept  # [def.leaky_relu] [act.leaky_relu]
     greater(a1, ZERO, out=m1)
     copyto(s1, m1)
-    multiply(s1, K_99, out=s1)
-    add(s1, ONE, out=s1)
-    multiply(s1, K_1_100, out=s1)
+    multiply(s1, K_99_100, out=s1)
+    add(s1, K_1_100, out=s1)
     multiply(a1, s1, out=a1)
     dot(Wb2, a1_T, out=a2)  # [bp.dense]
     copyto(targets, Y.T)
