@@ -71,8 +71,8 @@ class Lowering:
         coeff, rest = expr.as_content_primitive() if factor else (sp.Integer(1), expr)
         self._into(rest, out)
         # callers fold the coefficient into `scale` to save a call; unfolded, it costs one
-        for factor in ([self.number(coeff)] if coeff != 1 else []) + ([scale] if scale else []):
-            self._emit("multiply", out, out, factor)
+        for by in ([self.number(coeff)] if coeff != 1 else []) + ([scale] if scale else []):
+            self._emit("multiply", out, out, by)
         return self.calls[start:]
 
     def _emit(self, func: str, out: str, *args: str) -> None:
