@@ -40,6 +40,7 @@ from workloads import KEYS, Workload, load_workload
 ROOT = Path(__file__).resolve().parents[1]
 GENERATED, FAST = "generated", "numpy-fast"
 NUMPY_STEPS = (GENERATED, FAST, "numpy-plain")  # tracemalloc sees their allocations
+PAUSE = 0.05  # seconds before each block: OpenMP and BLAS threads spin a while after work
 ALLOC_LIMIT = 4096  # bytes per steady step: iterator bookkeeping and scalars, no array
 ALLOC_GROWTH = 64  # bytes more at twice the batch: a Python int above 256 is 32 B, data KBs
 
@@ -197,6 +198,7 @@ def time_blocks(impls: list[baselines.Impl], rounds: int, block: float) -> dict[
         for r in range(rounds):
             shift = r % len(impls)
             for impl in impls[shift:] + impls[:shift]:
+                time.sleep(PAUSE)  # the previous library's worker threads stop spinning
                 samples[impl.name].append(_block(impl, counts[impl.name]))
     finally:
         if gc_was_enabled:
