@@ -364,7 +364,8 @@ class _FastPath:
     # the parameter blocks ---------------------------------------------------------------
 
     def _held(self) -> list[list[tuple[str, str]]]:
-        """Per layer, what `_hold` gives the step: blocks, views of them, optimizer blocks."""
+        """Per layer, what `_hold` gives the step, (name, code): its block, views of the block,
+        the optimizer's blocks. A code that calls `_block` makes a block; others are views."""
         groups = []
         for layer in range(1, self.depth + 1):
             blk = self.block(layer)
@@ -379,20 +380,20 @@ class _FastPath:
             groups.append(group)
         return groups
 
-    def _refs(self) -> list[str]:
-        """The arrays of params and state that the blocks stand for, as `_hold` returns them."""
+    def _refs(self) -> list[tuple[str, str]]:
+        """(dict, key) of the arrays that the blocks stand for, in the order `_hold` returns."""
         names = self.lay.all_params()
-        return [f'params["{name}"]' for name in names] + [
-            f'state["{prefix}{name}"]' for prefix in self.prefixes for name in names
+        return [("params", name) for name in names] + [
+            ("state", prefix + name) for prefix in self.prefixes for name in names
         ]
 
     def _hold(self) -> list[str]:
         """The body of `_hold(params, state)`."""
         groups = self._held()
-        made = [f"{name} = {code}" for group in groups for name, code in group if "(" in code]
+        made = [f"{name} = {code}" for g in groups for name, code in g if code.startswith("_block")]
         inner = []
         for group in groups:
-            items = [name if "(" in code else code for name, code in group]
+            items = [name if code.startswith("_block") else code for name, code in group]
             inner.append(f"        ({', '.join(items)}{',' if len(items) == 1 else ''}),")
         count = [
             'if "step" not in state:',
@@ -405,7 +406,7 @@ class _FastPath:
             "copies = []",
             *made,
             "return (",
-            *[f"    {ref}," for ref in self._refs()],
+            *[f'    {source}["{key}"],' for source, key in self._refs()],
             "    (",
             *inner,
             "        tuple(copies),",
@@ -415,8 +416,9 @@ class _FastPath:
 
     def _prelude(self, unpack_work: list[str]) -> list[str]:
         """The step's first lines: the blocks for params and state, the batch's buffers."""
-        refs = [ref.replace("[", ".get(").replace("]", ")") for ref in self._refs()]
-        tests = ["held is None"] + [f"{ref} is not held[{i}]" for i, ref in enumerate(refs)]
+        refs = self._refs()  # .get: a missing key is for _hold to name
+        tests = ["held is None"]
+        tests += [f'{source}.get("{key}") is not held[{i}]' for i, (source, key) in enumerate(refs)]
         one_line = f"if {' or '.join(tests)}:"
         condition = (
             [one_line]
