@@ -395,14 +395,7 @@ class _FastPath:
         for group in groups:
             items = [name if code.startswith("_block") else code for name, code in group]
             inner.append(f"        ({', '.join(items)}{',' if len(items) == 1 else ''}),")
-        count = [
-            'if "step" not in state:',
-            '    found = "no step count, which init_optimizer makes"',
-            '    raise ValueError(f"state: expected a dict from init_optimizer, found {found}")',
-        ]
         return [
-            "_check_params(params)",
-            *(count if self.spec.optimizer.kind == "adam" else []),
             "copies = []",
             *made,
             "return (",
@@ -427,7 +420,7 @@ class _FastPath:
         )
         return [
             'fast = state.get("_fast")',
-            "if fast is None:",
+            "if type(fast) is not _Fast:  # new, or made by another module",
             '    fast = state["_fast"] = _Fast()',
             "held = fast.held  # made again only when params or state hold other arrays",
             *condition,
@@ -648,7 +641,10 @@ class _FastPath:
         lines: list[str] = []
         if opt.kind == "adam":
             lines += [
-                'step = int(state["step"]) + 1',
+                'step = state.get("step")',
+                "if type(step) is not int or step < 0:",
+                "    raise ValueError(f\"state['step']: expected a step count, found {step!r}\")",
+                "step += 1",
                 f"root_correction = 1 / math.sqrt(1 - {_num(opt['beta2'])}**step)",
                 f"step_size = {_num(opt.learning_rate)} / (1 - {_num(opt['beta1'])}**step)",
             ]
@@ -763,9 +759,12 @@ def _init_lines(spec: Spec) -> list[str]:
 
 def _optimizer_init_line(spec: Spec) -> str:
     """The return value of init_optimizer: zero arrays, views of blocks as params' are."""
-    fresh = [f'**_fresh("{prefix}")' for prefix in OPTIMIZER_PREFIXES[spec.optimizer.kind]]
-    step = ['"step": 0'] if spec.optimizer.kind == "adam" else []
-    return "{" + ", ".join(step + fresh) + "}" if step or len(fresh) != 1 else fresh[0][2:]
+    kind = spec.optimizer.kind
+    if kind == "sgd":
+        return "{}"
+    if kind == "momentum":
+        return '_fresh("v_")'
+    return '{"step": 0, **_fresh("m_"), **_fresh("v_")}'
 
 
 def _docstring(spec: Spec) -> str:

@@ -220,15 +220,15 @@ def _optimizer(table: Any, src: str) -> Optimizer:
             or (isinstance(value, float) and not math.isfinite(value))
         ):
             raise input_error(src, where, "a finite number", value)
-        low_ok = value > 0 if key in ("learning_rate", "epsilon") else value >= 0
+        # epsilon stays nonzero in float32 (where 1e-50 is 0 and 0 / 0 makes NaN)
+        low_ok = {"learning_rate": value > 0, "epsilon": value >= 1e-30}.get(key, value >= 0)
         high_ok = value < 1 if key in ("momentum", "beta1", "beta2") else value <= 1e3
         if not (low_ok and high_ok):
-            expected = (
-                "a number in [0, 1)"
-                if key in ("momentum", "beta1", "beta2")
-                else "a number in (0, 1000]"
-            )
-            raise input_error(src, where, expected, value)
+            expected = {
+                "learning_rate": "a number in (0, 1000]",
+                "epsilon": "a number in [1e-30, 1000]",
+            }
+            raise input_error(src, where, expected.get(key, "a number in [0, 1)"), value)
         hyper[key] = float(value)
     return Optimizer(kind, tuple(sorted(hyper.items())))
 

@@ -81,7 +81,8 @@ def init_params(seed=SEED):
 
 
 def init_optimizer(params):
-    """The optimizer state for `params`: a dict of arrays the caller may save and restore."""
+    """The optimizer state for `params`: zero arrays of DTYPE shaped as the parameters (views
+    of blocks, as theirs are), in a dict the caller may save and restore."""
     return {"step": 0, **_fresh("m_"), **_fresh("v_")}
 
 
@@ -173,10 +174,6 @@ def _workspace(batch):
 
 def _hold(params, state):
     """The blocks of params and optimizer state, views of them, and what to copy each step."""
-    _check_params(params)
-    if "step" not in state:
-        found = "no step count, which init_optimizer makes"
-        raise ValueError(f"state: expected a dict from init_optimizer, found {found}")
     copies = []
     Wb1 = _block(params, "", 1, copies)
     m_Wb1 = _block(state, "m_", 1, copies)
@@ -223,15 +220,18 @@ def train_step(params, X, Y, state):
     infinity in X or Y that makes the loss non-finite raises ValueError, a non-finite loss
     from finite inputs FloatingPointError, both before any parameter changes.
     """
-    if type(X) is not numpy.ndarray or X.dtype is not DTYPE or X.ndim != 2:
+    if type(X) is not numpy.ndarray or X.dtype != DTYPE or X.ndim != 2:
         X = _finite(_as_inputs(X), "X")
     batch, features = X.shape
     if features != N_IN or batch == 0:
         raise ValueError(f"X: expected shape (batch, {N_IN}), found {X.shape}")
-    if type(Y) is not numpy.ndarray or Y.dtype is not DTYPE or Y.shape != (batch, N_OUT):
+    if type(Y) is not numpy.ndarray or Y.dtype != DTYPE or Y.shape != (batch, N_OUT):
         Y = _as_targets(Y, batch)
+    if not (isinstance(params, dict) and isinstance(state, dict)):
+        name, value = ("state", state) if isinstance(params, dict) else ("params", params)
+        raise ValueError(f"{name}: expected a dict of arrays, found {type(value).__name__}")
     fast = state.get("_fast")
-    if fast is None:
+    if type(fast) is not _Fast:  # new, or made by another module
         fast = state["_fast"] = _Fast()
     held = fast.held  # made again only when params or state hold other arrays
     if (
@@ -271,7 +271,10 @@ def train_step(params, X, Y, state):
     (scale,) = buffers[4]
     if copies:  # arrays that are not views of blocks: copied in, and back at the end
         _copy_in(copies)
-    step = int(state["step"]) + 1
+    step = state.get("step")
+    if type(step) is not int or step < 0:
+        raise ValueError(f"state['step']: expected a step count, found {step!r}")
+    step += 1
     root_correction = 1 / math.sqrt(1 - 0.999**step)
     step_size = 0.01 / (1 - 0.9**step)
     copyto(x0, X)  # xb = [X | 1]
@@ -416,14 +419,15 @@ def _block(arrays, prefix, layer, copies):
         and numpy.array_equal(block[LAYERS[layer] :], fresh[LAYERS[layer] :])
     ):
         return block
-    copies += [(arrays, key, view) for key, view in zip(keys, _views(fresh, layer), strict=True)]
+    views = zip(keys, _views(fresh, layer), strict=True)
+    copies += [(f"{where}[{key!r}]", arrays[key], view) for key, view in views]
     return fresh
 
 
 class _Fast:
     """The fast path's blocks (`held`, from _hold) and buffers per batch size, kept in the
-    optimizer state as state["_fast"]. A copy of it (deep, shallow or pickled) is empty: a
-    copied view would be an array of its own, no longer the block the step updates."""
+    optimizer state as state["_fast"]. A deep copy or a pickle of it is empty: a copied view
+    would be an array of its own, no longer the block the step updates."""
 
     __slots__ = ("buffers", "held")
 
@@ -439,17 +443,17 @@ class _Fast:
 
 def _copy_in(copies):
     """Fill the blocks from arrays that are not views of them, all checked before any copy."""
-    for arrays, key, _ in copies:
-        if not arrays[key].flags.writeable:
-            where = "params" if key in PARAM_NAMES else "state"
-            raise ValueError(f"{where}[{key!r}]: expected a writeable array, found a read-only one")
-    for arrays, key, view in copies:
-        numpy.copyto(view, arrays[key])
+    for where, array, _ in copies:
+        if not array.flags.writeable:
+            raise ValueError(f"{where}: expected a writeable array, found a read-only one")
+    for _, array, view in copies:
+        numpy.copyto(view, array)
 
 
 def _copy_out(copies):
-    for arrays, key, view in copies:
-        numpy.copyto(arrays[key], view)
+    """Write the updated blocks back into the arrays they were copied from."""
+    for _, array, view in copies:
+        numpy.copyto(array, view)
 
 
 def _refuse(loss, X, Y):

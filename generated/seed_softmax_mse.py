@@ -62,7 +62,8 @@ def init_params(seed=SEED):
 
 
 def init_optimizer(params):
-    """The optimizer state for `params`: a dict of arrays the caller may save and restore."""
+    """The optimizer state for `params`: zero arrays of DTYPE shaped as the parameters (views
+    of blocks, as theirs are), in a dict the caller may save and restore."""
     return {}
 
 
@@ -127,7 +128,6 @@ def _workspace(batch):
 
 def _hold(params, state):
     """The blocks of params and optimizer state, views of them, and what to copy each step."""
-    _check_params(params)
     copies = []
     W1 = _block(params, "", 1, copies)
     W2 = _block(params, "", 2, copies)
@@ -150,15 +150,18 @@ def train_step(params, X, Y, state):
     infinity in X or Y that makes the loss non-finite raises ValueError, a non-finite loss
     from finite inputs FloatingPointError, both before any parameter changes.
     """
-    if type(X) is not numpy.ndarray or X.dtype is not DTYPE or X.ndim != 2:
+    if type(X) is not numpy.ndarray or X.dtype != DTYPE or X.ndim != 2:
         X = _finite(_as_inputs(X), "X")
     batch, features = X.shape
     if features != N_IN or batch == 0:
         raise ValueError(f"X: expected shape (batch, {N_IN}), found {X.shape}")
-    if type(Y) is not numpy.ndarray or Y.dtype is not DTYPE or Y.shape != (batch, N_OUT):
+    if type(Y) is not numpy.ndarray or Y.dtype != DTYPE or Y.shape != (batch, N_OUT):
         Y = _as_targets(Y, batch)
+    if not (isinstance(params, dict) and isinstance(state, dict)):
+        name, value = ("state", state) if isinstance(params, dict) else ("params", params)
+        raise ValueError(f"{name}: expected a dict of arrays, found {type(value).__name__}")
     fast = state.get("_fast")
-    if fast is None:
+    if type(fast) is not _Fast:  # new, or made by another module
         fast = state["_fast"] = _Fast()
     held = fast.held  # made again only when params or state hold other arrays
     if held is None or params.get("W1") is not held[0] or params.get("W2") is not held[1]:
@@ -268,14 +271,15 @@ def _block(arrays, prefix, layer, copies):
         and numpy.array_equal(block[LAYERS[layer] :], fresh[LAYERS[layer] :])
     ):
         return block
-    copies += [(arrays, key, view) for key, view in zip(keys, _views(fresh, layer), strict=True)]
+    views = zip(keys, _views(fresh, layer), strict=True)
+    copies += [(f"{where}[{key!r}]", arrays[key], view) for key, view in views]
     return fresh
 
 
 class _Fast:
     """The fast path's blocks (`held`, from _hold) and buffers per batch size, kept in the
-    optimizer state as state["_fast"]. A copy of it (deep, shallow or pickled) is empty: a
-    copied view would be an array of its own, no longer the block the step updates."""
+    optimizer state as state["_fast"]. A deep copy or a pickle of it is empty: a copied view
+    would be an array of its own, no longer the block the step updates."""
 
     __slots__ = ("buffers", "held")
 
@@ -291,17 +295,17 @@ class _Fast:
 
 def _copy_in(copies):
     """Fill the blocks from arrays that are not views of them, all checked before any copy."""
-    for arrays, key, _ in copies:
-        if not arrays[key].flags.writeable:
-            where = "params" if key in PARAM_NAMES else "state"
-            raise ValueError(f"{where}[{key!r}]: expected a writeable array, found a read-only one")
-    for arrays, key, view in copies:
-        numpy.copyto(view, arrays[key])
+    for where, array, _ in copies:
+        if not array.flags.writeable:
+            raise ValueError(f"{where}: expected a writeable array, found a read-only one")
+    for _, array, view in copies:
+        numpy.copyto(view, array)
 
 
 def _copy_out(copies):
-    for arrays, key, view in copies:
-        numpy.copyto(arrays[key], view)
+    """Write the updated blocks back into the arrays they were copied from."""
+    for _, array, view in copies:
+        numpy.copyto(array, view)
 
 
 def _refuse(loss, X, Y):

@@ -32,6 +32,8 @@ ARCHS = {
     "tanh_ident_mse32": "3 4 2 | tanh identity | mse | bias | float32",
     "sig_nobias_ce32": "3 4 3 | sigmoid softmax | cross_entropy | nobias | float32",
     "relu_nobias_mse": "3 6 2 | relu identity | mse | nobias | float64",
+    "one_softmax": "3 2 | softmax | cross_entropy | bias | float64",
+    "deep_tanh_sig": "3 5 4 4 2 | tanh sigmoid tanh identity | mse | bias | float64",
 }
 BIASED = [name for name, arch in ARCHS.items() if "| bias |" in arch]
 
@@ -122,7 +124,9 @@ def test_fit_with_foreign_arrays_equals_fit_with_packed_ones(arch: str) -> None:
 
 
 @pytest.mark.parametrize("packed", [True, False], ids=["packed", "foreign"])
-@pytest.mark.parametrize("arch", ["sig_tanh_bce", "relu_leaky_ce", "ident_softmax_mse"])
+@pytest.mark.parametrize(
+    "arch", ["sig_tanh_bce", "relu_leaky_ce", "ident_softmax_mse", "one_softmax", "deep_tanh_sig"]
+)
 def test_one_sgd_step_is_params_minus_lr_times_readable_gradients(arch: str, packed: bool) -> None:
     net = module(arch, "sgd")
     params, state = start(net, seed=4)
@@ -273,3 +277,56 @@ def test_foreign_arrays_allocate_nothing_that_grows_with_steps(optimizer: str) -
     finally:
         tracemalloc.stop()
     assert growth < 2048
+
+
+def test_a_new_dict_of_the_same_arrays_trains_its_own_arrays() -> None:
+    net = module("sig_tanh_bce", "sgd")
+    params, state = start(net)
+    params = foreign(params)  # copied in and out each step
+    train(net, params, state, 1)
+    same = dict(params)  # the same arrays in a new dict
+    reference = foreign(same)
+    params["W1"] = np.zeros_like(params["W1"])  # the old dict changes; `same` does not
+    assert train(net, same, state, 1) == train(net, reference, net.init_optimizer(reference), 1)
+    assert_same(same, reference)
+    np.testing.assert_array_equal(params["W1"], 0.0)
+
+
+def test_a_state_from_another_module_does_not_lend_it_its_buffers() -> None:
+    slow, fast = module("relu_leaky_ce", "sgd"), module("relu_leaky_ce", "momentum")
+    params, _ = start(slow)
+    reference = foreign(params)
+    state = slow.init_optimizer(params)
+    train(slow, params, state, 1)  # state["_fast"] now holds slow's buffers
+    train(slow, reference, slow.init_optimizer(reference), 1)
+    state.update(fast.init_optimizer(params))
+    expected = train(fast, reference, fast.init_optimizer(reference), 2)
+    assert train(fast, params, state, 2) == expected
+    assert_same(params, reference)
+
+
+@pytest.mark.parametrize("bad", ["params", "state"])
+def test_params_or_state_that_is_not_a_dict_is_refused(bad: str) -> None:
+    net = module("relu_leaky_ce", "momentum")
+    params, state = start(net)
+    train(net, params, state, 1)  # after a step, too
+    X, Y = data(net)
+    args = {"params": params, "state": state, bad: [params]}
+    with pytest.raises(ValueError, match=f"^{bad}: expected a dict of arrays, found list$"):
+        net.train_step(args["params"], X, Y, args["state"])
+
+
+@pytest.mark.parametrize("step", [None, "3", -1, 2.0, True])
+def test_adam_refuses_a_step_count_that_is_not_a_count(step: object) -> None:
+    net = module("relu_leaky_ce", "adam")
+    params, state = start(net)
+    train(net, params, state, 1)
+    if step is None:
+        del state["step"]
+    else:
+        state["step"] = step
+    before = foreign(params)
+    X, Y = data(net)
+    with pytest.raises(ValueError, match=r"^state\['step'\]: expected a step count, found"):
+        net.train_step(params, X, Y, state)
+    assert_same(params, before)
