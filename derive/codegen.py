@@ -415,16 +415,20 @@ class _FastPath:
         one_line = f"if {' or '.join(tests)}:"
         condition = (
             [one_line]
-            if len(one_line) <= BODY_WIDTH
+            if len(one_line) <= BODY_WIDTH - 4
             else ["if (", f"    {tests[0]}", *[f"    or {test}" for test in tests[1:]], "):"]
         )
         return [
-            'fast = state.get("_fast")',
-            "if type(fast) is not _Fast:  # new, or made by another module",
-            '    fast = state["_fast"] = _Fast()',
-            "held = fast.held  # made again only when params or state hold other arrays",
-            *condition,
-            "    held = fast.held = _hold(params, state)",
+            "try:",
+            '    fast = state.get("_fast")',
+            "    if type(fast) is not _Fast:  # new, or made by another module",
+            '        fast = state["_fast"] = _Fast()',
+            "    held = fast.held  # made again only when params or state hold other arrays",
+            *[f"    {line}" for line in condition],
+            "        held = fast.held = _hold(params, state)",
+            "except AttributeError:  # params or state without .get: not a dict",
+            "    _not_dicts(params, state)",
+            "    raise",
             f"blocks = held[{len(refs)}]",
             *_unpack([[name for name, _ in group] for group in self._held()], "blocks"),
             f"copies = blocks[{self.depth}]",

@@ -144,22 +144,28 @@ def train_step(params, X, Y, state):
     infinity in X or Y that makes the loss non-finite raises ValueError, a non-finite loss
     from finite inputs FloatingPointError, both before any parameter changes.
     """
-    if type(X) is not numpy.ndarray or X.dtype != DTYPE or X.ndim != 2:
+    # `is` first: the training loop's arrays pass with the cheapest tests
+    if type(X) is not numpy.ndarray or (X.dtype is not DTYPE and X.dtype != DTYPE) or X.ndim != 2:
         X = _finite(_as_inputs(X), "X")
     batch, features = X.shape
     if features != N_IN or batch == 0:
         raise ValueError(f"X: expected shape (batch, {N_IN}), found {X.shape}")
-    if type(Y) is not numpy.ndarray or Y.dtype != DTYPE or Y.shape != (batch, N_OUT):
+    if (
+        type(Y) is not numpy.ndarray
+        or (Y.dtype is not DTYPE and Y.dtype != DTYPE)
+        or Y.shape != (batch, N_OUT)
+    ):
         Y = _as_targets(Y, batch)
-    if not (isinstance(params, dict) and isinstance(state, dict)):
-        name, value = ("state", state) if isinstance(params, dict) else ("params", params)
-        raise ValueError(f"{name}: expected a dict of arrays, found {type(value).__name__}")
-    fast = state.get("_fast")
-    if type(fast) is not _Fast:  # new, or made by another module
-        fast = state["_fast"] = _Fast()
-    held = fast.held  # made again only when params or state hold other arrays
-    if held is None or params.get("W1") is not held[0] or params.get("W2") is not held[1]:
-        held = fast.held = _hold(params, state)
+    try:
+        fast = state.get("_fast")
+        if type(fast) is not _Fast:  # new, or made by another module
+            fast = state["_fast"] = _Fast()
+        held = fast.held  # made again only when params or state hold other arrays
+        if held is None or params.get("W1") is not held[0] or params.get("W2") is not held[1]:
+            held = fast.held = _hold(params, state)
+    except AttributeError:  # params or state without .get: not a dict
+        _not_dicts(params, state)
+        raise
     blocks = held[2]
     W1, W1_T = blocks[0]
     W2, W2_T = blocks[1]
@@ -300,6 +306,13 @@ def _refuse(loss, X, Y):
     _finite(X, "X")
     _finite(Y, "Y")
     raise FloatingPointError(f"non-finite loss {loss}; parameters left unchanged")
+
+
+def _not_dicts(params, state):
+    """Raise ValueError if params or state is not a dict."""
+    for name, value in (("params", params), ("state", state)):
+        if not isinstance(value, dict):
+            raise ValueError(f"{name}: expected a dict of arrays, found {type(value).__name__}")
 
 
 def _as_inputs(X, name="X"):

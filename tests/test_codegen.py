@@ -8,7 +8,6 @@ import os
 import re
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import jinja2
@@ -102,14 +101,18 @@ def _function_source(path: Path, name: str) -> str:
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: p.stem)
 def test_fast_path_allocates_nothing_and_never_branches_on_the_spec(path: Path) -> None:
-    source = _function_source(path, "train_step")
-    source = source[source.index("fast = state.get") :]  # the input checks before it may branch
-    body = "\n".join(line.partition("#")[0].rstrip() for line in source.splitlines())
+    function = ast.parse(_function_source(path, "train_step")).body[0]
+    assert isinstance(function, ast.FunctionDef)
+    # the fast path: everything after the input checks, from the `try` that finds the blocks
+    start = next(i for i, node in enumerate(function.body) if isinstance(node, ast.Try))
+    fast = function.body[start:]
+    body = "\n".join(ast.unparse(node) for node in fast)
     for banned in (" @ ", "numpy.zeros", "numpy.empty(", ".copy()", "numpy.array(", "[:] ="):
         assert banned not in body
     assert "for " not in body  # no Python loop over layers
-    tree = ast.parse(textwrap.dedent("    " + source))
-    branches = {ast.unparse(n.test) for n in ast.walk(tree) if isinstance(n, ast.If)}
+    branches = {
+        ast.unparse(n.test) for node in fast for n in ast.walk(node) if isinstance(n, ast.If)
+    }
     # the blocks are checked by identity, the workspace looked up, foreign arrays copied
     held = next(b for b in branches if b.startswith("held is None or params.get("))
     rest = {"type(fast) is not _Fast", "buffers is None", "copies", "not math.isfinite(loss)"}
