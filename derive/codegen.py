@@ -408,10 +408,15 @@ class _FastPath:
         ]
 
     def _prelude(self, unpack_work: list[str]) -> list[str]:
-        """The step's first lines: the blocks for params and state, the batch's buffers."""
-        refs = self._refs()  # .get: a missing key is for _hold to name
-        tests = ["held is None"]
-        tests += [f'{source}.get("{key}") is not held[{i}]' for i, (source, key) in enumerate(refs)]
+        """The step's first lines: the blocks for params and state, the batch's buffers.
+
+        The common case, the arrays of the last step, costs a lookup and an identity test
+        per array; anything else (a first step, another array, a missing key, params or
+        state that is not a dict) goes to `_prepare`, which checks and says what is wrong.
+        """
+        refs = self._refs()
+        tests = ["fast.__class__ is not _Fast"]
+        tests += [f'{source}["{key}"] is not held[{i}]' for i, (source, key) in enumerate(refs)]
         one_line = f"if {' or '.join(tests)}:"
         condition = (
             [one_line]
@@ -419,16 +424,15 @@ class _FastPath:
             else ["if (", f"    {tests[0]}", *[f"    or {test}" for test in tests[1:]], "):"]
         )
         return [
-            "try:",
-            '    fast = state.get("_fast")',
-            "    if type(fast) is not _Fast:  # new, or made by another module",
-            '        fast = state["_fast"] = _Fast()',
-            "    held = fast.held  # made again only when params or state hold other arrays",
+            "try:  # the blocks held for these params and state",
+            '    fast = state["_fast"]',
+            "    held = fast.held",
             *[f"    {line}" for line in condition],
-            "        held = fast.held = _hold(params, state)",
-            "except AttributeError:  # params or state without .get: not a dict",
-            "    _not_dicts(params, state)",
-            "    raise",
+            "        held = None",
+            "except (KeyError, TypeError, AttributeError):  # none yet, or no dicts",
+            "    held = None",
+            "if held is None:",
+            "    fast, held = _prepare(params, state)",
             f"blocks = held[{len(refs)}]",
             *_unpack([[name for name, _ in group] for group in self._held()], "blocks"),
             f"copies = blocks[{self.depth}]",

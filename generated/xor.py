@@ -204,30 +204,29 @@ def train_step(params, X, Y, state):
         or Y.shape != (batch, N_OUT)
     ):
         Y = _as_targets(Y, batch)
-    try:
-        fast = state.get("_fast")
-        if type(fast) is not _Fast:  # new, or made by another module
-            fast = state["_fast"] = _Fast()
-        held = fast.held  # made again only when params or state hold other arrays
+    try:  # the blocks held for these params and state
+        fast = state["_fast"]
+        held = fast.held
         if (
-            held is None
-            or params.get("W1") is not held[0]
-            or params.get("b1") is not held[1]
-            or params.get("W2") is not held[2]
-            or params.get("b2") is not held[3]
-            or state.get("m_W1") is not held[4]
-            or state.get("m_b1") is not held[5]
-            or state.get("m_W2") is not held[6]
-            or state.get("m_b2") is not held[7]
-            or state.get("v_W1") is not held[8]
-            or state.get("v_b1") is not held[9]
-            or state.get("v_W2") is not held[10]
-            or state.get("v_b2") is not held[11]
+            fast.__class__ is not _Fast
+            or params["W1"] is not held[0]
+            or params["b1"] is not held[1]
+            or params["W2"] is not held[2]
+            or params["b2"] is not held[3]
+            or state["m_W1"] is not held[4]
+            or state["m_b1"] is not held[5]
+            or state["m_W2"] is not held[6]
+            or state["m_b2"] is not held[7]
+            or state["v_W1"] is not held[8]
+            or state["v_b1"] is not held[9]
+            or state["v_W2"] is not held[10]
+            or state["v_b2"] is not held[11]
         ):
-            held = fast.held = _hold(params, state)
-    except AttributeError:  # params or state without .get: not a dict
-        _not_dicts(params, state)
-        raise
+            held = None
+    except (KeyError, TypeError, AttributeError):  # none yet, or no dicts
+        held = None
+    if held is None:
+        fast, held = _prepare(params, state)
     blocks = held[12]
     Wb1, Wb1_T, m_Wb1, v_Wb1 = blocks[0]
     Wb2, W2, m_Wb2, v_Wb2 = blocks[1]
@@ -412,11 +411,16 @@ def _refuse(loss, X, Y):
     raise FloatingPointError(f"non-finite loss {loss}; parameters left unchanged")
 
 
-def _not_dicts(params, state):
-    """Raise ValueError if params or state is not a dict."""
+def _prepare(params, state):
+    """The _Fast kept in state["_fast"], holding the blocks for params and state (_hold)."""
     for name, value in (("params", params), ("state", state)):
         if not isinstance(value, dict):
             raise ValueError(f"{name}: expected a dict of arrays, found {type(value).__name__}")
+    fast = state.get("_fast")
+    if fast.__class__ is not _Fast:  # new, or made by another module
+        fast = state["_fast"] = _Fast()
+    fast.held = _hold(params, state)
+    return fast, fast.held
 
 
 def _as_inputs(X, name="X"):

@@ -114,8 +114,8 @@ def test_fast_path_allocates_nothing_and_never_branches_on_the_spec(path: Path) 
         ast.unparse(n.test) for node in fast for n in ast.walk(node) if isinstance(n, ast.If)
     }
     # the blocks are checked by identity, the workspace looked up, foreign arrays copied
-    held = next(b for b in branches if b.startswith("held is None or params.get("))
-    rest = {"type(fast) is not _Fast", "buffers is None", "copies", "not math.isfinite(loss)"}
+    held = next(b for b in branches if b.startswith("fast.__class__ is not _Fast or params["))
+    rest = {"held is None", "buffers is None", "copies", "not math.isfinite(loss)"}
     adam = {"type(step) is not int or step < 0"}  # the state's step count, checked
     assert branches - {held} - adam == rest
 
