@@ -454,7 +454,7 @@ class _FastPath:
             groups.append(
                 [
                     ("xb", f"numpy.ones((batch, {spec.n_in + 1}), DTYPE)"),
-                    ("x0", f"xb[:, :{spec.n_in}]"),
+                    ("x0", f"xb[:, :{spec.n_in}]  # X goes here: xb = [X | 1]"),
                     ("xb_T", "xb.T"),
                 ]
             )
@@ -473,12 +473,12 @@ class _FastPath:
                 group = [
                     (f"a{layer}", f"numpy.empty({shape}, DTYPE)"),
                     (f"a{layer}_T", f"a{layer}.T"),
-                    (f"a{layer}_1", f"a{layer}[:, {width}]"),
+                    (f"a{layer}_1", f"a{layer}[:, {width}]  # the column of ones"),
                 ]
             zeros = "zeros" if self.ones(layer) else "empty"  # the ones column's delta stays 0
             group += [
                 (f"d{layer}", f"numpy.{zeros}({shape}, DTYPE)"),
-                (f"d{layer}h", f"d{layer}[:, :{width}]"),
+                (f"d{layer}h", f"d{layer}[:, :{width}]  # all but the ones column"),
                 (f"d{layer}_T", f"d{layer}.T"),
                 (f"s{layer}", f"numpy.empty({shape}, DTYPE)"),
                 (f"m{layer}", f"numpy.empty({shape}, bool)"),

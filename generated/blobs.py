@@ -125,11 +125,11 @@ def _loss_and_grads(params, X, T):
 def _workspace(batch):
     """The buffers of one training step for `batch` samples, made once and reused."""
     xb = numpy.ones((batch, 3), DTYPE)
-    x0 = xb[:, :2]
+    x0 = xb[:, :2]  # X goes here: xb = [X | 1]
     a1 = numpy.empty((batch, 17), DTYPE)
     a1_T = a1.T
     d1 = numpy.zeros((batch, 17), DTYPE)
-    d1h = d1[:, :16]
+    d1h = d1[:, :16]  # all but the ones column
     d1_T = d1.T
     s1 = numpy.empty((batch, 17), DTYPE)
     m1 = numpy.empty((batch, 17), bool)

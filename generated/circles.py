@@ -131,10 +131,10 @@ def _loss_and_grads(params, X, T):
 def _workspace(batch):
     """The buffers of one training step for `batch` samples, made once and reused."""
     xb = numpy.ones((batch, 3), DTYPE)
-    x0 = xb[:, :2]
+    x0 = xb[:, :2]  # X goes here: xb = [X | 1]
     a1 = numpy.empty((batch, 33), DTYPE)
     d1 = numpy.zeros((batch, 33), DTYPE)
-    d1h = d1[:, :32]
+    d1h = d1[:, :32]  # all but the ones column
     d1_T = d1.T
     s1 = numpy.empty((batch, 33), DTYPE)
     m1 = numpy.empty((batch, 33), bool)
@@ -142,7 +142,7 @@ def _workspace(batch):
     tWb1 = numpy.empty((33, 3), DTYPE)
     a2 = numpy.empty((batch, 33), DTYPE)
     d2 = numpy.zeros((batch, 33), DTYPE)
-    d2h = d2[:, :32]
+    d2h = d2[:, :32]  # all but the ones column
     d2_T = d2.T
     s2 = numpy.empty((batch, 33), DTYPE)
     m2 = numpy.empty((batch, 33), bool)

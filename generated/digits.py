@@ -126,11 +126,11 @@ def _loss_and_grads(params, X, T):
 def _workspace(batch):
     """The buffers of one training step for `batch` samples, made once and reused."""
     xb = numpy.ones((batch, 65), DTYPE)
-    x0 = xb[:, :64]
+    x0 = xb[:, :64]  # X goes here: xb = [X | 1]
     a1 = numpy.empty((batch, 129), DTYPE)
     a1_T = a1.T
     d1 = numpy.zeros((batch, 129), DTYPE)
-    d1h = d1[:, :128]
+    d1h = d1[:, :128]  # all but the ones column
     d1_T = d1.T
     s1 = numpy.empty((batch, 129), DTYPE)
     m1 = numpy.empty((batch, 129), bool)

@@ -135,10 +135,10 @@ def _loss_and_grads(params, X, T):
 def _workspace(batch):
     """The buffers of one training step for `batch` samples, made once and reused."""
     xb = numpy.ones((batch, 3), DTYPE)
-    x0 = xb[:, :2]
+    x0 = xb[:, :2]  # X goes here: xb = [X | 1]
     a1 = numpy.empty((batch, 65), DTYPE)
     d1 = numpy.zeros((batch, 65), DTYPE)
-    d1h = d1[:, :64]
+    d1h = d1[:, :64]  # all but the ones column
     d1_T = d1.T
     s1 = numpy.empty((batch, 65), DTYPE)
     m1 = numpy.empty((batch, 65), bool)
@@ -147,7 +147,7 @@ def _workspace(batch):
     a2 = numpy.empty((batch, 65), DTYPE)
     a2_T = a2.T
     d2 = numpy.zeros((batch, 65), DTYPE)
-    d2h = d2[:, :64]
+    d2h = d2[:, :64]  # all but the ones column
     d2_T = d2.T
     s2 = numpy.empty((batch, 65), DTYPE)
     m2 = numpy.empty((batch, 65), bool)

@@ -115,19 +115,19 @@ def _loss_and_grads(params, X, T):
 def _workspace(batch):
     """The buffers of one training step for `batch` samples, made once and reused."""
     xb = numpy.ones((batch, 2), DTYPE)
-    x0 = xb[:, :1]
+    x0 = xb[:, :1]  # X goes here: xb = [X | 1]
     a1 = numpy.empty((batch, 33), DTYPE)
-    a1_1 = a1[:, 32]
+    a1_1 = a1[:, 32]  # the column of ones
     d1 = numpy.zeros((batch, 33), DTYPE)
-    d1h = d1[:, :32]
+    d1h = d1[:, :32]  # all but the ones column
     d1_T = d1.T
     s1 = numpy.empty((batch, 33), DTYPE)
     gWb1 = numpy.empty((33, 2), DTYPE)
     tWb1 = numpy.empty((33, 2), DTYPE)
     a2 = numpy.empty((batch, 33), DTYPE)
-    a2_1 = a2[:, 32]
+    a2_1 = a2[:, 32]  # the column of ones
     d2 = numpy.zeros((batch, 33), DTYPE)
-    d2h = d2[:, :32]
+    d2h = d2[:, :32]  # all but the ones column
     d2_T = d2.T
     s2 = numpy.empty((batch, 33), DTYPE)
     gWb2 = numpy.empty((33, 33), DTYPE)

@@ -126,12 +126,12 @@ def _loss_and_grads(params, X, T):
 def _workspace(batch):
     """The buffers of one training step for `batch` samples, made once and reused."""
     xb = numpy.ones((batch, 3), DTYPE)
-    x0 = xb[:, :2]
+    x0 = xb[:, :2]  # X goes here: xb = [X | 1]
     a1 = numpy.empty((batch, 9), DTYPE)
     a1_T = a1.T
-    a1_1 = a1[:, 8]
+    a1_1 = a1[:, 8]  # the column of ones
     d1 = numpy.zeros((batch, 9), DTYPE)
-    d1h = d1[:, :8]
+    d1h = d1[:, :8]  # all but the ones column
     d1_T = d1.T
     s1 = numpy.empty((batch, 9), DTYPE)
     gWb1 = numpy.empty((9, 3), DTYPE)
