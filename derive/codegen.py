@@ -325,6 +325,7 @@ class _FastPath:
         self.transposed = not lay.act(lay.depth).elementwise
         self.prefixes = OPTIMIZER_PREFIXES[lay.spec.optimizer.kind]
         self.number = _Numbers()
+        self.held = self._held()
         body = self._step()
         self.hold = self._hold()
         self.workspace, unpack = self._workspace(body)
@@ -389,13 +390,16 @@ class _FastPath:
 
     def _hold(self) -> list[str]:
         """The body of `_hold(params, state)`."""
-        groups = self._held()
+        groups = self.held
         made = [f"{name} = {code}" for g in groups for name, code in g if code.startswith("_block")]
         inner = []
         for group in groups:
             items = [name if code.startswith("_block") else code for name, code in group]
             inner.append(f"        ({', '.join(items)}{',' if len(items) == 1 else ''}),")
+        checks = [f'_check_params(state, "{prefix}", writeable=True)' for prefix in self.prefixes]
         return [
+            "_check_params(params, writeable=True)",
+            *checks,
             "copies = []",
             *made,
             "return (",
@@ -434,7 +438,7 @@ class _FastPath:
             "if held is None:",
             "    fast, held = _prepare(params, state)",
             f"blocks = held[{len(refs)}]",
-            *_unpack([[name for name, _ in group] for group in self._held()], "blocks"),
+            *_unpack([[name for name, _ in group] for group in self.held], "blocks"),
             f"copies = blocks[{self.depth}]",
             "buffers = fast.buffers.get(batch)",
             "if buffers is None:",
@@ -767,12 +771,9 @@ def _init_lines(spec: Spec) -> list[str]:
 
 def _optimizer_init_line(spec: Spec) -> str:
     """The return value of init_optimizer: zero arrays, views of blocks as params' are."""
-    kind = spec.optimizer.kind
-    if kind == "sgd":
-        return "{}"
-    if kind == "momentum":
-        return '_fresh("v_")'
-    return '{"step": 0, **_fresh("m_"), **_fresh("v_")}'
+    step = ['"step": 0'] if spec.optimizer.kind == "adam" else []
+    fresh = [f'**_fresh("{prefix}")' for prefix in OPTIMIZER_PREFIXES[spec.optimizer.kind]]
+    return "{" + ", ".join(step + fresh) + "}"
 
 
 def _docstring(spec: Spec) -> str:

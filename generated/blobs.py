@@ -80,7 +80,7 @@ def init_params(seed=SEED):
 def init_optimizer(params):
     """The optimizer state for `params`: zero arrays of DTYPE shaped as the parameters (views
     of blocks, as theirs are), in a dict the caller may save and restore."""
-    return _fresh("v_")
+    return {**_fresh("v_")}
 
 
 def _forward(params, X):
@@ -153,6 +153,8 @@ def _workspace(batch):
 
 def _hold(params, state):
     """The blocks of params and optimizer state, views of them, and what to copy each step."""
+    _check_params(params, writeable=True)
+    _check_params(state, "v_", writeable=True)
     copies = []
     Wb1 = _block(params, "", 1, copies)
     v_Wb1 = _block(state, "v_", 1, copies)
@@ -295,7 +297,7 @@ def _fresh(prefix):
 
 
 def _block(arrays, prefix, layer, copies):
-    """The block of arrays[prefix + "W<l>"] (and "b<l>") for layer `layer`.
+    """The block of arrays[prefix + "W<l>"] (and "b<l>") for layer `layer`, checked before.
 
     The block they are views of when laid out as _fresh makes them; else a new block, and
     `copies` lists what to copy into it before each step and back after it.
@@ -303,16 +305,6 @@ def _block(arrays, prefix, layer, copies):
     keys = (f"{prefix}W{layer}", f"{prefix}b{layer}")[: 1 + BIAS]
     where = "state" if prefix else "params"
     fresh = _new_block(layer, not prefix)
-    for key, view in zip(keys, _views(fresh, layer), strict=True):
-        value = arrays.get(key)
-        if not isinstance(value, numpy.ndarray) or value.shape != view.shape:
-            found = getattr(value, "shape", type(value).__name__)
-            expected = f"an array of shape {view.shape}"
-            raise ValueError(f"{where}[{key!r}]: expected {expected}, found {found}")
-        if value.dtype.kind != "f" or not value.flags.writeable:
-            found = f"dtype {value.dtype}" if value.dtype.kind != "f" else "a read-only array"
-            expected = "writeable floating-point numbers"
-            raise ValueError(f"{where}[{key!r}]: expected {expected}, found {found}")
     block = arrays[keys[0]].base if BIAS else arrays[keys[0]]
     if (
         isinstance(block, numpy.ndarray)
@@ -446,15 +438,21 @@ def _as_targets(Y, batch, name="Y"):
     return array / sums[:, None]  # exactly 1, as the fused gradient s - t assumes
 
 
-def _check_params(params):
-    for key, shape in PARAM_SHAPES.items():
+def _check_params(params, prefix="", writeable=False):
+    """params checked against PARAM_SHAPES; with a prefix ("m_", "v_"), the optimizer state's
+    arrays of those shapes; with `writeable`, arrays a step may write. ValueError if not."""
+    where = "state" if prefix else "params"
+    for name, shape in PARAM_SHAPES.items():
+        key = prefix + name
         value = params.get(key) if isinstance(params, dict) else None
         if not isinstance(value, numpy.ndarray) or value.shape != shape:
             found = getattr(value, "shape", type(value).__name__)
-            raise ValueError(f"params[{key!r}]: expected an array of shape {shape}, found {found}")
+            raise ValueError(f"{where}[{key!r}]: expected an array of shape {shape}, found {found}")
         if value.dtype.kind != "f":
             found = f"dtype {value.dtype}"
-            raise ValueError(f"params[{key!r}]: expected floating-point numbers, found {found}")
+            raise ValueError(f"{where}[{key!r}]: expected floating-point numbers, found {found}")
+        if writeable and not value.flags.writeable:
+            raise ValueError(f"{where}[{key!r}]: expected a writeable array, found a read-only one")
     return params
 
 
