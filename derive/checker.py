@@ -542,6 +542,9 @@ def check_file(cfile: ClaimsFile) -> list[Result]:
 def check_claim(claim: Claim, cfile: ClaimsFile) -> Result:
     """holds, fails (counterexample and corrected form) or conditional (the named condition)."""
     result = Result(claim.id, "holds", claim.statement, claim.source, claim.latex)
+    if claim.error:  # a LaTeX side derive could not read: this claim fails, the file goes on
+        result.verdict, result.condition = "fails", claim.error
+        return result
     cases = instances(claim, cfile)
     outcomes = [judge(case, cfile, claim.lhs, claim.rhs) for case in cases]
     touches = any(_has_kink(o) for o in outcomes)

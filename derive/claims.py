@@ -4,8 +4,8 @@ A claims file is data and never runs code. Expression text is parsed with Python
 module and walked node by node: only numbers, names, arithmetic, comparisons, subscripts
 (`w[l, i, j]`) and calls of the functions in `FUNCTIONS` are accepted; every SymPy object is
 built here, by hand. `sympify`, `parse_expr` and `eval` are never called on user text.
-LaTeX sides (`lhs_latex`, `rhs_latex`) go through SymPy's lark LaTeX parser, which builds
-expressions without evaluating code, and the result is checked against the same whitelist.
+LaTeX (`lhs_latex`, `rhs_latex`, or a claim given by its `latex` alone) is translated by
+derive/latex.py into the same checked trees, so both front ends share the whitelist and builder.
 
 The format is documented in docs/claims.md.
 """
@@ -13,7 +13,6 @@ The format is documented in docs/claims.md.
 from __future__ import annotations
 
 import ast
-import importlib.util
 import math
 import re
 import tomllib
@@ -129,6 +128,7 @@ CLAIM_KEYS = {
     "domain",
     "layers",
     "conditions",
+    "latex_names",
 }
 KINDS = ("equation", "network", "procedure")
 
@@ -169,6 +169,7 @@ class Claim:
     domain: Expression | None = None
     layers: tuple[tuple[int, ...], ...] = ()
     conditions: tuple[Condition, ...] = ()
+    error: str = ""  # a LaTeX side that could not be read: the claim fails with this message
 
 
 @dataclass(frozen=True)
@@ -476,66 +477,33 @@ class _Builder:
 
 # --- LaTeX ---------------------------------------------------------------------------------
 
-_LATEX_FUNCS = (sp.exp, sp.log, sp.tanh, sp.Abs, sp.Max, sp.Min, sp.Derivative, sp.Heaviside)
-_LATEX_ATOMS = (sp.Symbol, sp.Number, sp.Add, sp.Mul, sp.Pow, sp.NumberSymbol, sp.Tuple)
+
+class LatexSideError(DeriveError):
+    """A LaTeX side derive cannot read: its claim fails with the message, the file goes on."""
 
 
-def parse_latex_side(text: object, where: str) -> sp.Expr:
-    """A LaTeX side through SymPy's lark parser, its symbols made real; DeriveError if refused."""
+def parse_latex_side(text: object, where: str, settings: Any = None) -> ast.expr:
+    """A LaTeX side as a checked tree of the SymPy-syntax language; LatexSideError if refused."""
+    from derive import latex
+
     if not isinstance(text, str) or len(text) > MAX_TEXT:
-        raise DeriveError(f"{where}: expected a LaTeX string up to {MAX_TEXT} characters")
-    if importlib.util.find_spec("lark") is None:
-        raise DeriveError(f"{where}: LaTeX sides need lark: pip install 'derive[latex]'")
-    from sympy.parsing.latex import parse_latex
-
+        raise LatexSideError(f"{where}: expected a LaTeX string up to {MAX_TEXT} characters")
     try:
-        parsed = parse_latex(_partials_to_d(text), backend="lark")
-    except Exception as exc:  # the lark parser's many error types: all mean bad LaTeX
-        raise _refuse(where, text, f"not LaTeX that SymPy reads ({type(exc).__name__})") from None
-    if not isinstance(parsed, sp.Expr):
-        raise _refuse(where, text, "not an expression")
-    for node in sp.preorder_traversal(parsed):
-        if not isinstance(node, _LATEX_ATOMS) and not isinstance(node, _LATEX_FUNCS):
-            raise _refuse(where, text, f"{type(node).__name__} is not supported")
-    real = {sym: sp.Symbol(sym.name, real=True) for sym in parsed.free_symbols}
-    result = parsed.xreplace(real).doit()
-    from derive.activations import apply_kink_convention
-
-    return apply_kink_convention(result)
+        tree = latex.parse_side(text, settings or latex.Settings())
+    except latex.LatexError as exc:
+        raise LatexSideError(exc.show(where, text)) from None
+    except RecursionError:
+        raise LatexSideError(f"{where}: nested too deeply") from None
+    check_latex_tree(tree, where, text)
+    return tree
 
 
-_FRAC = re.compile(r"\\frac\s*\{\s*(\\partial|d)\b")
-
-
-def _partials_to_d(text: str) -> str:
-    r"""Rewrite \frac{\partial f}{\partial x} and \frac{d f}{d x} as \frac{d}{d x}(f) for lark."""
-    out, pos = [], 0
-    for match in _FRAC.finditer(text):
-        if match.start() < pos:
-            continue
-        top_end = _closing_brace(text, match.start() + text[match.start() :].index("{"))
-        bottom_start = top_end + 1
-        if top_end < 0 or bottom_start >= len(text) or text[bottom_start] != "{":
-            continue
-        bottom_end = _closing_brace(text, bottom_start)
-        bottom = text[bottom_start + 1 : bottom_end].strip()
-        if bottom_end < 0 or not re.match(r"(\\partial|d)\b", bottom):
-            continue
-        body = text[match.end() : top_end].strip()
-        var = re.sub(r"^(\\partial|d)\s*", "", bottom)
-        tail = f"({body})" if body else ""
-        out.append(text[pos : match.start()] + rf"\frac{{d}}{{d {var}}}" + tail)
-        pos = bottom_end + 1
-    return "".join(out) + text[pos:]
-
-
-def _closing_brace(text: str, start: int) -> int:
-    depth = 0
-    for pos in range(start, len(text)):
-        depth += {"{": 1, "}": -1}.get(text[pos], 0)
-        if depth == 0:
-            return pos
-    return -1
+def check_latex_tree(tree: ast.expr, where: str, text: str) -> None:
+    """The whitelist check of SymPy syntax, on a tree the LaTeX front end made."""
+    try:
+        _check_tree(ast.Expression(tree), where, f"read as {ast.unparse(tree)}")
+    except DeriveError as exc:
+        raise LatexSideError(str(exc)) from None
 
 
 # --- loading a claims file -----------------------------------------------------------------
@@ -556,14 +524,23 @@ def load(path: Path) -> ClaimsFile:
         raise input_error(path, "", "UTF-8 text", "undecodable bytes") from None
     except tomllib.TOMLDecodeError as exc:
         raise input_error(path, "", "valid TOML", str(exc)) from None
-    unknown = set(data) - {"claim", "network", "title"}
+    unknown = set(data) - {"claim", "network", "title", "latex"}
     if unknown:
-        raise input_error(path, sorted(unknown)[0], "one of claim, network, title", "unknown key")
+        raise input_error(
+            path, sorted(unknown)[0], "one of claim, network, title, latex", "unknown key"
+        )
     raw_claims = data.get("claim")
     if not isinstance(raw_claims, list) or not raw_claims:
         raise input_error(path, "claim", "one or more [[claim]] tables", raw_claims)
     network = _network(path, data["network"]) if "network" in data else None
-    claims = [_claim(path, raw, number) for number, raw in enumerate(raw_claims, 1)]
+    from derive.latex import Settings, settings_from_table
+
+    settings = settings_from_table(path, data["latex"]) if "latex" in data else Settings()
+    claims = [
+        claim
+        for number, raw in enumerate(raw_claims, 1)
+        for claim in _claims(path, raw, number, settings)
+    ]
     seen: set[str] = set()
     for claim in claims:
         if claim.id in seen:
@@ -603,7 +580,27 @@ def _layers(path: Path, key: str, raw: object) -> tuple[tuple[int, ...], ...]:
     return tuple(tuple(shape) for shape in shapes)
 
 
-def _claim(path: Path, raw: object, number: int) -> Claim:
+def _claims(path: Path, raw: object, number: int, settings: Any) -> list[Claim]:
+    """The claim of a [[claim]] table, or one per relation of a claim given by `latex` alone."""
+    claim = _claim(path, raw, number, settings)
+    assert isinstance(raw, dict)
+    if claim.error or any(key in raw for key in ("lhs", "rhs", "lhs_latex", "rhs_latex")):
+        return [claim]
+    from derive.latex import display_claims
+
+    return display_claims(claim, _latex_settings(raw, settings, claim.kind))
+
+
+def _latex_settings(raw: dict[str, Any], settings: Any, kind: str) -> Any:
+    """The file's [latex] settings with this claim's index and size names and `latex_names`."""
+    names = set(raw.get("indices", {})) | set(raw.get("sizes", {}))
+    local = settings.for_claim(names, kind != "equation")
+    if "latex_names" in raw:
+        local = local.with_names(f"claim {raw.get('id')}", raw["latex_names"])
+    return local
+
+
+def _claim(path: Path, raw: object, number: int, settings: Any) -> Claim:
     if not isinstance(raw, dict):
         raise input_error(path, f"claim #{number}", "a table", raw)
     cid = raw.get("id")
@@ -620,11 +617,21 @@ def _claim(path: Path, raw: object, number: int) -> Claim:
     assumptions = raw.get("assumptions", [])
     if not isinstance(assumptions, list) or not all(isinstance(a, str) for a in assumptions):
         raise input_error(path, f"claim {cid}: assumptions", "a list of strings", assumptions)
+    local = _latex_settings(raw, settings, kind)
+    only_latex = "latex" in raw and not {"lhs", "rhs", "lhs_latex", "rhs_latex"} & set(raw)
+    placeholder = Expression("0", ast.Constant(0), where=at)
+    error = ""
+    try:
+        lhs = placeholder if only_latex else _side(at, raw, "lhs", local)
+        rhs = placeholder if only_latex else _side(at, raw, "rhs", local)
+    except LatexSideError as exc:
+        lhs, rhs, error = placeholder, placeholder, str(exc)
     return Claim(
         id=cid,
         kind=kind,
-        lhs=_side(at, raw, "lhs"),
-        rhs=_side(at, raw, "rhs"),
+        lhs=lhs,
+        rhs=rhs,
+        error=error,
         assumptions=tuple(assumptions),
         indices=_indices(at, raw.get("indices", {})),
         sizes=_sizes(at, raw.get("sizes", {})),
@@ -642,7 +649,7 @@ def _text(at: str, raw: dict[str, Any], key: str) -> str:
     return value
 
 
-def _side(at: str, raw: dict[str, Any], key: str) -> Expression:
+def _side(at: str, raw: dict[str, Any], key: str, settings: Any) -> Expression:
     if (key in raw) == (f"{key}_latex" in raw):
         raise DeriveError(f"{at}: expected exactly one of {key}, {key}_latex")
     if key in raw:
@@ -651,7 +658,7 @@ def _side(at: str, raw: dict[str, Any], key: str) -> Expression:
         )
     where = f"{at}: {key}_latex"
     text = raw[f"{key}_latex"]
-    return Expression(str(text), None, parse_latex_side(text, where), where)
+    return Expression(str(text), parse_latex_side(text, where, settings), where=where)
 
 
 def _optional(at: str, raw: dict[str, Any], key: str) -> Expression | None:

@@ -1,0 +1,1667 @@
+"""The LaTeX front end: a display equation in, trees of the SymPy-syntax language out.
+
+LaTeX is read by a tokenizer and a recursive-descent parser written here (one pass over the
+text, nesting capped), and translated into the same checked `ast` trees `claims.parse_expression`
+makes from SymPy syntax: `\\frac{\\partial E_i}{\\partial a_i^{[n-1]}}` becomes
+`Derivative(E[i], a[n - 1, i])`. Those trees go through the same whitelist check and the same
+builder, so both front ends share one validation and one meaning. Nothing is evaluated.
+
+How names, sub- and superscripts are read is declared once per file in a `[latex]` table
+(`Settings`); docs/claims.md, "LaTeX", documents it.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from derive.errors import DeriveError, input_error
+
+__all__ = [
+    "Display",
+    "LatexError",
+    "Relation",
+    "Settings",
+    "parse_display",
+    "parse_side",
+    "settings_from_table",
+]
+
+MAX_TOKENS = 1500  # tokens in one display
+MAX_NESTING = 30  # groups, fractions and environments inside one another
+
+# LaTeX name -> derive function (claims.FUNCTIONS) or an expansion into exp
+_FUNCTIONS = {
+    "sigma": "sigmoid",
+    "sigmoid": "sigmoid",
+    "tanh": "tanh",
+    "exp": "exp",
+    "log": "log",
+    "ln": "log",
+    "max": "Max",
+    "min": "Min",
+    "sqrt": "sqrt",
+    "ReLU": "relu",
+    "relu": "relu",
+    "Relu": "relu",
+    "cosh": "cosh",
+    "sinh": "sinh",
+    "sech": "sech",
+}
+_TARGETS = {"sigmoid", "tanh", "exp", "log", "Max", "Min", "sqrt", "relu", "cosh", "sinh", "sech"}
+_TARGETS |= {"s", "Abs"}
+_GREEK = [
+    "alpha",
+    "beta",
+    "gamma",
+    "delta",
+    "epsilon",
+    "varepsilon",
+    "zeta",
+    "eta",
+    "theta",
+    "vartheta",
+    "iota",
+    "kappa",
+    "lambda",
+    "mu",
+    "nu",
+    "xi",
+    "pi",
+    "rho",
+    "sigma",
+    "tau",
+    "upsilon",
+    "phi",
+    "varphi",
+    "chi",
+    "psi",
+    "omega",
+    "Gamma",
+    "Delta",
+    "Theta",
+    "Lambda",
+    "Xi",
+    "Pi",
+    "Sigma",
+    "Phi",
+    "Psi",
+    "Omega",
+    "ell",
+]
+# spacing and sizing: no meaning in an expression
+_DROPPED = {
+    "\\,",
+    "\\;",
+    "\\:",
+    "\\!",
+    "\\ ",
+    "\\left",
+    "\\right",
+    "\\big",
+    "\\Big",
+    "\\bigg",
+    "\\Bigg",
+    "\\bigl",
+    "\\bigr",
+    "\\Bigl",
+    "\\Bigr",
+    "\\biggl",
+    "\\biggr",
+    "\\Biggl",
+    "\\Biggr",
+    "\\displaystyle",
+    "\\textstyle",
+    "\\limits",
+    "\\nolimits",
+    "\\nonumber",
+}
+_FONTS = [
+    "\\mathbf",
+    "\\boldsymbol",
+    "\\bm",
+    "\\vec",
+    "\\mathcal",
+    "\\mathit",
+    "\\mathsf",
+    "\\pmb",
+    "\\mathscr",
+    "\\mathnormal",
+]
+_WORDS = [
+    "\\text",
+    "\\mathrm",
+    "\\operatorname",
+    "\\textrm",
+    "\\textit",
+    "\\mbox",
+    "\\textbf",
+    "\\textnormal",
+]
+_ACCENTS = {r"\hat": "hat", r"\widehat": "hat", r"\bar": "bar", r"\tilde": "tilde"}
+_ACCENTS |= {r"\overline": "bar", r"\dot": "dot"}
+_RELATIONS = {
+    "=": "=",
+    "<": "<",
+    ">": ">",
+    r"\le": "<=",
+    r"\leq": "<=",
+    r"\leqslant": "<=",
+    r"\ge": ">=",
+    r"\geq": ">=",
+    r"\geqslant": ">=",
+    r"\neq": "!=",
+    r"\ne": "!=",
+}
+_PRODUCTS = {"*", r"\cdot", r"\times", r"\odot", r"\circ", r"\ast"}
+_REFUSED = {
+    r"\dots": "elided terms (\\dots) cannot be read: write the expression out",
+    r"\cdots": "elided terms (\\cdots) cannot be read: write the expression out",
+    r"\ldots": "elided terms (\\ldots) cannot be read: write the expression out",
+    r"\vdots": "elided terms (\\vdots) cannot be read: write the expression out",
+    r"\ddots": "elided terms (\\ddots) cannot be read: write the expression out",
+    r"\leftarrow": "an update (\\leftarrow) is not an equation",
+    r"\gets": "an update (\\gets) is not an equation",
+    r"\rightarrow": "an arrow is not an equation",
+    r"\to": "an arrow is not an equation",
+    r"\Rightarrow": "an implication is not an equation",
+    r"\Leftrightarrow": "an equivalence is not an equation",
+    r"\iff": "an equivalence is not an equation",
+    r"\implies": "an implication is not an equation",
+    r"\forall": "a quantified statement is not an equation: declare the index in indices",
+    r"\approx": "an approximation is not an equation",
+    r"\infty": "infinity is not a value derive checks",
+    r"\int": "integrals are not read",
+    r"\lim": "limits are not read",
+    r"\prod": "products (\\prod) are not read yet: write the factors out",
+}
+_KNOWN = sorted(
+    {f"\\{name}" for name in [*_FUNCTIONS, *_GREEK]}
+    | set(_DROPPED)
+    | set(_FONTS)
+    | set(_WORDS)
+    | set(_ACCENTS)
+    | set(_RELATIONS)
+    | set(_PRODUCTS)
+    | set(_REFUSED)
+    | {
+        "\\frac",
+        "\\dfrac",
+        "\\tfrac",
+        "\\partial",
+        "\\sum",
+        "\\begin",
+        "\\end",
+        "\\quad",
+        "\\qquad",
+        "\\mathbb",
+        "\\nabla",
+        "\\in",
+        "\\notin",
+        "\\sqrt",
+        "\\top",
+        "\\intercal",
+        "\\tag",
+        "\\label",
+        "\\{",
+        "\\}",
+        "\\|",
+        "\\operatorname",
+        "\\text",
+    }
+)
+
+
+class LatexError(Exception):
+    """A refusal at a place of the LaTeX text."""
+
+    def __init__(self, pos: int, message: str) -> None:
+        super().__init__(message)
+        self.pos = pos
+        self.message = message
+
+    def show(self, where: str, text: str) -> str:
+        """`where: col N: message` and the line of text with a caret under the place."""
+        line_start = text.rfind("\n", 0, self.pos) + 1
+        line_end = text.find("\n", self.pos)
+        line = text[line_start : None if line_end < 0 else line_end]
+        col = self.pos - line_start
+        shown, caret = line, col
+        if len(line) > 100:  # a window around the place
+            left = max(0, col - 50)
+            shown, caret = line[left : left + 100], col - left
+        return f"{where}: col {col + 1}: {self.message}\n    {shown}\n    {' ' * caret}^"
+
+
+# --- settings: the [latex] table -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Macro:
+    """A declared name: a LaTeX atom (letters in its subscript match any index) -> a tree."""
+
+    pattern: re.Pattern[str]
+    params: tuple[str, ...]
+    tree: ast.expr
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How one file's LaTeX is read (the `[latex]` table), and the claim's index names."""
+
+    layers: str = "none"  # none | brackets: a_i^{[l]} -> a[l, i] | superscript: a^l_i
+    layered: frozenset[str] = frozenset({"a", "z", "w", "b", "W", "delta"})
+    symbols: frozenset[str] = frozenset()  # e, sigma, delta read as plain symbols
+    functions: tuple[tuple[str, str], ...] = ()  # LaTeX name -> derive function
+    macros: tuple[Macro, ...] = ()
+    sum_range: tuple[ast.expr, ast.expr] | None = None  # bounds of \sum_k without limits
+    indices: frozenset[str] = frozenset()  # subscripts made of these are indices
+    network: bool = False  # a, z, w, t, E are the network's quantities
+
+    def function(self, name: str) -> str | None:
+        """The derive function a LaTeX name stands for, or None."""
+        declared = dict(self.functions)
+        if name in declared:
+            return declared[name]
+        if name in self.symbols:
+            return None
+        return _FUNCTIONS.get(name)
+
+    def with_names(self, where: str, names: object) -> Settings:
+        """These settings with more declared names (a claim's `latex_names`), first in line."""
+        if not isinstance(names, dict):
+            raise DeriveError(f"{where}: latex_names: expected a table of LaTeX = expression")
+        return replace(self, macros=(*_macros(where, names), *self.macros))
+
+    def for_claim(self, indices: set[str], network: bool) -> Settings:
+        """These settings with a claim's index names and kind."""
+        return replace(self, indices=frozenset(indices), network=network)
+
+
+_TABLE_KEYS = {"layers", "layered", "symbols", "functions", "names", "sum_range"}
+
+
+def settings_from_table(path: object, raw: object) -> Settings:
+    """The `[latex]` table of a claims file; DeriveError naming the key when it is wrong."""
+    from derive.claims import parse_expression
+
+    if not isinstance(raw, dict):
+        raise input_error(str(path), "latex", "a table", raw)
+    unknown = set(raw) - _TABLE_KEYS
+    if unknown:
+        raise input_error(str(path), f"latex.{sorted(unknown)[0]}", ", ".join(_TABLE_KEYS), "?")
+    layers = raw.get("layers", "none")
+    if layers not in ("none", "brackets", "superscript"):
+        raise input_error(str(path), "latex.layers", "none, brackets or superscript", layers)
+    sets = {}
+    for key in ("layered", "symbols"):
+        names = raw.get(key, [])
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise input_error(str(path), f"latex.{key}", "a list of names", names)
+        sets[key] = frozenset(names)
+    settings = Settings(layers=layers, symbols=sets["symbols"])
+    if "layered" in raw:
+        settings = replace(settings, layered=sets["layered"])
+    functions = raw.get("functions", {})
+    if not isinstance(functions, dict) or not all(v in _TARGETS for v in functions.values()):
+        raise input_error(
+            str(path), "latex.functions", f"name = one of {', '.join(sorted(_TARGETS))}", functions
+        )
+    names = raw.get("names", {})
+    if not isinstance(names, dict):
+        raise input_error(str(path), "latex.names", "a table of LaTeX = expression", names)
+    macros = _macros(f"{path}: latex.names", names)
+    bounds = None
+    if "sum_range" in raw:
+        pair = raw["sum_range"]
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise input_error(str(path), "latex.sum_range", "[low, high]", pair)
+        low, high = (parse_expression(str(b), f"{path}: latex.sum_range") for b in pair)
+        bounds = (low, high)
+    return replace(
+        settings,
+        functions=tuple(sorted(functions.items())),
+        macros=tuple(macros),
+        sum_range=bounds,
+    )
+
+
+def _macros(where: str, names: dict[str, Any]) -> list[Macro]:
+    from derive.claims import parse_expression
+
+    return [
+        _macro(key, parse_expression(value, f"{where}.{key}"), f"{where}.{key}")
+        for key, value in names.items()
+    ]
+
+
+def _macro(key: str, tree: ast.expr, where: str) -> Macro:
+    try:
+        tokens = [t for t in tokenize(key) if t.text not in ("{", "}")]
+    except LatexError as exc:
+        raise DeriveError(exc.show(where, key)) from None
+    under = next((i for i, t in enumerate(tokens) if t.text == "_"), None)
+    sub = [] if under is None else tokens[under + 1 :]
+    sub = sub[: next((i for i, t in enumerate(sub) if t.text == "^"), len(sub))]
+    word = len(sub) > 1 and all(t.kind == "char" for t in sub)  # E_{tot}: literal
+    wild = {id(t) for t in sub if t.kind == "char" and len(t.text) == 1 and not word}
+    parts, params = [], []
+    for token in tokens:
+        if id(token) in wild and token.text in params:
+            parts.append(f"(?P={token.text})")
+        elif id(token) in wild:
+            params.append(token.text)
+            parts.append(f"(?P<{token.text}>[cn]:[A-Za-z0-9]+)")
+        else:
+            parts.append(re.escape(_canonical([token])))
+    return Macro(re.compile(" ".join(parts)), tuple(params), tree)
+
+
+def _canonical(tokens: list[Token]) -> str:
+    """The tokens of an atom as one string, braces aside, for matching declared names."""
+    return " ".join(f"{t.kind[0]}:{t.text}" for t in tokens if t.text not in ("{", "}"))
+
+
+# --- tokens --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Token:
+    """One unit of LaTeX: a command, a letter, a number, a symbol, a word (\\text{...})."""
+
+    kind: str  # cmd | char | num | sym | word | bb | brk | end
+    text: str
+    pos: int
+
+
+_TOKEN = re.compile(
+    r"(?P<brk>\\\\)|(?P<cmd>\\(?:[A-Za-z]+|.))|(?P<num>\d+(?:\.\d+)?)|(?P<char>[A-Za-z])"
+    r"|(?P<space>\s+)|(?P<sym>[-+*/=<>()\[\]{}^_',&|!.;:])|(?P<other>.)",
+    re.DOTALL,
+)
+
+
+def tokenize(text: str) -> list[Token]:
+    """The tokens of a LaTeX text; LatexError at the first character that cannot be read."""
+    out: list[Token] = []
+    pos = 0
+    while pos < len(text):
+        match = _TOKEN.match(text, pos)
+        assert match is not None
+        kind, value = match.lastgroup or "other", match.group()
+        pos = match.end()
+        if kind == "space":
+            continue
+        if kind == "other":
+            raise LatexError(match.start(), f"{value!r} is not LaTeX derive reads")
+        if kind == "cmd":
+            pos = _command(text, value, match.start(), pos, out)
+            continue
+        out.append(Token(kind, value, match.start()))
+        if len(out) > MAX_TOKENS:
+            raise LatexError(match.start(), f"more than {MAX_TOKENS} tokens in one display")
+    return out
+
+
+def _command(text: str, name: str, start: int, pos: int, out: list[Token]) -> int:
+    """Append the tokens of the command `name` found at `start`; the position after it."""
+    if name in _DROPPED:
+        if name in (r"\left", r"\right") and text[pos : pos + 1] == ".":
+            return pos + 1
+        return pos
+    if name in (r"\{", r"\}"):
+        out.append(Token("sym", "(" if name == r"\{" else ")", start))
+        return pos
+    if name == r"\|":
+        out.append(Token("sym", "|", start))
+        return pos
+    if name in _FONTS or name in _WORDS or name in _ACCENTS or name == r"\mathbb":
+        body_start, body_end = _braced(text, pos, start, name)
+        body = text[body_start:body_end]
+        if name in _WORDS:
+            out.append(Token("word", body.strip(), start))
+        elif name == r"\mathbb":
+            out.append(Token("bb", body.strip(), start))
+        elif name in _ACCENTS:
+            inner = [t for t in tokenize(body) if t.text not in "{}"]
+            if len(inner) != 1 or inner[0].kind not in ("char", "cmd"):
+                raise LatexError(start, f"{name} takes one letter here")
+            letter = inner[0].text.lstrip("\\")
+            out.append(Token("char", f"{letter}_{_ACCENTS[name]}", start))
+        else:
+            inner = tokenize(body)
+            shifted = [Token(t.kind, t.text, t.pos + body_start) for t in inner]
+            out.extend(shifted if len(shifted) == 1 else [Token("sym", "{", start), *shifted])
+            if len(shifted) != 1:
+                out.append(Token("sym", "}", body_end))
+        return body_end + 1
+    out.append(Token("cmd", name, start))
+    return pos
+
+
+def _braced(text: str, pos: int, start: int, name: str) -> tuple[int, int]:
+    """The span inside the braces after a command (or the one character that is its argument)."""
+    while pos < len(text) and text[pos].isspace():
+        pos += 1
+    if pos >= len(text):
+        raise LatexError(start, f"{name} needs an argument")
+    if text[pos] != "{":
+        return pos, pos + 1
+    depth = 0
+    for end in range(pos, len(text)):
+        depth += {"{": 1, "}": -1}.get(text[end], 0)
+        if depth == 0:
+            return pos + 1, end
+    raise LatexError(pos, "this brace is never closed")
+
+
+# --- displays: lines, relations, conditions and definitions ---------------------------------
+
+
+@dataclass(frozen=True)
+class Relation:
+    """`lhs = rhs` as read from one line of a display."""
+
+    lhs: ast.expr
+    rhs: ast.expr
+    line: int  # 1-based line of the display (a `\\` starts a new line)
+    pos: int
+
+
+@dataclass
+class Display:
+    """The relations of a display equation, its conditions (i \\neq j) and where-clauses."""
+
+    relations: list[Relation] = field(default_factory=list)
+    conditions: list[ast.expr] = field(default_factory=list)
+
+
+_ENVIRONMENTS = {"aligned", "align", "align*", "gather", "gather*", "gathered", "equation"}
+_ENVIRONMENTS |= {"equation*", "split", "multline", "multline*", "alignat", "alignat*", "eqnarray"}
+_ENVIRONMENTS |= {"eqnarray*", "displaymath", "math"}
+
+
+def parse_display(text: str, settings: Settings) -> Display:
+    """Every relation of a display (a chain `a = b = c`, aligned lines, `, \\quad` parts)."""
+    if not isinstance(text, str):
+        raise LatexError(0, "expected LaTeX text")
+    tokens = _strip_display(tokenize(text))
+    parser = _Parser(tokens, settings, text)
+    return parser.display()
+
+
+def parse_side(text: str, settings: Settings) -> ast.expr:
+    """One side of a claim (`lhs_latex`, `rhs_latex`): a single expression."""
+    tokens = _strip_display(tokenize(text))
+    parser = _Parser(tokens, settings, text)
+    tree = parser.expression()
+    parser.finish()
+    return tree
+
+
+def _strip_display(tokens: list[Token]) -> list[Token]:
+    """Tokens without math delimiters, alignment, tags and equation numbers."""
+    out: list[Token] = []
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        if token.kind == "cmd" and token.text in (r"\begin", r"\end"):
+            name, after = _environment_name(tokens, i)
+            if name in _ENVIRONMENTS:
+                i = after
+                if name in ("alignat", "alignat*") and token.text == r"\begin":
+                    i = _skip_group(tokens, i)
+                continue
+        if token.kind == "cmd" and token.text in (r"\tag", r"\label", r"\tag*"):
+            i = _skip_group(tokens, i + 1)
+            continue
+        if token.kind == "cmd" and token.text in (r"\[", r"\]", r"\(", r"\)"):
+            i += 1
+            continue
+        out.append(token)
+        i += 1
+    return _drop_number(_drop_alignment(out))
+
+
+def _drop_alignment(tokens: list[Token]) -> list[Token]:
+    """`&` outside cases and matrices is alignment."""
+    depth, out = 0, []
+    for i, token in enumerate(tokens):
+        if token.kind == "cmd" and token.text == r"\begin":
+            depth += 1
+        elif token.kind == "cmd" and token.text == r"\end":
+            depth -= 1
+        if token.text == "&" and token.kind == "sym" and depth == 0:
+            continue
+        if token.kind == "sym" and token.text == "$":
+            continue
+        out.append(tokens[i])
+    return out
+
+
+def _drop_number(tokens: list[Token]) -> list[Token]:
+    """`\\quad (13)` (an equation number) at the end of a line, and trailing punctuation."""
+    out = list(tokens)
+    changed = True
+    while changed:
+        changed = False
+        tail = [t.text for t in out[-4:]]
+        number = len(tail) == 4 and tail[1] == "(" and tail[3] == ")" and out[-2].kind == "num"
+        if number and tail[0] in (r"\quad", r"\qquad"):
+            del out[-4:]
+            changed = True
+        if out and out[-1].kind == "sym" and out[-1].text in ".,;":
+            out.pop()
+            changed = True
+        if out and (out[-1].kind == "brk" or out[-1].text in (r"\quad", r"\qquad")):
+            out.pop()
+            changed = True
+    return out
+
+
+def _environment_name(tokens: list[Token], i: int) -> tuple[str, int]:
+    """The name in `\\begin{name}` at tokens[i], and the index after the closing brace."""
+    if i + 1 >= len(tokens) or tokens[i + 1].text != "{":
+        raise LatexError(tokens[i].pos, f"{tokens[i].text} needs {{name}}")
+    j, name = i + 2, ""
+    while j < len(tokens) and tokens[j].text != "}":
+        name += tokens[j].text
+        j += 1
+    if j >= len(tokens):
+        raise LatexError(tokens[i].pos, "this environment name is never closed")
+    return name, j + 1
+
+
+def _skip_group(tokens: list[Token], i: int) -> int:
+    if i >= len(tokens) or tokens[i].text != "{":
+        return i
+    depth = 0
+    for j in range(i, len(tokens)):
+        depth += {"{": 1, "}": -1}.get(tokens[j].text, 0) if tokens[j].kind == "sym" else 0
+        if depth == 0:
+            return j + 1
+    raise LatexError(tokens[i].pos, "this brace is never closed")
+
+
+# --- trees ---------------------------------------------------------------------------------
+
+
+def _call(name: str, *args: ast.expr) -> ast.expr:
+    return ast.Call(func=ast.Name(name, ast.Load()), args=list(args), keywords=[])
+
+
+def _num(value: int) -> ast.expr:
+    return ast.Constant(value)
+
+
+def _bin(left: ast.expr, op: ast.operator, right: ast.expr) -> ast.expr:
+    return ast.BinOp(left, op, right)
+
+
+def _exp_of(arg: ast.expr) -> ast.expr:
+    return _call("exp", arg)
+
+
+def _expanded(name: str, arg: ast.expr) -> ast.expr:
+    """cosh, sinh, sech in exponentials (derive's whitelist has exp, not these)."""
+    plus, minus = _exp_of(arg), _exp_of(ast.UnaryOp(ast.USub(), arg))
+    if name == "cosh":
+        return _bin(_bin(plus, ast.Add(), minus), ast.Div(), _num(2))
+    if name == "sinh":
+        return _bin(_bin(plus, ast.Sub(), minus), ast.Div(), _num(2))
+    return _bin(_num(2), ast.Div(), _bin(plus, ast.Add(), minus))  # sech
+
+
+def _apply(name: str, args: list[ast.expr], pos: int) -> ast.expr:
+    if name in ("cosh", "sinh", "sech"):
+        if len(args) != 1:
+            raise LatexError(pos, f"\\{name} takes one argument")
+        return _expanded(name, args[0])
+    if name in ("Max", "Min"):
+        if not args:
+            raise LatexError(pos, f"{name} needs arguments")
+        return _call(name, *args)
+    if len(args) != 1:
+        raise LatexError(pos, f"{name} takes one argument, found {len(args)}")
+    return _call(name, *args)
+
+
+def _replace_name(tree: ast.expr, names: dict[str, ast.expr]) -> ast.expr:
+    """tree with each Name in `names` replaced by its tree."""
+
+    class Swap(ast.NodeTransformer):
+        def visit_Name(self, node: ast.Name) -> Any:
+            return names.get(node.id, node)
+
+    return Swap().visit(_copy(tree))
+
+
+def _replace_subtree(tree: ast.expr, old: ast.expr, new: ast.expr) -> tuple[ast.expr, bool]:
+    """tree with every copy of `old` replaced by `new`, and whether there was one."""
+    target, found = ast.dump(old), False
+
+    class Swap(ast.NodeTransformer):
+        def visit(self, node: ast.AST) -> Any:
+            nonlocal found
+            if isinstance(node, ast.expr) and ast.dump(node) == target:
+                found = True
+                return _copy(new)
+            return super().visit(node)
+
+    return Swap().visit(_copy(tree)), found
+
+
+def _copy(tree: ast.expr) -> ast.expr:
+    copied = ast.parse(ast.unparse(tree), mode="eval").body
+    return copied
+
+
+def _names(tree: ast.expr) -> set[str]:
+    return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+
+
+# --- the parser ----------------------------------------------------------------------------
+
+_END = Token("end", "", -1)
+_NETWORK_NAMES = {"a", "z", "w", "t", "E"}
+
+
+@dataclass
+class _Atom:
+    base: str
+    pos: int
+    tokens: list[Token]  # base, subscript and superscript tokens, for matching declared names
+    sub: list[Token] | None = None
+    sup: list[Token] | None = None
+    primes: int = 0
+
+
+class _Parser:
+    """Recursive descent over the tokens of one display."""
+
+    def __init__(self, tokens: list[Token], settings: Settings, text: str) -> None:
+        self.tokens = tokens
+        self.at = 0
+        self.settings = settings
+        self.text = text
+        self.depth = 0
+        self.bound: list[str] = []  # indices of the sums around the current place
+        self.fresh = 0
+        self.line = 1
+        self.index_mode = False  # inside a subscript, layer or bound: letters are indices
+
+    # -- token access
+
+    def peek(self, ahead: int = 0) -> Token:
+        index = self.at + ahead
+        return self.tokens[index] if index < len(self.tokens) else self.end
+
+    @property
+    def end(self) -> Token:
+        return Token("end", "", len(self.text))
+
+    def take(self) -> Token:
+        token = self.peek()
+        self.at += 1
+        return token
+
+    def is_(self, text: str, kind: str | None = None) -> bool:
+        token = self.peek()
+        return token.text == text and (kind is None or token.kind == kind)
+
+    def expect(self, text: str) -> Token:
+        token = self.peek()
+        if token.text != text:
+            found = "the end" if token.kind == "end" else repr(token.text)
+            raise LatexError(token.pos, f"expected {text!r}, found {found}")
+        return self.take()
+
+    def fail(self, message: str, token: Token | None = None) -> LatexError:
+        return LatexError((token or self.peek()).pos, message)
+
+    def finish(self) -> None:
+        token = self.peek()
+        if token.kind != "end":
+            raise self.fail(f"unexpected {token.text!r}", token)
+
+    def nested(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise self.fail(f"nested more than {MAX_NESTING} deep")
+
+    # -- displays
+
+    def display(self) -> Display:
+        result = Display()
+        defined: list[tuple[ast.expr, ast.expr]] = []  # (name or name[i], value) by `where`
+        while True:
+            self.skip_breaks()
+            if self.peek().kind == "end":
+                break
+            self.part(result, defined)
+            self.skip_breaks()
+            if self.is_(",") or self.is_(";") or self.is_(r"\quad") or self.is_(r"\qquad"):
+                while self.peek().text in (",", ";", r"\quad", r"\qquad"):
+                    self.take()
+                continue
+            self.finish()
+        if not result.relations:
+            raise LatexError(0, "no equation (lhs = rhs) in this display")
+        for name, value in reversed(defined):
+            result.relations = [
+                Relation(_define(r.lhs, name, value), _define(r.rhs, name, value), r.line, r.pos)
+                for r in result.relations
+            ]
+        return result
+
+    def skip_breaks(self) -> None:
+        while self.peek().kind == "brk":
+            self.take()
+            self.line += 1
+
+    def part(self, result: Display, defined: list[tuple[ast.expr, ast.expr]]) -> None:
+        """One `, \\quad`-separated part: a definition, condition, equation or continuation."""
+        token = self.peek()
+        if token.kind == "word" and token.text.rstrip(":") in ("where", "with", "for", "if"):
+            self.take()
+            self.definition(defined, required=True)
+            return
+        if token.kind == "sym" and token.text == "=" and result.relations:
+            self.continuation(result)
+            return
+        if result.relations and self.definition(defined, required=False):
+            return
+        start = self.at
+        first = self.expression()
+        relations: list[tuple[str, ast.expr, int]] = []
+        while self.relation_ahead():
+            op_token = self.take()
+            op = _RELATIONS[op_token.text]
+            self.skip_breaks()
+            relations.append((op, self.expression(), op_token.pos))
+            self.skip_breaks_before_relation()
+        if not relations:
+            raise LatexError(self.tokens[start].pos, "an expression without '=' is not a claim")
+        if all(op == "=" for op, _, _ in relations) and not self.is_condition(first, relations):
+            for _, rhs, pos in relations:
+                result.relations.append(Relation(first, rhs, self.line, pos))
+            return
+        left = first
+        for op, right, _ in relations:
+            result.conditions.append(_condition(op, left, right))
+            left = right
+
+    def skip_breaks_before_relation(self) -> None:
+        ahead = 0
+        while self.peek(ahead).kind == "brk":
+            ahead += 1
+        if ahead and self.peek(ahead).text in _RELATIONS:
+            for _ in range(ahead):
+                self.take()
+                self.line += 1
+
+    def continuation(self, result: Display) -> None:
+        """`= rhs` on a line of its own: the first left side equals it too."""
+        first = result.relations[0].lhs
+        while self.is_("=", "sym"):
+            token = self.take()
+            self.skip_breaks()
+            result.relations.append(Relation(first, self.expression(), self.line, token.pos))
+            self.skip_breaks_before_relation()
+
+    def relation_ahead(self) -> bool:
+        token = self.peek()
+        return token.text in _RELATIONS and token.kind in ("sym", "cmd")
+
+    def is_condition(self, first: ast.expr, relations: list[tuple[str, ast.expr, int]]) -> bool:
+        """`i = j` between plain indices is a condition on the claim, not a claim."""
+        sides = [first, *(rhs for _, rhs, _ in relations)]
+        return all(
+            isinstance(side, ast.Name) and side.id in self.settings.indices for side in sides
+        )
+
+    def definition(self, defined: list[tuple[ast.expr, ast.expr]], required: bool) -> bool:
+        """`k = ...` or `E_i = ...` after the equation: a name the display defines."""
+        head = self.peek()
+        under = self.peek(1).text == "_"
+        letters: list[str] = []
+        if under:
+            group = self.peek(2)
+            if group.text == "{":
+                ahead = 3
+                while self.peek(ahead).kind == "char" and len(self.peek(ahead).text) == 1:
+                    letters.append(self.peek(ahead).text)
+                    ahead += 1
+                closes = self.peek(ahead).text == "}"
+                equal = self.peek(ahead + 1).text == "="
+            else:
+                letters = [group.text] if group.kind == "char" and len(group.text) == 1 else []
+                closes, equal = bool(letters), self.peek(3).text == "="
+            fits = head.kind == "char" and closes and equal
+        else:
+            fits = head.kind in ("char", "cmd") and self.peek(1).text == "="
+        if not fits or (not required and set(letters) & self.settings.indices):
+            if required:
+                raise self.fail("expected a name to define after 'where'", head)
+            return False
+        if not required and not under and head.text in self.settings.indices:
+            return False
+        self.bound.extend(letters)
+        name = self.factor()
+        self.expect("=")
+        value = self.expression()
+        del self.bound[len(self.bound) - len(letters) :]
+        defined.append((name, value))
+        return True
+
+    # -- expressions
+
+    def expression(self) -> ast.expr:
+        self.nested()
+        if self.peek().text in ("+", "-"):
+            sign = self.take().text
+            left = self.term()
+            if sign == "-":
+                left = ast.UnaryOp(ast.USub(), left)
+        else:
+            left = self.term()
+        while self.peek().kind == "sym" and self.peek().text in ("+", "-"):
+            op = self.take().text
+            right = self.term()
+            left = _bin(left, ast.Add() if op == "+" else ast.Sub(), right)
+        self.depth -= 1
+        return left
+
+    def term(self) -> ast.expr:
+        left = self.factor()
+        while True:
+            token = self.peek()
+            if token.text in _PRODUCTS and token.kind in ("sym", "cmd"):
+                self.take()
+                left = _bin(left, ast.Mult(), self.factor())
+            elif token.kind == "sym" and token.text == "/":
+                self.take()
+                left = _bin(left, ast.Div(), self.factor())
+            elif self.starts_factor(token):
+                left = _bin(left, ast.Mult(), self.factor())
+            else:
+                return left
+
+    def starts_factor(self, token: Token) -> bool:
+        if token.kind in ("char", "num", "word", "bb"):
+            return token.kind != "word" or token.text not in ("if", "else", "otherwise", "where")
+        if token.kind == "sym":
+            return token.text in ("(", "[", "{", "|") and not (token.text == "|" and self.in_abs)
+        if token.kind == "cmd":
+            return (
+                token.text not in _RELATIONS
+                and token.text not in _PRODUCTS
+                and token.text
+                not in (
+                    r"\end",
+                    r"\quad",
+                    r"\qquad",
+                    r"\in",
+                    r"\notin",
+                )
+            )
+        return False
+
+    in_abs = False
+
+    def factor(self) -> ast.expr:
+        token = self.peek()
+        if token.kind == "sym" and token.text == "-":
+            self.take()
+            return ast.UnaryOp(ast.USub(), self.factor())
+        if token.kind == "sym" and token.text == "+":
+            self.take()
+            return self.factor()
+        base = self.primary()
+        return self.power(base)
+
+    def power(self, base: ast.expr) -> ast.expr:
+        while self.is_("^", "sym"):
+            token = self.take()
+            group = self.group_tokens()
+            if _is_transpose(group):
+                continue  # a scalar's transpose is itself (shapes: the claims language)
+            exponent = self.sub_parse(group, token)
+            base = _bin(base, ast.Pow(), exponent)
+        return base
+
+    def primary(self) -> ast.expr:
+        token = self.peek()
+        if token.kind == "end":
+            raise self.fail("the expression ends too early")
+        if token.kind == "num":
+            self.take()
+            value = token.text
+            return ast.Constant(float(value) if "." in value else int(value))
+        if token.kind == "sym":
+            return self.bracketed(token)
+        if token.kind == "bb":
+            return self.indicator(token)
+        if token.kind == "word":
+            return self.word(token)
+        if token.kind == "char":
+            return self.letters(token)
+        if token.kind == "cmd":
+            return self.command(token)
+        raise self.fail(f"unexpected {token.text!r}", token)
+
+    def bracketed(self, token: Token) -> ast.expr:
+        pairs = {"(": ")", "[": "]", "{": "}", "|": "|"}
+        if token.text not in pairs:
+            raise self.fail(f"unexpected {token.text!r}", token)
+        self.take()
+        saved = self.in_abs
+        self.in_abs = token.text == "|"
+        inner = self.expression()
+        self.in_abs = saved
+        if token.text == "(" and self.is_(","):
+            raise self.fail("a list in parentheses is not a value here", self.peek())
+        self.expect(pairs[token.text])
+        return _call("Abs", inner) if token.text == "|" else inner
+
+    # -- names, functions, sub- and superscripts
+
+    def letters(self, token: Token) -> ast.expr:
+        word = self.function_word()
+        if word is not None:
+            return self.function(word, token)
+        self.take()
+        return self.atom(_Atom(token.text, token.pos, [token]))
+
+    def function_word(self) -> str | None:
+        """A declared or built-in function name spelled in letters (ReLU, f), longest first."""
+        letters, pos = "", self.peek().pos
+        ahead = 0
+        while self.peek(ahead).kind == "char" and len(self.peek(ahead).text) == 1:
+            token = self.peek(ahead)
+            if token.pos != pos + len(letters):
+                break
+            letters += token.text
+            ahead += 1
+        for size in range(len(letters), 0, -1):
+            name = letters[:size]
+            if size == 1 and name not in dict(self.settings.functions):
+                continue
+            if self.settings.function(name) is None:
+                continue
+            if name in ("s",) and self.peek(size).text != "(":
+                continue
+            for _ in range(size):
+                self.take()
+            return name
+        return None
+
+    def word(self, token: Token) -> ast.expr:
+        self.take()
+        text = token.text
+        if self.settings.function(text) is not None:
+            return self.function(text, token, taken=True)
+        if text == "d":
+            return self.atom(_Atom("d", token.pos, [token]))
+        if re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", text):
+            return self.atom(_Atom(text, token.pos, [token]))
+        raise self.fail(f"\\text{{{text}}} is not a name or function derive reads", token)
+
+    def command(self, token: Token) -> ast.expr:
+        name = token.text
+        bare = name[1:]
+        if name in _REFUSED:
+            raise self.fail(_REFUSED[name], token)
+        if name in (r"\frac", r"\dfrac", r"\tfrac"):
+            return self.fraction()
+        if name == r"\sum":
+            return self.sum()
+        if name == r"\sqrt":
+            self.take()
+            return _call("sqrt", self.sub_parse(self.group_tokens(), token))
+        if name == r"\begin":
+            return self.environment()
+        if name == r"\nabla":
+            return self.nabla()
+        if name == r"\delta" and "delta" not in self.settings.symbols and self.delta_ahead():
+            return self.kronecker()
+        if self.settings.function(bare) is not None:
+            return self.function(bare, token)
+        if bare in _GREEK:
+            self.take()
+            return self.atom(_Atom(bare, token.pos, [token]))
+        if name == r"\partial":
+            raise self.fail("\\partial outside \\frac{\\partial ...}{\\partial ...}", token)
+        known = difflib.get_close_matches(name, _KNOWN, n=1)
+        hint = f" (did you mean {known[0]}?)" if known else ""
+        raise self.fail(f"{name} is not a function derive knows{hint}", token)
+
+    def atom(self, atom: _Atom) -> ast.expr:
+        """A name with its sub/superscripts and primes: a macro, an indexed name or a power."""
+        self.scripts(atom)
+        is_index = atom.sub is None and atom.base in self.settings.indices | set(self.bound)
+        macro = None if self.index_mode or is_index else self.macro(atom)
+        if macro is not None:
+            return self.power_of_atom(macro, atom)
+        if atom.primes:
+            raise self.fail(
+                f"{atom.base}' is a derivative of a function: declare {atom.base} "
+                "in [latex] functions",
+                Token("char", "", atom.pos),
+            )
+        if atom.base == "e" and "e" not in self.settings.symbols and atom.sub is None:
+            if atom.sup is not None:
+                return _exp_of(self.sub_parse(atom.sup, Token("char", "e", atom.pos)))
+            return _exp_of(_num(1))
+        if atom.base == "pi" and atom.sub is None:
+            return self.power_of_atom(ast.Name("pi", ast.Load()), atom)
+        layer, rest_sup = self.layer(atom)
+        indices, suffix = self.indices(atom)
+        name = atom.base + (f"_{suffix}" if suffix else "")
+        if name in ("d",) and not indices:
+            raise self.fail("a lone 'd' outside \\frac{d ...}{d ...}", Token("char", "d", atom.pos))
+        if layer is not None and not indices and self.settings.network:
+            raise self.fail(
+                f"{name}^[...] has a layer but no neuron index: a vector or a matrix, which "
+                "needs shapes (matrices are read with shapes, which claims do not declare yet)",
+                Token("char", name, atom.pos),
+            )
+        node: ast.expr = ast.Name(name, ast.Load())
+        parts = ([layer] if layer is not None else []) + indices
+        if parts:
+            slice_ = parts[0] if len(parts) == 1 else ast.Tuple(parts, ast.Load())
+            node = ast.Subscript(node, slice_, ast.Load())
+        atom.sup = rest_sup
+        return self.power_of_atom(node, atom)
+
+    def power_of_atom(self, node: ast.expr, atom: _Atom) -> ast.expr:
+        if atom.sup is not None and not _is_transpose(atom.sup):
+            node = _bin(node, ast.Pow(), self.sub_parse(atom.sup, Token("sym", "^", atom.pos)))
+        if self.is_("(") and self.tuple_ahead():
+            self.skip_arguments()  # s_{z_i}(z_1, ..., z_n): the variables a name is a function of
+        return node
+
+    def tuple_ahead(self) -> bool:
+        depth = 0
+        for ahead in range(len(self.tokens) - self.at):
+            token = self.peek(ahead)
+            if token.text in ("(", "{", "["):
+                depth += 1
+            elif token.text in (")", "}", "]"):
+                depth -= 1
+                if depth == 0:
+                    return False
+            elif token.text == "," and depth == 1:
+                return True
+        return False
+
+    def skip_arguments(self) -> None:
+        depth = 0
+        while True:
+            token = self.take()
+            if token.text == "(":
+                depth += 1
+            elif token.text == ")":
+                depth -= 1
+                if depth == 0:
+                    return
+
+    def scripts(self, atom: _Atom) -> None:
+        while True:
+            token = self.peek()
+            if token.kind == "sym" and token.text == "_" and atom.sub is None:
+                self.take()
+                atom.sub = self.group_tokens()
+            elif token.kind == "sym" and token.text == "^" and atom.sup is None:
+                self.take()
+                atom.sup = self.group_tokens()
+                if atom.sup and atom.sup[0].text == "'":
+                    atom.primes += len(atom.sup)
+                    atom.sup = None
+                    continue
+            elif token.kind == "sym" and token.text == "'":
+                self.take()
+                atom.primes += 1
+            else:
+                return
+
+    def group_tokens(self) -> list[Token]:
+        """The tokens of a braced group, or the single token (or command) after ^ or _."""
+        token = self.peek()
+        if token.kind == "end":
+            raise self.fail("a sub- or superscript is missing")
+        if token.text != "{" or token.kind != "sym":
+            self.take()
+            if token.kind == "cmd" and token.text == r"\mathsf":
+                return [token]
+            return [token]
+        depth, start = 0, self.at
+        while True:
+            token = self.take()
+            if token.kind == "end":
+                raise self.fail("this brace is never closed", self.tokens[start])
+            if token.kind == "sym" and token.text == "{":
+                depth += 1
+            elif token.kind == "sym" and token.text == "}":
+                depth -= 1
+                if depth == 0:
+                    return self.tokens[start + 1 : self.at - 1]
+
+    def sub_parse(self, tokens: list[Token], at: Token, index: bool = False) -> ast.expr:
+        """An expression from a group's tokens; `index`: a subscript, layer or bound."""
+        if not tokens:
+            raise self.fail("an empty group", at)
+        inner = _Parser(tokens, self.settings, self.text)
+        inner.depth, inner.bound, inner.fresh = self.depth + 1, list(self.bound), self.fresh
+        inner.index_mode = index or self.index_mode
+        if inner.depth > MAX_NESTING:
+            raise self.fail(f"nested more than {MAX_NESTING} deep", at)
+        tree = inner.expression()
+        inner.finish()
+        self.fresh = inner.fresh
+        return tree
+
+    def macro(self, atom: _Atom) -> ast.expr | None:
+        """The tree of a declared name matching the atom (with its superscript, or without)."""
+        under = [Token("sym", "_", atom.pos), *atom.sub] if atom.sub is not None else []
+        plain = [*atom.tokens, *under]
+        tries: list[tuple[list[Token], list[Token] | None]] = [(plain, atom.sup)]
+        if atom.sup is not None:
+            tries.insert(0, ([*plain, Token("sym", "^", atom.pos), *atom.sup], None))
+        for tokens, left in tries:
+            text = _canonical(tokens)
+            for macro in self.settings.macros:
+                match = macro.pattern.fullmatch(text)
+                if match is None:
+                    continue
+                bound: dict[str, ast.expr] = {}
+                for name in macro.params:
+                    kind, value = match[name].split(":", 1)
+                    bound[name] = (
+                        ast.Constant(int(value)) if kind == "n" else ast.Name(value, ast.Load())
+                    )
+                atom.sup = left
+                return _replace_name(macro.tree, bound)
+        return None
+
+    def layer(self, atom: _Atom) -> tuple[ast.expr | None, list[Token] | None]:
+        """The layer a superscript names under the declared scheme, and what is left of it."""
+        sup = atom.sup
+        if sup is None or self.settings.layers == "none":
+            return None, sup
+        at = Token("sym", "^", atom.pos)
+        if self.settings.layers == "brackets":
+            if sup[0].text == "[" and sup[-1].text == "]":
+                return self.sub_parse(sup[1:-1], at, index=True), None
+            return None, sup
+        if atom.base in self.settings.layered and not _is_transpose(sup):
+            return self.sub_parse(sup, at, index=True), None
+        return None, sup
+
+    def indices(self, atom: _Atom) -> tuple[list[ast.expr], str]:
+        """The indices of a subscript (w_{jk}, a_{i,j}, z_{n-1}) or a name suffix (E_{tot})."""
+        sub = atom.sub
+        if sub is None:
+            return [], ""
+        known = self.settings.indices | set(self.bound)
+        letters = [t for t in sub if t.kind == "char"]
+        if all(t.kind == "num" for t in sub) and len(sub) == 1:
+            return [ast.Constant(int(float(sub[0].text)))], ""
+        if sub and len(letters) == len(sub) and all(len(t.text) == 1 for t in sub):
+            if all(t.text in known for t in sub):
+                return [ast.Name(t.text, ast.Load()) for t in sub], ""
+            return [], "".join(t.text for t in sub)
+        if len(sub) == 1 and sub[0].kind in ("word", "char"):
+            return [], sub[0].text.replace(" ", "")
+        if len(sub) == 1 and sub[0].kind == "cmd" and sub[0].text[1:] in _GREEK:
+            return [], sub[0].text[1:]
+        parts = _split_commas(sub)
+        trees = []
+        for part in parts:
+            relation = [i for i, t in enumerate(part) if t.text in _RELATIONS]
+            if relation:  # z_{k \neq i}: the index is k, the condition is the claim's domain
+                part = part[: relation[0]]
+            trees.append(self.sub_parse(part, sub[0], index=True))
+        names = set().union(*(_names(t) for t in trees))
+        if names - known - {"s", "n"} and not self.settings.network:
+            return [], re.sub(r"\W", "", "".join(t.text for t in sub))
+        return trees, ""
+
+    def function(self, name: str, token: Token, taken: bool = False) -> ast.expr:
+        """f(x), f'(x), f^2(x), \\log x: a call of a derive function."""
+        if not taken and token.kind == "cmd":
+            self.take()
+        target = self.settings.function(name)
+        assert target is not None
+        primes, power = 0, None
+        while True:
+            if self.is_("'", "sym"):
+                self.take()
+                primes += 1
+            elif self.is_("^", "sym"):
+                self.take()
+                group = self.group_tokens()
+                if group and group[0].text == "'":
+                    primes += len(group)
+                else:
+                    power = self.sub_parse(group, token)
+            elif self.is_("_", "sym") and target in ("log",):
+                raise self.fail("a logarithm to another base is not read: use \\ln or \\log")
+            else:
+                break
+        args = self.arguments(token)
+        if target == "s" and primes == 0:
+            call = _call("s", *args)
+        elif primes:
+            call = self.derivative_of(target, args, primes, token)
+        else:
+            call = _apply(target, args, token.pos)
+        return _bin(call, ast.Pow(), power) if power is not None else call
+
+    def arguments(self, token: Token) -> list[ast.expr]:
+        if self.is_("(", "sym"):
+            self.take()
+            args = [self.expression()]
+            while self.is_(",", "sym"):
+                self.take()
+                args.append(self.expression())
+            self.expect(")")
+            return args
+        if self.peek().kind == "end" or not self.starts_factor(self.peek()):
+            raise self.fail(f"{token.text} needs an argument", token)
+        return [self.factor()]
+
+    def derivative_of(self, target: str, args: list[ast.expr], primes: int, at: Token) -> ast.expr:
+        if len(args) != 1 or primes > 2:
+            raise self.fail(f"{at.text}' takes one argument (and at most two primes)", at)
+        arg = args[0]
+        if isinstance(arg, ast.Name):
+            inner = _apply(target, [arg], at.pos)
+            return _call("Derivative", inner, *[arg] * primes)
+        dummy = self.dummy(arg)
+        inner = _apply(target, [dummy], at.pos)
+        return _call("Subs", _call("Derivative", inner, *[dummy] * primes), dummy, arg)
+
+    def dummy(self, *trees: ast.expr) -> ast.Name:
+        used = set().union(*(_names(t) for t in trees)) if trees else set()
+        while True:
+            self.fresh += 1
+            name = f"u{self.fresh}"
+            if name not in used and name not in self.settings.indices:
+                return ast.Name(name, ast.Load())
+
+    # -- fractions and derivatives
+
+    def fraction(self) -> ast.expr:
+        start = self.take()
+        top = self.group_tokens()
+        bottom = self.group_tokens()
+        variable = self.differential(bottom)
+        if variable is not None and self.differential(top, numerator=True) is not None:
+            return self.derivative(top, bottom, start)
+        return _bin(self.sub_parse(top, start), ast.Div(), self.sub_parse(bottom, start))
+
+    def differential(self, tokens: list[Token], numerator: bool = False) -> list[Token] | None:
+        """The tokens after the `d`/`\\partial` a fraction's part starts with, or None."""
+        if not tokens:
+            return None
+        first = tokens[0]
+        is_d = (first.kind in ("char", "word") and first.text == "d") or first.text == r"\partial"
+        if not is_d:
+            return None
+        rest = tokens[1:]
+        if numerator:
+            return rest
+        if not rest or rest[0].text == "^":
+            return None
+        return rest
+
+    def derivative(self, top: list[Token], bottom: list[Token], at: Token) -> ast.expr:
+        variable_tokens = bottom[1:]
+        body_tokens = top[1:]
+        if body_tokens and body_tokens[0].text == "^":
+            raise self.fail("higher derivatives (\\partial^2) are not read yet", at)
+        variable = self.sub_parse(variable_tokens, bottom[0])
+        if body_tokens:
+            body = self.sub_parse(body_tokens, top[0])
+            self.check_defined(body, variable, body_tokens[0])
+        else:  # \frac{d}{dx} f: the operator applies to the factors that follow
+            if not self.starts_factor(self.peek()):
+                raise self.fail("\\frac{d}{dx} needs something to differentiate after it", at)
+            body = self.term()
+        return self.differentiate(body, variable)
+
+    def differentiate(self, body: ast.expr, variable: ast.expr) -> ast.expr:
+        if isinstance(variable, ast.Name | ast.Subscript):
+            return _call("Derivative", body, variable)
+        dummy = self.dummy(body, variable)  # by a quantity: the chain rule through it
+        replaced, found = _replace_subtree(body, variable, dummy)
+        if not found:
+            raise LatexError(
+                0,
+                f"{ast.unparse(variable)} does not appear in what is "
+                "differentiated: nothing to differentiate by",
+            )
+        return _call("Subs", _call("Derivative", replaced, dummy), dummy, variable)
+
+    def check_defined(self, body: ast.expr, variable: ast.expr, at: Token) -> None:
+        """d z / d x with z a bare name nothing defines would be 0 silently: refuse it."""
+        plain = isinstance(body, ast.Name) or (
+            isinstance(body, ast.Subscript)
+            and isinstance(body.value, ast.Name)
+            and not (self.settings.network and body.value.id in _NETWORK_NAMES)
+        )
+        if not plain or ast.dump(body) == ast.dump(variable):
+            return
+        if isinstance(body, ast.Name) and self.settings.network and body.id in ("Etot",):
+            return
+        shown = ast.unparse(body)
+        raise self.fail(
+            f"nothing defines {shown} in terms of {ast.unparse(variable)}: the derivative would "
+            f"be 0; declare {shown} in [latex] names",
+            at,
+        )
+
+    # -- sums, indicators, Kronecker deltas, gradients
+
+    def sum(self) -> ast.expr:
+        start = self.take()
+        sub = self.group_tokens() if self.is_("_", "sym") and self.take() else None
+        sup = self.group_tokens() if self.is_("^", "sym") and self.take() else None
+        if sub is None:
+            raise self.fail("a sum needs its index: \\sum_{i=1}^{n}", start)
+        parts = _split_commas(sub)
+        head = parts[0]
+        if not head or head[0].kind != "char":
+            raise self.fail("a sum's index must be a letter", start)
+        index = head[0].text
+        exclusions: list[ast.expr] = []
+        low: ast.expr | None = None
+        if len(head) > 1 and head[1].text == "=":
+            low = self.sub_parse(head[2:], start, index=True)
+        elif len(head) > 1 and head[1].text in (r"\neq", r"\ne"):
+            exclusions.append(self.sub_parse(head[2:], start, index=True))
+        elif len(head) > 1:
+            raise self.fail("a sum's subscript is index = low (or index \\neq j)", start)
+        for part in parts[1:]:
+            if len(part) > 2 and part[0].text == index and part[1].text in (r"\neq", r"\ne"):
+                exclusions.append(self.sub_parse(part[2:], start, index=True))
+            else:
+                raise self.fail("after the sum's index only 'j \\neq i' is read", start)
+        if low is None or sup is None:
+            if self.settings.sum_range is None or (low is None) != (sup is None):
+                raise self.fail("a sum without both limits: declare [latex] sum_range", start)
+            low, high = self.settings.sum_range
+        else:
+            high = self.sub_parse(sup, start, index=True)
+        self.bound.append(index)
+        body = self.term()
+        self.bound.pop()
+        for other in exclusions:
+            keep = _bin(
+                _num(1), ast.Sub(), _call("KroneckerDelta", ast.Name(index, ast.Load()), other)
+            )
+            body = _bin(keep, ast.Mult(), body)
+        limits = ast.Tuple([ast.Name(index, ast.Load()), low, high], ast.Load())
+        return _call("Sum", body, limits)
+
+    def delta_ahead(self) -> bool:
+        if self.peek(1).text != "_":
+            return False
+        group = self.peek(2)
+        if group.text != "{":
+            return False
+        inside = []
+        ahead = 3
+        while self.peek(ahead).text != "}" and self.peek(ahead).kind != "end":
+            inside.append(self.peek(ahead))
+            ahead += 1
+        return len([t for t in inside if t.text != ","]) == 2
+
+    def kronecker(self) -> ast.expr:
+        token = self.take()
+        self.take()  # _
+        parts = [t for t in self.group_tokens() if t.text != ","]
+        first, second = (self.sub_parse([t], token, index=True) for t in parts)
+        return _call("KroneckerDelta", first, second)
+
+    def indicator(self, token: Token) -> ast.expr:
+        self.take()
+        if token.text != "1":
+            raise self.fail(f"\\mathbb{{{token.text}}} is a set: use it after \\in", token)
+        if self.is_("_", "sym"):
+            self.take()
+            tokens = self.group_tokens()
+            inner = _Parser(tokens, self.settings, self.text)
+            condition = inner.condition()
+        else:
+            close = {"[": "]", "(": ")", "{": "}"}.get(self.peek().text)
+            if close is None:
+                raise self.fail("\\mathbb{1} takes its condition in [ ]", token)
+            self.take()
+            condition = self.condition()
+            self.expect(close)
+        return _call(
+            "Piecewise",
+            ast.Tuple([_num(1), condition], ast.Load()),
+            ast.Tuple([_num(0), ast.Constant(True)], ast.Load()),
+        )
+
+    def nabla(self) -> ast.expr:
+        token = self.take()
+        if not self.is_("_", "sym"):
+            raise self.fail("\\nabla needs the variable as a subscript: \\nabla_a C", token)
+        self.take()
+        variable = self.sub_parse(self.group_tokens(), token)
+        body = self.factor()
+        self.check_defined(body, variable, token)
+        return self.differentiate(body, variable)
+
+    # -- environments: cases, matrices
+
+    def environment(self) -> ast.expr:
+        token = self.peek()
+        name, after = _environment_name(self.tokens, self.at)
+        self.at = after
+        if name == "cases":
+            return self.cases(token)
+        if name in ("pmatrix", "bmatrix", "matrix", "vmatrix", "Bmatrix", "array"):
+            raise self.fail("matrices are read with shapes, which claims do not declare yet", token)
+        raise self.fail(f"the environment {name} is not read", token)
+
+    def cases(self, token: Token) -> ast.expr:
+        self.nested()
+        pairs = []
+        while True:
+            while self.peek().kind == "brk":
+                self.take()
+            if self.is_(r"\end", "cmd"):
+                _, self.at = _environment_name(self.tokens, self.at)
+                break
+            value = self.expression()
+            if self.is_(",", "sym"):
+                self.take()
+            self.expect("&")
+            condition = self.condition()
+            if self.is_(",", "sym") or self.is_(".", "sym"):
+                self.take()
+            pairs.append(ast.Tuple([value, condition], ast.Load()))
+            if self.peek().kind not in ("brk",) and not self.is_(r"\end", "cmd"):
+                raise self.fail("expected \\\\ or \\end{cases}")
+        self.depth -= 1
+        if not pairs:
+            raise self.fail("empty cases", token)
+        return _call("Piecewise", *pairs)
+
+    def condition(self) -> ast.expr:
+        """`\\text{if } x > 0`, `x \\in \\mathbb{R}_+^*`, `i = k`, `\\text{otherwise}`."""
+        token = self.peek()
+        if token.kind == "word":
+            words = token.text.rstrip(",").split()
+            if words and words[0] in ("otherwise", "else", "sinon"):
+                self.take()
+                return ast.Constant(True)
+            if words and words[0] in ("if", "for", "when", "si"):
+                self.take()
+                if len(words) > 1:
+                    raise self.fail("write the condition outside \\text{}", token)
+        left = self.expression()
+        if self.is_(r"\in", "cmd"):
+            return self.membership(left)
+        if not self.relation_ahead():
+            raise self.fail("expected a condition (x > 0, i = k, \\text{otherwise})")
+        op = _RELATIONS[self.take().text]
+        result = _condition(op, left, self.expression())
+        while self.relation_ahead():  # 0 < x < 1
+            op = _RELATIONS[self.take().text]
+            right = self.expression()
+            previous = result.comparators[0] if isinstance(result, ast.Compare) else left
+            result = ast.BoolOp(ast.And(), [result, _condition(op, previous, right)])
+        return result
+
+    def membership(self, left: ast.expr) -> ast.expr:
+        token = self.take()
+        bb = self.peek()
+        if bb.kind != "bb" or bb.text != "R":
+            raise self.fail(
+                "only x \\in \\mathbb{R}, \\mathbb{R}_+, \\mathbb{R}_-^* ... are read", bb
+            )
+        self.take()
+        sign, star = "", False
+        while self.peek().text in ("_", "^"):
+            which = self.take().text
+            group = [t.text for t in self.group_tokens()]
+            if which == "_" and group in (["+"], ["-"]):
+                sign = group[0]
+            elif which == "^" and group in (["*"], [r"\ast"]):
+                star = True
+            elif which == "^" and group in (["+"], ["-"]):
+                sign = group[0]
+            else:
+                raise self.fail(
+                    "only \\mathbb{R}_+, \\mathbb{R}_-, with ^* for nonzero, are read", token
+                )
+        zero = _num(0)
+        if not sign:
+            return _call("Ne", left, zero) if star else ast.Constant(True)
+        op = {("+", True): ast.Gt(), ("+", False): ast.GtE(), ("-", True): ast.Lt()}
+        return ast.Compare(left, [op.get((sign, star), ast.LtE())], [zero])
+
+
+def _define(tree: ast.expr, name: ast.expr, value: ast.expr) -> ast.expr:
+    """tree with each use of a defined name (k, or E[i] for any index) replaced by its value."""
+    if isinstance(name, ast.Name):
+        return _replace_name(tree, {name.id: value})
+    if not (isinstance(name, ast.Subscript) and isinstance(name.value, ast.Name)):
+        return tree
+    params = _slice(name)
+    if not all(isinstance(p, ast.Name) for p in params):
+        return tree
+    base = name.value.id
+
+    class Swap(ast.NodeTransformer):
+        def visit_Subscript(self, original: ast.Subscript) -> Any:
+            node = self.generic_visit(original)
+            if not isinstance(node, ast.Subscript):
+                return node
+            if not (isinstance(node.value, ast.Name) and node.value.id == base):
+                return node
+            used = _slice(node)
+            if len(used) != len(params):
+                return node
+            bound = {p.id: u for p, u in zip(params, used, strict=True)}  # type: ignore[attr-defined]
+            return _replace_name(value, bound)
+
+    return Swap().visit(_copy(tree))
+
+
+def _slice(node: ast.Subscript) -> list[ast.expr]:
+    return list(node.slice.elts) if isinstance(node.slice, ast.Tuple) else [node.slice]
+
+
+def _condition(op: str, left: ast.expr, right: ast.expr) -> ast.expr:
+    if op == "=":
+        return _call("Eq", left, right)
+    if op == "!=":
+        return _call("Ne", left, right)
+    compare = {"<": ast.Lt(), ">": ast.Gt(), "<=": ast.LtE(), ">=": ast.GtE()}[op]
+    return ast.Compare(left, [compare], [right])
+
+
+def _is_transpose(tokens: list[Token]) -> bool:
+    texts = [t.text for t in tokens]
+    return texts in (["T"], [r"\top"], [r"\intercal"], [r"\mathsf"], ["\\mathrm"])
+
+
+def _split_commas(tokens: list[Token]) -> list[list[Token]]:
+    parts: list[list[Token]] = [[]]
+    depth = 0
+    for token in tokens:
+        if token.text in ("(", "{", "["):
+            depth += 1
+        elif token.text in (")", "}", "]"):
+            depth -= 1
+        if token.text == "," and depth == 0:
+            parts.append([])
+        else:
+            parts[-1].append(token)
+    return parts
+
+
+def relations(text: str, settings: Settings) -> Iterator[Relation]:
+    """The relations of a display, for callers that need no conditions."""
+    yield from parse_display(text, settings).relations
+
+
+def display_claims(claim: Any, settings: Settings) -> list[Any]:
+    """The claims of a claim given by its `latex` alone: one per relation of the display.
+
+    A chain `a = b = c` (or aligned lines `&= ...`) states `a = b` and `a = c`; with more than
+    one relation, relation N is claim `<id>.N`, so the report shows which line breaks it. A
+    display that cannot be read gives one claim that fails with the message.
+    """
+    from derive.claims import Expression, LatexSideError, check_latex_tree
+
+    where = f"{claim.lhs.where}: latex"
+    try:
+        display = parse_display(claim.latex, settings)
+        for relation in display.relations:
+            for tree in (relation.lhs, relation.rhs):
+                check_latex_tree(tree, where, claim.latex)
+    except LatexError as exc:
+        return [replace(claim, error=exc.show(where, claim.latex))]
+    except LatexSideError as exc:
+        return [replace(claim, error=str(exc))]
+    except RecursionError:
+        return [replace(claim, error=f"{where}: nested too deeply")]
+    domain = claim.domain
+    if display.conditions:
+        tree = display.conditions[0]
+        if len(display.conditions) > 1:
+            tree = ast.BoolOp(ast.And(), display.conditions)
+        if domain is not None:
+            tree = ast.BoolOp(ast.And(), [domain.tree, tree])
+        domain = Expression(ast.unparse(tree), tree, where=where)
+    several = len(display.relations) > 1
+    out = []
+    for number, relation in enumerate(display.relations, 1):
+        read = f"{ast.unparse(relation.lhs)} = {ast.unparse(relation.rhs)}"
+        source = claim.source
+        if several and display.relations[-1].line > 1:
+            source = f"{source}, line {relation.line}" if source else f"line {relation.line}"
+        out.append(
+            replace(
+                claim,
+                id=f"{claim.id}.{number}" if several else claim.id,
+                lhs=Expression(claim.latex, relation.lhs, where=where),
+                rhs=Expression(claim.latex, relation.rhs, where=where),
+                statement=claim.statement or f"read as {read}",
+                source=source,
+                domain=domain,
+            )
+        )
+    return out
