@@ -917,7 +917,10 @@ class _Parser:
         token = self.peek()
         if token.kind == "sym" and token.text == "-":
             self.take()
-            return ast.UnaryOp(ast.USub(), self.factor())
+            self.nested()
+            negated = ast.UnaryOp(ast.USub(), self.factor())
+            self.depth -= 1
+            return negated
         if token.kind == "sym" and token.text == "+":
             self.take()
             return self.factor()
