@@ -536,7 +536,19 @@ def _sign(value: float) -> int:
 
 def check_file(cfile: ClaimsFile) -> list[Result]:
     """The verdict on every claim of a file, in file order."""
-    return [check_claim(claim, cfile) for claim in cfile.claims]
+    return [_check_latex_or_refuse(claim, cfile) for claim in cfile.claims]
+
+
+def _check_latex_or_refuse(claim: Claim, cfile: ClaimsFile) -> Result:
+    """A claim read from LaTeX that cannot be built (a[1] in a network) fails alone."""
+    try:
+        return check_claim(claim, cfile)
+    except DeriveError as exc:
+        if not any(side.where.endswith("latex") for side in (claim.lhs, claim.rhs)):
+            raise
+        result = Result(claim.id, "fails", claim.statement, claim.source, claim.latex)
+        result.condition = str(exc)
+        return result
 
 
 def check_claim(claim: Claim, cfile: ClaimsFile) -> Result:

@@ -483,25 +483,29 @@ class LatexSideError(DeriveError):
 
 
 def parse_latex_side(text: object, where: str, settings: Any = None) -> ast.expr:
-    """A LaTeX side as a checked tree of the SymPy-syntax language; LatexSideError if refused."""
+    """A LaTeX side as a checked tree of the SymPy-syntax language; LatexSideError if refused.
+
+    The message names the key (`rhs_latex: col 14: ...`): the report's row names the claim.
+    """
     from derive import latex
 
+    key = where.rsplit(": ", 1)[-1]
     if not isinstance(text, str) or len(text) > MAX_TEXT:
-        raise LatexSideError(f"{where}: expected a LaTeX string up to {MAX_TEXT} characters")
+        raise LatexSideError(f"{key}: expected a LaTeX string up to {MAX_TEXT} characters")
     try:
         tree = latex.parse_side(text, settings or latex.Settings())
     except latex.LatexError as exc:
-        raise LatexSideError(exc.show(where, text)) from None
+        raise LatexSideError(exc.show(key, text)) from None
     except RecursionError:
-        raise LatexSideError(f"{where}: nested too deeply") from None
-    check_latex_tree(tree, where, text)
+        raise LatexSideError(f"{key}: nested too deeply") from None
+    check_latex_tree(tree, key, text)
     return tree
 
 
 def check_latex_tree(tree: ast.expr, where: str, text: str) -> None:
     """The whitelist check of SymPy syntax, on a tree the LaTeX front end made."""
     try:
-        _check_tree(ast.Expression(tree), where, f"read as {ast.unparse(tree)}")
+        _check_tree(ast.Expression(tree), where, text)
     except DeriveError as exc:
         raise LatexSideError(str(exc)) from None
 

@@ -13,6 +13,7 @@ How names, sub- and superscripts are read is declared once per file in a `[latex
 from __future__ import annotations
 
 import ast
+import copy
 import difflib
 import re
 from collections.abc import Iterator
@@ -500,6 +501,8 @@ def parse_side(text: str, settings: Settings) -> ast.expr:
     parser = _Parser(tokens, settings, text)
     tree = parser.expression()
     parser.finish()
+    parser.raise_undefined(set())
+    _check_depth(tree)
     return tree
 
 
@@ -656,8 +659,7 @@ def _replace_subtree(tree: ast.expr, old: ast.expr, new: ast.expr) -> tuple[ast.
 
 
 def _copy(tree: ast.expr) -> ast.expr:
-    copied = ast.parse(ast.unparse(tree), mode="eval").body
-    return copied
+    return copy.deepcopy(tree)
 
 
 def _names(tree: ast.expr) -> set[str]:
@@ -693,6 +695,8 @@ class _Parser:
         self.fresh = 0
         self.line = 1
         self.index_mode = False  # inside a subscript, layer or bound: letters are indices
+        # d z / d x with z undefined so far: an error unless the display defines z after it
+        self.pending: list[tuple[str, LatexError]] = []
 
     # -- token access
 
@@ -751,6 +755,10 @@ class _Parser:
             self.finish()
         if not result.relations:
             raise LatexError(0, "no equation (lhs = rhs) in this display")
+        self.raise_undefined({_base(name) for name, _ in defined})
+        for relation in result.relations:
+            _check_depth(relation.lhs)
+            _check_depth(relation.rhs)
         for name, value in reversed(defined):
             result.relations = [
                 Relation(_define(r.lhs, name, value), _define(r.rhs, name, value), r.line, r.pos)
@@ -1065,8 +1073,6 @@ class _Parser:
         layer, rest_sup = self.layer(atom)
         indices, suffix = self.indices(atom)
         name = atom.base + (f"_{suffix}" if suffix else "")
-        if name in ("d",) and not indices:
-            raise self.fail("a lone 'd' outside \\frac{d ...}{d ...}", Token("char", "d", atom.pos))
         if layer is not None and not indices and self.settings.network:
             raise self.fail(
                 f"{name}^[...] has a layer but no neuron index: a vector or a matrix, which "
@@ -1161,6 +1167,7 @@ class _Parser:
         inner = _Parser(tokens, self.settings, self.text)
         inner.depth, inner.bound, inner.fresh = self.depth + 1, list(self.bound), self.fresh
         inner.index_mode = index or self.index_mode
+        inner.pending = self.pending
         if inner.depth > MAX_NESTING:
             raise self.fail(f"nested more than {MAX_NESTING} deep", at)
         tree = inner.expression()
@@ -1363,11 +1370,18 @@ class _Parser:
         if isinstance(body, ast.Name) and self.settings.network and body.id in ("Etot",):
             return
         shown = ast.unparse(body)
-        raise self.fail(
+        error = self.fail(
             f"nothing defines {shown} in terms of {ast.unparse(variable)}: the derivative would "
             f"be 0; declare {shown} in [latex] names",
             at,
         )
+        self.pending.append((_base(body), error))
+
+    def raise_undefined(self, defined: set[str]) -> None:
+        """The first derivative of a name that nothing, not even a where-clause, defines."""
+        for name, error in self.pending:
+            if name not in defined:
+                raise error
 
     # -- sums, indicators, Kronecker deltas, gradients
 
@@ -1582,6 +1596,25 @@ def _define(tree: ast.expr, name: ast.expr, value: ast.expr) -> ast.expr:
     return Swap().visit(_copy(tree))
 
 
+def _base(tree: ast.expr) -> str:
+    """The name of a name or of an indexed name."""
+    if isinstance(tree, ast.Subscript):
+        tree = tree.value
+    return tree.id if isinstance(tree, ast.Name) else ""
+
+
+def _check_depth(tree: ast.expr) -> None:
+    """Refuse a tree deeper than the claims language allows, before anything recurses on it."""
+    from derive.claims import MAX_DEPTH
+
+    stack: list[tuple[ast.AST, int]] = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise LatexError(0, "expression too large or too deeply nested")
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+
+
 def _slice(node: ast.Subscript) -> list[ast.expr]:
     return list(node.slice.elts) if isinstance(node.slice, ast.Tuple) else [node.slice]
 
@@ -1629,18 +1662,18 @@ def display_claims(claim: Any, settings: Settings) -> list[Any]:
     """
     from derive.claims import Expression, LatexSideError, check_latex_tree
 
-    where = f"{claim.lhs.where}: latex"
+    where, located = "latex", f"{claim.lhs.where}: latex"
     try:
         display = parse_display(claim.latex, settings)
         for relation in display.relations:
             for tree in (relation.lhs, relation.rhs):
                 check_latex_tree(tree, where, claim.latex)
-    except LatexError as exc:
-        return [replace(claim, error=exc.show(where, claim.latex))]
+    except LatexError as exc:  # the report's row names file and claim: the message names the key
+        return [replace(claim, error=exc.show("latex", claim.latex))]
     except LatexSideError as exc:
         return [replace(claim, error=str(exc))]
     except RecursionError:
-        return [replace(claim, error=f"{where}: nested too deeply")]
+        return [replace(claim, error="latex: nested too deeply")]
     domain = claim.domain
     if display.conditions:
         tree = display.conditions[0]
@@ -1648,7 +1681,7 @@ def display_claims(claim: Any, settings: Settings) -> list[Any]:
             tree = ast.BoolOp(ast.And(), display.conditions)
         if domain is not None:
             tree = ast.BoolOp(ast.And(), [domain.tree, tree])
-        domain = Expression(ast.unparse(tree), tree, where=where)
+        domain = Expression(ast.unparse(tree), tree, where=located)
     several = len(display.relations) > 1
     out = []
     for number, relation in enumerate(display.relations, 1):
@@ -1660,8 +1693,8 @@ def display_claims(claim: Any, settings: Settings) -> list[Any]:
             replace(
                 claim,
                 id=f"{claim.id}.{number}" if several else claim.id,
-                lhs=Expression(claim.latex, relation.lhs, where=where),
-                rhs=Expression(claim.latex, relation.rhs, where=where),
+                lhs=Expression(claim.latex, relation.lhs, where=located),
+                rhs=Expression(claim.latex, relation.rhs, where=located),
                 statement=claim.statement or f"read as {read}",
                 source=source,
                 domain=domain,

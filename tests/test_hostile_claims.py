@@ -112,7 +112,7 @@ def test_hostile_latex_is_refused(tmp_path: Path) -> None:
     ]:
         path = claim_file(tmp_path, text, key="lhs_latex")
         (claim,) = claims.load(path).claims
-        assert claim.error.startswith(f"{path}: claim evil: lhs_latex")
+        assert claim.error.startswith("lhs_latex")
         (result,) = checker.check_file(claims.load(path))
         assert result.verdict == "fails" and result.condition == claim.error
     assert not marker.exists()
