@@ -66,6 +66,7 @@ FUNCTIONS = {  # name -> (min args, max args); None: any number
     "Ne": (2, 2),
     "Piecewise": (1, None),
     "Sum": (2, None),
+    "Product": (2, None),
     "Derivative": (2, None),
     "diff": (2, None),
     "Subs": (3, 3),
@@ -423,24 +424,28 @@ class _Builder:
         body, limits = args[0], args[1:]
         return self.sum(body, limits)
 
-    def sum(self, body: ast.expr, limits: list[ast.expr]) -> Any:
+    def call_Product(self, args: list[ast.expr]) -> Any:
+        return self.sum(args[0], args[1:], product=True)
+
+    def sum(self, body: ast.expr, limits: list[ast.expr], product: bool = False) -> Any:
         if not limits:
             return self.node(body)
         limit = limits[0]
         if not (isinstance(limit, ast.Tuple) and len(limit.elts) == 3):
-            raise self.fail("Sum limits are (index, low, high) tuples")
+            raise self.fail("Sum and Product limits are (index, low, high) tuples")
         index, low, high = limit.elts
         if not isinstance(index, ast.Name) or index.id.startswith("_"):
-            raise self.fail("a Sum index must be a name")
+            raise self.fail("a Sum or Product index must be a name")
         first, last = self.integer(low), self.integer(high)
         self.scope.terms += max(0, last - first + 1)
         if self.scope.terms > MAX_TERMS:
             raise self.fail(f"sums are limited to {MAX_TERMS} terms")
         saved = self.scope.env.get(index.id)
-        total = sp.Integer(0)
+        total = sp.Integer(1 if product else 0)
         for value in range(first, last + 1):
             self.scope.env[index.id] = value
-            total += self.sum(body, limits[1:])
+            term = self.sum(body, limits[1:], product)
+            total = total * term if product else total + term
         if saved is None:
             self.scope.env.pop(index.id, None)
         else:

@@ -178,7 +178,6 @@ _REFUSED = {
     r"\infty": "infinity is not a value derive checks",
     r"\int": "integrals are not read",
     r"\lim": "limits are not read",
-    r"\prod": "products (\\prod) are not read yet: write the factors out",
 }
 _KNOWN = sorted(
     {f"\\{name}" for name in [*_FUNCTIONS, *_GREEK]}
@@ -195,6 +194,7 @@ _KNOWN = sorted(
         "\\tfrac",
         "\\partial",
         "\\sum",
+        "\\prod",
         "\\begin",
         "\\end",
         "\\quad",
@@ -1029,7 +1029,7 @@ class _Parser:
             raise self.fail(_REFUSED[name], token)
         if name in (r"\frac", r"\dfrac", r"\tfrac"):
             return self.fraction()
-        if name == r"\sum":
+        if name in (r"\sum", r"\prod"):
             return self.sum()
         if name == r"\sqrt":
             self.take()
@@ -1424,6 +1424,10 @@ class _Parser:
             )
             body = _bin(keep, ast.Mult(), body)
         limits = ast.Tuple([ast.Name(index, ast.Load()), low, high], ast.Load())
+        if start.text == r"\prod":
+            if exclusions:
+                raise self.fail("a product leaving out a term (j \\neq i) is not read", start)
+            return _call("Product", body, limits)
         return _call("Sum", body, limits)
 
     def delta_ahead(self) -> bool:

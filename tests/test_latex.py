@@ -116,6 +116,16 @@ def test_reading(text: str, settings: latex.Settings, expected: str) -> None:
     assert "|".join(read(text, settings)) == expected
 
 
+def test_products_are_read_and_built(tmp_path: Path) -> None:
+    assert read(r"\prod_{i=1}^{n} x_i = 1", INDEXED) == ["Product(x[i], (i, 1, n)) = 1"]
+    path = tmp_path / "prod.toml"
+    path.write_text(
+        "[[claim]]\nid = 'right'\nlatex = '\\frac{d}{dx} \\prod_{i=1}^{3} x = 3x^2'\n"
+        "[[claim]]\nid = 'wrong'\nlatex = '\\frac{d}{dx} \\prod_{i=1}^{3} x = 2x^2'\n"
+    )
+    assert [r.verdict for r in checker.check_file(claims.load(path))] == ["holds", "fails"]
+
+
 def test_conditions_after_the_equation_restrict_the_instances() -> None:
     display = latex.parse_display(
         r"\frac{\partial f}{\partial x} = 0,\quad i \neq j.",
