@@ -161,6 +161,7 @@ import sys, time
 sys.path.insert(0, {root!r})
 sys.path.insert(0, {bench!r})
 text = sys.stdin.read()
+{setup}
 start = time.perf_counter()
 try:
     {call}
@@ -169,16 +170,20 @@ except Exception as exc:
     outcome = "refused (" + type(exc).__name__ + ")"
 print(outcome, round(time.perf_counter() - start, 3))
 """
-CALLS = {
-    "sympy-lark": "import latex_parsers; latex_parsers.lark_parse(text)",
-    "latex2sympy2_extended": "import latex_parsers; latex_parsers.l2s_parse(text)",
-    "derive": "from derive import latex; latex.parse_side(text, latex.Settings())",
+CALLS = {  # parser -> (imports, not timed; the call, timed)
+    "sympy-lark": ("import latex_parsers, sympy.parsing.latex", "latex_parsers.lark_parse(text)"),
+    "latex2sympy2_extended": (
+        "import latex_parsers, latex2sympy2_extended",
+        "latex_parsers.l2s_parse(text)",
+    ),
+    "derive": ("from derive import latex", "latex.parse_side(text, latex.Settings())"),
 }
 
 
 def hostile(parser: str, text: str) -> str:
     """How one parser fares on a hostile input, in a child process stopped at the limit."""
-    code = CHILD.format(root=str(ROOT), bench=str(ROOT / "bench"), call=CALLS[parser])
+    setup, call = CALLS[parser]
+    code = CHILD.format(root=str(ROOT), bench=str(ROOT / "bench"), setup=setup, call=call)
     try:
         done = subprocess.run(
             [sys.executable, "-c", code],

@@ -525,8 +525,12 @@ def bundled_path() -> Path:
 
 def load(path: Path) -> ClaimsFile:
     """Read and check a claims file; DeriveError naming the file and key on bad input."""
+    from derive.document import DOCUMENT_SUFFIXES, claims_data
+
     try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        text = Path(path).read_text(encoding="utf-8")
+        document = Path(path).suffix.lower() in DOCUMENT_SUFFIXES  # notes.md: its displays
+        data = claims_data(Path(path), text) if document else tomllib.loads(text)
     except OSError as exc:
         raise input_error(path, "", "a readable claims file", exc.strerror or str(exc)) from None
     except UnicodeDecodeError:

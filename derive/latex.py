@@ -1055,15 +1055,15 @@ class _Parser:
         """A name with its sub/superscripts and primes: a macro, an indexed name or a power."""
         self.scripts(atom)
         is_index = atom.sub is None and atom.base in self.settings.indices | set(self.bound)
+        if atom.primes:  # y' by what? only a function's derivative is read from a prime
+            raise self.fail(
+                f"{atom.base}' is a derivative of a function: declare {atom.base} "
+                "in [latex] functions, or write \\frac{d ...}{d ...}",
+                Token("char", "", atom.pos),
+            )
         macro = None if self.index_mode or is_index else self.macro(atom)
         if macro is not None:
             return self.power_of_atom(macro, atom)
-        if atom.primes:
-            raise self.fail(
-                f"{atom.base}' is a derivative of a function: declare {atom.base} "
-                "in [latex] functions",
-                Token("char", "", atom.pos),
-            )
         if atom.base == "e" and "e" not in self.settings.symbols and atom.sub is None:
             if atom.sup is not None:
                 return _exp_of(self.sub_parse(atom.sup, Token("char", "e", atom.pos)))
@@ -1691,8 +1691,12 @@ def display_claims(claim: Any, settings: Settings) -> list[Any]:
     for number, relation in enumerate(display.relations, 1):
         read = f"{ast.unparse(relation.lhs)} = {ast.unparse(relation.rhs)}"
         source = claim.source
-        if several and display.relations[-1].line > 1:
-            source = f"{source}, line {relation.line}" if source else f"line {relation.line}"
+        if several and display.relations[-1].line > 1:  # a document's line, or the display's
+            start = re.search(r", line (\d+)$", source)
+            if start:
+                source = f"{source[: start.start()]}, line {int(start[1]) + relation.line - 1}"
+            else:
+                source = f"{source}, line {relation.line}" if source else f"line {relation.line}"
         out.append(
             replace(
                 claim,
@@ -1701,6 +1705,7 @@ def display_claims(claim: Any, settings: Settings) -> list[Any]:
                 rhs=Expression(claim.latex, relation.rhs, where=located),
                 statement=claim.statement or f"read as {read}",
                 source=source,
+                latex=claim.latex if number == 1 else "",  # the display is shown once
                 domain=domain,
             )
         )
