@@ -55,94 +55,24 @@ _FUNCTIONS = {
 }
 _TARGETS = {"sigmoid", "tanh", "exp", "log", "Max", "Min", "sqrt", "relu", "cosh", "sinh", "sech"}
 _TARGETS |= {"s", "Abs"}
-_GREEK = [
-    "alpha",
-    "beta",
-    "gamma",
-    "delta",
-    "epsilon",
-    "varepsilon",
-    "zeta",
-    "eta",
-    "theta",
-    "vartheta",
-    "iota",
-    "kappa",
-    "lambda",
-    "mu",
-    "nu",
-    "xi",
-    "pi",
-    "rho",
-    "sigma",
-    "tau",
-    "upsilon",
-    "phi",
-    "varphi",
-    "chi",
-    "psi",
-    "omega",
-    "Gamma",
-    "Delta",
-    "Theta",
-    "Lambda",
-    "Xi",
-    "Pi",
-    "Sigma",
-    "Phi",
-    "Psi",
-    "Omega",
-    "ell",
-]
-# spacing and sizing: no meaning in an expression
-_DROPPED = {
-    "\\,",
-    "\\;",
-    "\\:",
-    "\\!",
+
+
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
+_GREEK = _words(
+    "alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta iota kappa lambda mu nu xi"
+    " pi rho sigma tau upsilon phi varphi chi psi omega Gamma Delta Theta Lambda Xi Pi Sigma Phi"
+    " Psi Omega ell"
+)
+_DROPPED = {  # spacing and sizing: no meaning in an expression
     "\\ ",
-    "\\left",
-    "\\right",
-    "\\big",
-    "\\Big",
-    "\\bigg",
-    "\\Bigg",
-    "\\bigl",
-    "\\bigr",
-    "\\Bigl",
-    "\\Bigr",
-    "\\biggl",
-    "\\biggr",
-    "\\Biggl",
-    "\\Biggr",
-    "\\displaystyle",
-    "\\textstyle",
-    "\\limits",
-    "\\nolimits",
-    "\\nonumber",
+    *_words(r"\, \; \: \! \left \right \big \Big \bigg \Bigg \bigl \bigr \Bigl \Bigr"),
+    *_words(r"\biggl \biggr \Biggl \Biggr \displaystyle \textstyle \limits \nolimits \nonumber"),
 }
-_FONTS = [
-    "\\mathbf",
-    "\\boldsymbol",
-    "\\bm",
-    "\\vec",
-    "\\mathcal",
-    "\\mathit",
-    "\\mathsf",
-    "\\pmb",
-    "\\mathscr",
-    "\\mathnormal",
-]
-_WORDS = [
-    "\\text",
-    "\\mathrm",
-    "\\operatorname",
-    "\\textrm",
-    "\\textit",
-    "\\mbox",
-    "\\textbf",
-    "\\textnormal",
-]
+_FONTS = _words(r"\mathbf \boldsymbol \bm \vec \mathcal \mathit \mathsf \pmb \mathscr \mathnormal")
+_WORDS = _words(r"\text \mathrm \operatorname \textrm \textit \mbox \textbf \textnormal")
 _ACCENTS = {r"\hat": "hat", r"\widehat": "hat", r"\bar": "bar", r"\tilde": "tilde"}
 _ACCENTS |= {r"\overline": "bar", r"\dot": "dot"}
 _RELATIONS = {
