@@ -115,8 +115,8 @@ def to_toml(fields: dict[str, Any]) -> bytes:
 # --- valid specs ----------------------------------------------------------------------------
 
 names = st.from_regex(r"[a-z][a-z0-9_]{0,15}", fullmatch=True).filter(
-    lambda name: not (
-        keyword.iskeyword(name) or keyword.issoftkeyword(name) or name in specs.RESERVED_NAMES
+    lambda name: (
+        not (keyword.iskeyword(name) or keyword.issoftkeyword(name) or name in specs.RESERVED_NAMES)
     )
 )
 
