@@ -18,6 +18,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from derive import codegen
+from derive import spec as specs
+
 ROOT = Path(__file__).resolve().parent.parent
 SECTION = "## Use derive in your project"
 # What a build of the wheel reads from the checkout; anything else it needs is a test failure.
@@ -120,7 +123,9 @@ def the_readme_section_ran_as_written(project: Project) -> None:
     languages = [language for language, _, _ in readme_blocks()]
     assert languages.count("sh") >= 3 and "python" in languages  # the section was found
     assert re.search(r"^sigmoid\.grad +holds", project.log, re.MULTILINE), project.log
-    assert (project.folder / "generated" / "quadrants.py").is_file()
+    module = project.folder / "generated" / "quadrants.py"
+    spec = specs.load(project.folder / "generated" / "specs" / "quadrants.toml")
+    assert module.read_text(encoding="utf-8") == codegen.render_module(spec)  # same templates
     assert (project.folder / "generated" / "__init__.py").is_file()
     assert (project.folder / "quadrants.npz").is_file()
     accuracy = re.search(r"held-out accuracy (\d\.\d+)\n", project.log)
