@@ -35,7 +35,7 @@ import numpy as np
 import sympy as sp
 
 from derive import __version__, activations, backprop, losses, optimizers
-from derive.errors import DeriveError, input_error
+from derive.errors import DeriveError, input_error, plain
 from derive.lower import Call, Lowering, literal
 from derive.printing import to_numpy, to_numpy_scaled
 from derive.spec import Spec
@@ -978,7 +978,7 @@ def run_generate(
         + (f", removed {len(removed)} whose spec is gone" if removed else "")
     )
     if stale and not removed:
-        names = ", ".join(path.name for path in stale)
+        names = ", ".join(plain(path.name) for path in stale)
         print(
             f"derive: kept {len(stale)} generated module(s) whose spec is gone: {names}"
             f" (`{_fix_command(specs, out, all_specs, True)}` removes them)",
