@@ -457,7 +457,24 @@ def _strip_display(tokens: list[Token]) -> list[Token]:
             continue
         out.append(token)
         i += 1
-    return _drop_number(_drop_alignment(out))
+    return _drop_number(_drop_alignment(_drop_inner_numbers(out)))
+
+
+def _drop_inner_numbers(tokens: list[Token]) -> list[Token]:
+    """`\\quad (11)` before a line break: an equation number inside an aligned block."""
+    out: list[Token] = []
+    for token in tokens:
+        out.append(token)
+        tail = out[-5:]
+        if (
+            len(tail) == 5
+            and token.kind == "brk"
+            and tail[0].text in (r"\quad", r"\qquad")
+            and [t.text for t in tail[1:4:2]] == ["(", ")"]
+            and tail[2].kind == "num"
+        ):
+            del out[-5:-1]
+    return out
 
 
 def _drop_alignment(tokens: list[Token]) -> list[Token]:
@@ -627,6 +644,7 @@ class _Parser:
         self.index_mode = False  # inside a subscript, layer or bound: letters are indices
         # d z / d x with z undefined so far: an error unless the display defines z after it
         self.pending: list[tuple[str, LatexError]] = []
+        self.conditions: list[ast.expr] = []  # from subscripts like z_{k \neq i}
 
     # -- token access
 
@@ -660,7 +678,7 @@ class _Parser:
     def finish(self) -> None:
         token = self.peek()
         if token.kind != "end":
-            raise self.fail(f"unexpected {token.text!r}", token)
+            raise self.fail(_REFUSED.get(token.text, f"unexpected {token.text!r}"), token)
 
     def nested(self) -> None:
         self.depth += 1
@@ -682,10 +700,17 @@ class _Parser:
                 while self.peek().text in (",", ";", r"\quad", r"\qquad"):
                     self.take()
                 continue
+            if self.is_("=", "sym") and result.relations:  # `&= ...` after a where-clause
+                continue
             self.finish()
         if not result.relations:
             raise LatexError(0, "no equation (lhs = rhs) in this display")
         self.raise_undefined({_base(name) for name, _ in defined})
+        seen = {ast.dump(c) for c in result.conditions}
+        for condition in self.conditions:
+            if ast.dump(condition) not in seen:
+                seen.add(ast.dump(condition))
+                result.conditions.append(condition)
         for relation in result.relations:
             _check_depth(relation.lhs)
             _check_depth(relation.rhs)
@@ -1098,6 +1123,7 @@ class _Parser:
         inner.depth, inner.bound, inner.fresh = self.depth + 1, list(self.bound), self.fresh
         inner.index_mode = index or self.index_mode
         inner.pending = self.pending
+        inner.conditions = self.conditions
         if inner.depth > MAX_NESTING:
             raise self.fail(f"nested more than {MAX_NESTING} deep", at)
         tree = inner.expression()
@@ -1163,8 +1189,12 @@ class _Parser:
         trees = []
         for part in parts:
             relation = [i for i, t in enumerate(part) if t.text in _RELATIONS]
-            if relation:  # z_{k \neq i}: the index is k, the condition is the claim's domain
-                part = part[: relation[0]]
+            if relation:  # z_{k \neq i}: the index is k, and k != i restricts the claim
+                at, op = relation[0], _RELATIONS[part[relation[0]].text]
+                left = self.sub_parse(part[:at], sub[0], index=True)
+                right = self.sub_parse(part[at + 1 :], sub[0], index=True)
+                self.conditions.append(_condition(op, left, right))
+                part = part[:at]
             trees.append(self.sub_parse(part, sub[0], index=True))
         names = set().union(*(_names(t) for t in trees))
         if names - known - {"s", "n"} and not self.settings.network:

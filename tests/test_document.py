@@ -67,3 +67,17 @@ def test_a_bad_derive_block_is_an_input_error(tmp_path: Path) -> None:
     path = tmp_path / "bad.md"
     path.write_text("$$a = a$$\n```derive\n[latex\n```\n", encoding="utf-8")
     assert main(["verify", str(path)]) == 2
+
+
+def test_the_notes_softmax_section_as_a_document(capsys: pytest.CaptureFixture[str]) -> None:
+    """Eq. (13) of the seed notes, read from the document: ten lines, each of which holds."""
+    path = Path(__file__).parent / "data" / "notes_softmax.md"
+    assert main(["verify", "--format", "json", str(path)]) == 1
+    verdicts = {c["id"]: c["verdict"] for c in json.loads(capsys.readouterr().out)["claims"]}
+    eq13 = [cid for cid in verdicts if cid.startswith("line12.")]
+    assert len(eq13) == 10 and all(verdicts[cid] == "holds" for cid in eq13)
+    assert verdicts["line8"] == "holds"  # (12), the softmax
+    assert verdicts["line38"] == "holds"  # (15): s_{z_i} (delta_ik - s_{z_k})
+    # (14) writes ds_{z_k}/dz_{k != i} for ds_{z_i}/dz_k: as written, every line fails
+    assert {verdicts[f"line27.{n}"] for n in range(1, 7)} == {"fails"}
+    assert verdicts["line45.2"] == "fails"  # (16) drops the 2 of E_i = (s - y)^2
