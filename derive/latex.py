@@ -206,7 +206,7 @@ class Settings:
         """These settings with more declared names (a claim's `latex_names`), first in line."""
         if not isinstance(names, dict):
             raise DeriveError(f"{where}: latex_names: expected a table of LaTeX = expression")
-        return replace(self, macros=(*_macros(where, names), *self.macros))
+        return replace(self, macros=(*_macros(where, names, self), *self.macros))
 
     def for_claim(self, indices: set[str], network: bool) -> Settings:
         """These settings with a claim's index names and kind."""
@@ -245,7 +245,6 @@ def settings_from_table(path: object, raw: object) -> Settings:
     names = raw.get("names", {})
     if not isinstance(names, dict):
         raise input_error(str(path), "latex.names", "a table of LaTeX = expression", names)
-    macros = _macros(f"{path}: latex.names", names)
     bounds = None
     if "sum_range" in raw:
         pair = raw["sum_range"]
@@ -253,21 +252,28 @@ def settings_from_table(path: object, raw: object) -> Settings:
             raise input_error(str(path), "latex.sum_range", "[low, high]", pair)
         low, high = (parse_expression(str(b), f"{path}: latex.sum_range") for b in pair)
         bounds = (low, high)
-    return replace(
-        settings,
-        functions=tuple(sorted(functions.items())),
-        macros=tuple(macros),
-        sum_range=bounds,
-    )
+    settings = replace(settings, functions=tuple(sorted(functions.items())), sum_range=bounds)
+    return replace(settings, macros=tuple(_macros(f"{path}: latex.names", names, settings)))
 
 
-def _macros(where: str, names: dict[str, Any]) -> list[Macro]:
+def _macros(where: str, names: dict[str, Any], settings: Settings) -> list[Macro]:
+    """Declared names, in order; a value is SymPy syntax, or `{ latex = '...' }` read with
+    `settings` and the names declared above it."""
     from derive.claims import parse_expression
 
-    return [
-        _macro(key, parse_expression(value, f"{where}.{key}"), f"{where}.{key}")
-        for key, value in names.items()
-    ]
+    macros: list[Macro] = []
+    for key, value in names.items():
+        at = f"{where}.{key}"
+        if isinstance(value, dict) and set(value) == {"latex"} and isinstance(value["latex"], str):
+            above = replace(settings, macros=(*reversed(macros), *settings.macros))
+            try:
+                tree = parse_side(value["latex"], above)
+            except LatexError as exc:
+                raise DeriveError(exc.show(at, value["latex"])) from None
+        else:
+            tree = parse_expression(value, at)
+        macros.append(_macro(key, tree, at))
+    return macros
 
 
 def _macro(key: str, tree: ast.expr, where: str) -> Macro:

@@ -251,3 +251,19 @@ def test_latex_that_cannot_be_built_fails_its_claim_only(tmp_path: Path) -> None
         short.condition or ""
     )
     assert fine.verdict == "holds"
+
+
+def test_a_declared_name_may_be_latex(tmp_path: Path) -> None:
+    path = tmp_path / "defs.toml"
+    path.write_text(
+        "[latex.names]  # in order: each may use the names above it\n"
+        "'\\hat{y}' = { latex = '\\sigma(z)' }\n"
+        "L = { latex = '-(y \\log \\hat{y} + (1 - y) \\log(1 - \\hat{y}))' }\n"
+        "[[claim]]\nid = 'bce'\nlatex = '\\frac{\\partial L}{\\partial z} = \\hat{y} - y'\n"
+    )
+    (claim,) = claims.load(path).claims
+    assert claim.statement == (
+        "read as Derivative(-(y * log(sigmoid(z)) + (1 - y) * log(1 - sigmoid(z))), z)"
+        " = sigmoid(z) - y"
+    )
+    assert [r.verdict for r in checker.check_file(claims.load(path))] == ["holds"]
