@@ -560,9 +560,11 @@ class Parser:
         return False
 
     def skip_arguments(self) -> None:
-        depth = 0
+        depth, opening = 0, self.peek()
         while True:
             token = self.take()
+            if token.kind == "end":
+                raise self.fail("this parenthesis is never closed", opening)
             if token.text == "(":
                 depth += 1
             elif token.text == ")":

@@ -11,6 +11,8 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from derive import checker, claims, latex
 from derive.cli import main
@@ -166,6 +168,7 @@ def test_refusal_points_at_the_place(text: str, column: int, message: str) -> No
         "x^{" * 300 + "2" + "}" * 300,
         r"\left(" * 300 + "x" + r"\right)" * 300,
         "{" * 5000,
+        r"\hat{y} \left( y , x",  # a name's argument list never closed: once a hang
     ],
 )
 def test_hostile_input_is_refused_with_a_message(text: str) -> None:
@@ -267,3 +270,29 @@ def test_a_declared_name_may_be_latex(tmp_path: Path) -> None:
         " = sigmoid(z) - y"
     )
     assert [r.verdict for r in checker.check_file(claims.load(path))] == ["holds"]
+
+
+def _pieces(text: str) -> list[str]:
+    return text.split()
+
+
+PIECES = [
+    *_pieces(r"\frac { } x y _ ^ = + - ( ) [ ] \sum \partial d \sigma ' \left( \right) & \\ >"),
+    *_pieces(r"0 1 , \quad \delta \mathbb{1} \in \mathbb{R} \hat{y} e \exp \log | \cdot \nabla"),
+    *_pieces(r"\prod i k \neq \begin{aligned} \end{aligned} \begin{cases} \end{cases} \mathbf{x}"),
+    *_pieces(r"\tanh 2 . \le"),
+    r"\text{if }",
+    r"\text{where }",
+]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(PIECES), min_size=1, max_size=16))
+def test_any_token_soup_is_read_or_refused_with_a_message(pieces: list[str]) -> None:
+    """Never another exception, never a hang (found: an unclosed `\\left(` after a name)."""
+    text = " ".join(pieces)
+    for parse in (latex.parse_display, latex.parse_side):
+        try:
+            parse(text, INDEXED)
+        except latex.LatexError as exc:
+            assert exc.message
