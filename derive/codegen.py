@@ -326,7 +326,7 @@ class _FastPath:
         self.prefixes = OPTIMIZER_PREFIXES[lay.spec.optimizer.kind]
         self.number = _Numbers()
         self.held = self._held()
-        body = self._step()
+        body = self._threaded(self._step())
         self.hold = self._hold()
         self.workspace, unpack = self._workspace(body)
         self.lines, self.imports = _bare(self._prelude(unpack) + _fit(body))
@@ -448,6 +448,32 @@ class _FastPath:
             "    _copy_in(copies)",
         ]
 
+    # BLAS threads -----------------------------------------------------------------------
+
+    def _threaded(self, body: list[str]) -> list[str]:
+        """body run on the BLAS thread count that `threads(spec)` chooses for the batch,
+        set by the module's _Blas and restored after, also on an exception."""
+        return [
+            "threads = _BLAS.enter(plan) if batch >= THREADS_ONE else 0",
+            "try:",
+            *[f"    {line}" for line in body],
+            "finally:",
+            "    if threads:  # what enter set, restored",
+            "        _BLAS.leave(plan, threads)",
+        ]
+
+    def thread_constants(self) -> list[str]:
+        """THREADS_ONE and THREADS_MEASURED, the batch sizes where `threads` changes."""
+        one, measured = thread_batches(self.spec)
+        largest = max(product.per_sample for product in products(self.spec))
+        return [
+            f"# BLAS threads (see _Blas): the largest product of a step is batch x {largest}"
+            " multiply-adds;",
+            f"# one thread from {ONE_THREAD_FROM}, the faster count, measured, from"
+            f" {MEASURED_FROM} (derive.codegen.threads)",
+            f"THREADS_ONE, THREADS_MEASURED = {one}, {measured}",
+        ]
+
     # the workspace ----------------------------------------------------------------------
 
     def _workspace(self, body: list[str]) -> tuple[list[str], list[str]]:
@@ -492,6 +518,7 @@ class _FastPath:
             group.append((f"t{blk}", f"numpy.empty({block_shape}, DTYPE)"))
             groups.append(group)
         groups.append([("scale", f"numpy.array({self.scale} / batch, DTYPE)")])
+        groups.append([("plan", "_Plan(batch)  # the BLAS threads of this batch size")])
         lines: list[str] = []
         kept: list[list[str]] = []
         for group in groups:
@@ -702,6 +729,59 @@ class _FastPath:
         return _cited(low.lower(acc * derivative, d), "bp.hidden", f"act.{act.name}", what=what)
 
 
+# --- BLAS threads: chosen per product from its shape ----------------------------------------
+
+# OpenBLAS puts a product of m*k*n multiply-adds on one thread per 65536 * 4 of them
+# (interface/gemm.c: SMP_THRESHOLD_MIN * GEMM_MULTITHREAD_THRESHOLD), so below twice that
+# it runs on one thread whatever its count: nothing to set.
+ONE_THREAD_FROM = 2 * 65536 * 4
+# From here a second thread can pay on a quiet machine, and costs a collapse on a busy one:
+# the step times both counts (measured by bench/threads.py, see bench/README.md).
+MEASURED_FROM = 4_000_000
+
+
+@dataclass(frozen=True)
+class Product:
+    """One matrix product of a training step: `per_sample` multiply-adds for each sample of
+    the batch (m*k*n = batch * per_sample), layer `layer`, `what` it computes."""
+
+    layer: int
+    what: str
+    per_sample: int
+
+
+def products(spec: Spec) -> list[Product]:
+    """Every matrix product of the generated train_step, with its size per sample."""
+    found = []
+    for layer in range(1, spec.depth + 1):
+        rows, cols = _block_shape(spec, layer)
+        found.append(Product(layer, "forward", rows * cols))
+        found.append(Product(layer, "weight gradient", rows * cols))
+        if layer > 1:
+            found.append(Product(layer, "error to the layer below", _shape_size(spec, layer)))
+    return found
+
+
+def _shape_size(spec: Spec, layer: int) -> int:
+    return spec.layers[layer] * spec.layers[layer - 1]
+
+
+def threads(product: Product, batch: int) -> str:
+    """The BLAS threads for `product` at `batch` samples: "library" (OpenBLAS keeps it on
+    one thread itself), "one", or "measured" (the faster of one and the library's count).
+
+    A step runs on the choice of its largest product.
+    """
+    size = product.per_sample * batch
+    return "library" if size < ONE_THREAD_FROM else "one" if size < MEASURED_FROM else "measured"
+
+
+def thread_batches(spec: Spec) -> tuple[int, int]:
+    """The batch sizes from which a step's largest product is "one", and "measured"."""
+    largest = max(product.per_sample for product in products(spec))
+    return -(-ONE_THREAD_FROM // largest), -(-MEASURED_FROM // largest)
+
+
 def _bare(lines: list[str]) -> tuple[list[str], list[str]]:
     """The lines calling NumPy by bare names (a global is one lookup, `numpy.f` two; on W1
     of the bench that is 0.8 us a step), and the import statement of those names."""
@@ -806,7 +886,7 @@ def context(spec: Spec) -> ModuleContext:
         forward_returns=returns,
         loss=_fit(_loss_lines(lay)),
         loss_and_grads=_grad_lines(lay),
-        fast_constants=fast.number.lines(),
+        fast_constants=fast.number.lines() + fast.thread_constants(),
         hold=fast.hold,
         workspace=fast.workspace,
         numpy_imports=fast.imports,

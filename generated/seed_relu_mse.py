@@ -13,6 +13,7 @@ of layer l-1 to neuron i of layer l. NumPy is the only dependency."""
 import math
 import os
 import tempfile
+import time
 import zipfile
 
 import numpy
@@ -35,6 +36,9 @@ BLOCK_SHAPES = ((8, 2), (1, 8))
 EPOCHS, BATCH_SIZE, SEED = 100, 16, 0
 PATIENCE = None
 ZERO = numpy.array(0, DTYPE)
+# BLAS threads (see _Blas): the largest product of a step is batch x 16 multiply-adds;
+# one thread from 524288, the faster count, measured, from 4000000 (derive.codegen.threads)
+THREADS_ONE, THREADS_MEASURED = 32768, 250000
 
 
 def _he(rng, fan_out, fan_in):
@@ -113,10 +117,12 @@ def _workspace(batch):
     m2 = numpy.empty((batch, 1), bool)
     gW2 = numpy.empty((1, 8), DTYPE)
     scale = numpy.array(0.1 / batch, DTYPE)
+    plan = _Plan(batch)  # the BLAS threads of this batch size
     return (
         (a1, d1, d1_T, s1, m1, gW1),
         (a2, d2, d2_T, s2, m2, gW2),
         (scale,),
+        (plan,),
     )
 
 
@@ -180,35 +186,41 @@ def train_step(params, X, Y, state):
     a1, d1, d1_T, s1, m1, gW1 = buffers[0]
     a2, d2, d2_T, s2, m2, gW2 = buffers[1]
     (scale,) = buffers[2]
+    (plan,) = buffers[3]
     if copies:  # arrays that are not views of blocks: copied in, and back at the end
         _copy_in(copies)
-    matmul(X, W1_T, out=a1)  # [bp.dense]
-    # a1 = z1 * s1, s1 = relu'(z1), kept  # [def.relu] [act.relu]
-    greater(a1, ZERO, out=m1)
-    copyto(s1, m1)
-    multiply(a1, s1, out=a1)
-    dot(a1, W2_T, out=a2)  # [bp.dense]
-    maximum(a2, ZERO, out=a2)  # [def.relu]
-    subtract(a2, Y, out=d2)  # [loss.mse]
-    loss = float(vdot(d2, d2)) / batch  # [bp.batch_mean]
-    if not math.isfinite(loss):
-        _refuse(loss, X, Y)  # before any parameter changes
-    # d2 = scale * d2 * numpy.heaviside(a2, 0)  # [loss.mse] [act.relu] [bp.delta_out]
-    greater(a2, ZERO, out=m2)
-    copyto(s2, m2)
-    multiply(d2, s2, out=d2)
-    multiply(d2, scale, out=d2)
-    # layer 2, as the notes' Steps: gradients, propagate, update
-    dot(d2_T, a1, out=gW2)  # [bp.grad_w]
-    dot(d2, W2, out=d1)  # [bp.hidden]
-    subtract(W2, gW2, out=W2)  # [opt.sgd]
-    multiply(d1, s1, out=d1)  # [bp.hidden] [act.relu]
-    # layer 1, as the notes' Steps: gradients, propagate, update
-    matmul(d1_T, X, out=gW1)  # [bp.grad_w]
-    subtract(W1, gW1, out=W1)  # [opt.sgd]
-    if copies:
-        _copy_out(copies)
-    return loss
+    threads = _BLAS.enter(plan) if batch >= THREADS_ONE else 0
+    try:
+        matmul(X, W1_T, out=a1)  # [bp.dense]
+        # a1 = z1 * s1, s1 = relu'(z1), kept  # [def.relu] [act.relu]
+        greater(a1, ZERO, out=m1)
+        copyto(s1, m1)
+        multiply(a1, s1, out=a1)
+        dot(a1, W2_T, out=a2)  # [bp.dense]
+        maximum(a2, ZERO, out=a2)  # [def.relu]
+        subtract(a2, Y, out=d2)  # [loss.mse]
+        loss = float(vdot(d2, d2)) / batch  # [bp.batch_mean]
+        if not math.isfinite(loss):
+            _refuse(loss, X, Y)  # before any parameter changes
+        # d2 = scale * d2 * numpy.heaviside(a2, 0)  # [loss.mse] [act.relu] [bp.delta_out]
+        greater(a2, ZERO, out=m2)
+        copyto(s2, m2)
+        multiply(d2, s2, out=d2)
+        multiply(d2, scale, out=d2)
+        # layer 2, as the notes' Steps: gradients, propagate, update
+        dot(d2_T, a1, out=gW2)  # [bp.grad_w]
+        dot(d2, W2, out=d1)  # [bp.hidden]
+        subtract(W2, gW2, out=W2)  # [opt.sgd]
+        multiply(d1, s1, out=d1)  # [bp.hidden] [act.relu]
+        # layer 1, as the notes' Steps: gradients, propagate, update
+        matmul(d1_T, X, out=gW1)  # [bp.grad_w]
+        subtract(W1, gW1, out=W1)  # [opt.sgd]
+        if copies:
+            _copy_out(copies)
+        return loss
+    finally:
+        if threads:  # what enter set, restored
+            _BLAS.leave(plan, threads)
 
 
 def _new_block(layer, unit):
@@ -312,6 +324,118 @@ def _prepare(params, state):
         fast = state["_fast"] = _Fast()
     fast.held = _hold(params, state)
     return fast, fast.held
+
+
+class _Plan:
+    """How the steps of one batch size use the BLAS's threads (see _Blas): `measured` when
+    the step's largest product reaches THREADS_MEASURED samples, and then which count runs
+    (`one`), the last time of each ([many, one]) and when to try the other count again."""
+
+    __slots__ = ("interval", "measured", "one", "probing", "seconds", "start", "wait")
+
+    def __init__(self, batch):
+        self.measured = batch >= THREADS_MEASURED
+        self.one, self.probing, self.seconds = False, False, [0.0, 0.0]
+        self.start, self.wait, self.interval = 0.0, 1, 8
+
+
+class _Blas:
+    """The thread count of the OpenBLAS that NumPy calls, held for train_step's products.
+
+    Two BLAS threads cost a small product more than they save, and when another process
+    keeps a core busy they wait for each other by the millisecond. So a step whose products
+    are all small (from THREADS_ONE samples up to THREADS_MEASURED; below, OpenBLAS keeps
+    them on one thread itself) runs on one thread, and a step with a large product runs on
+    whichever of one thread and the library's own count was faster, each step timed. The
+    count is set only while it is still the one the library started with: a count the user
+    chose (OPENBLAS_NUM_THREADS, OMP_NUM_THREADS, or threadpoolctl's threadpool_limits
+    around the call) is left alone. What a step sets it restores, also on an exception.
+    Nothing is looked up before the first step.
+    """
+
+    __slots__ = ("get", "own", "set")
+
+    def __init__(self):
+        self.get, self.set, self.own = self._find, None, -1
+
+    def _find(self):
+        """Find the library (once), keep its getter and setter; return the current count."""
+        self.get, self.set = int, None  # int() is 0: no count to hold
+        if any(os.environ.get(name) for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")):
+            return 0
+        functions = _openblas_threads()
+        if functions is not None and functions[0]() > 1:
+            self.get, self.set = functions
+            self.own = self.get()
+        return self.get()
+
+    def enter(self, plan):
+        """Set the count for a step of `plan`; the count to restore, or 0 if none was set."""
+        threads = self.get()
+        if threads != self.own:  # the user's count, or no library found
+            return 0
+        if plan.measured:
+            plan.start = time.perf_counter()
+            if not plan.one:
+                return threads
+        self.set(1)
+        return threads
+
+    def leave(self, plan, threads):
+        """Restore the count `enter` found; time a measured step and pick the next count."""
+        if plan.measured:
+            one, seconds = plan.one, plan.seconds
+            seconds[one] = time.perf_counter() - plan.start
+            if plan.probing:  # the other count had its try: keep the faster
+                plan.probing = False
+                if seconds[not one] < seconds[one]:
+                    plan.one = not one
+                    plan.interval = min(2 * plan.interval, 1024)  # tried less and less often
+                else:
+                    plan.interval = 8
+                plan.wait = plan.interval
+            else:
+                plan.wait -= 1
+                if plan.wait <= 0 or seconds[one] > 1.5 * seconds[not one]:  # due, or slower
+                    plan.one, plan.probing = not one, True
+            if not one:  # it ran on the library's count: nothing to restore
+                return
+        self.set(threads)
+
+
+def _openblas_threads():
+    """(get, set) of the thread count of the OpenBLAS NumPy loaded, or None.
+
+    Found as threadpoolctl finds it: among the shared libraries loaded in this process
+    (Linux's /proc/self/maps; None elsewhere), NumPy's own copy first, opened without
+    loading anything, by the names OpenBLAS builds use (scipy_ prefix, 64_ suffix).
+    """
+    import ctypes
+
+    try:
+        with open("/proc/self/maps", encoding="utf-8") as maps:
+            paths = {line.split(maxsplit=5)[-1].strip() for line in maps if "openblas" in line}
+    except OSError:
+        return None
+    home = os.path.dirname(numpy.__file__)  # numpy/, numpy.libs/ and numpy/.dylibs/
+    for path in sorted(paths, key=lambda path: (not path.startswith(home), path)):
+        if "openblas" not in os.path.basename(path):
+            continue
+        try:
+            library = ctypes.CDLL(path, mode=os.RTLD_NOLOAD)
+        except OSError:
+            continue
+        for prefix in ("", "scipy_"):
+            for suffix in ("", "64_"):
+                get = getattr(library, f"{prefix}openblas_get_num_threads{suffix}", None)
+                set_ = getattr(library, f"{prefix}openblas_set_num_threads{suffix}", None)
+                if get is not None and set_ is not None:
+                    set_.restype = None
+                    return get, set_
+    return None
+
+
+_BLAS = _Blas()
 
 
 def _as_inputs(X, name="X"):
