@@ -342,15 +342,16 @@ def _prepare(params, state):
 
 class _Plan:
     """How the steps of one batch size use the BLAS's threads (see _Blas): `measured` when
-    the step's largest product reaches THREADS_MEASURED samples, and then which count runs
-    (`one`), the last time of each ([many, one]) and when to try the other count again."""
+    the step's largest product reaches THREADS_MEASURED samples, and then whether the next
+    step runs on `one` thread, the last time of each count ([own, one]), and how many more
+    seconds of steps to run before the slower count is tried again."""
 
-    __slots__ = ("interval", "measured", "one", "probing", "seconds", "start", "wait")
+    __slots__ = ("measured", "one", "probing", "seconds", "start", "wait")
 
     def __init__(self, batch):
         self.measured = batch >= THREADS_MEASURED
         self.one, self.probing, self.seconds = False, False, [0.0, 0.0]
-        self.start, self.wait, self.interval = 0.0, 1, 8
+        self.start, self.wait = 0.0, 0.0
 
 
 class _Blas:
@@ -399,18 +400,15 @@ class _Blas:
         """Restore the count `enter` found; time a measured step and pick the next count."""
         if plan.measured:
             one, seconds = plan.one, plan.seconds
-            seconds[one] = time.perf_counter() - plan.start
+            elapsed = seconds[one] = time.perf_counter() - plan.start
             if plan.probing:  # the other count had its try: keep the faster
                 plan.probing = False
-                if seconds[not one] < seconds[one]:
+                if elapsed > seconds[not one]:
                     plan.one = not one
-                    plan.interval = min(2 * plan.interval, 1024)  # tried less and less often
-                else:
-                    plan.interval = 8
-                plan.wait = plan.interval
+                plan.wait = 50 * max(seconds)  # the slower one's tries cost 2% of the time
             else:
-                plan.wait -= 1
-                if plan.wait <= 0 or seconds[one] > 1.5 * seconds[not one]:  # due, or slower
+                plan.wait -= elapsed
+                if plan.wait <= 0 or elapsed > 1.5 * seconds[not one]:  # due, or slowed down
                     plan.one, plan.probing = not one, True
             if not one:  # it ran on the library's count: nothing to restore
                 return
