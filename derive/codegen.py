@@ -454,7 +454,7 @@ class _FastPath:
         """body run on the BLAS thread count that `threads(spec)` chooses for the batch,
         set by the module's _Blas and restored after, also on an exception."""
         return [
-            "threads = _BLAS.enter(plan) if batch >= THREADS_ONE else 0",
+            "threads = 0 if plan.library else _BLAS.enter(plan)",
             "try:",
             *[f"    {line}" for line in body],
             "finally:",

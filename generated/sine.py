@@ -76,17 +76,19 @@ def init_optimizer(params):
 
 
 def _forward(params, X):
-    """Every layer's weighted input z<l> and output a<l>, straight-line (eq. (1))."""
-    W1, b1 = params["W1"], params["b1"]
-    W2, b2 = params["W2"], params["b2"]
-    W3, b3 = params["W3"], params["b3"]
-    z1 = X @ W1.T + b1  # [bp.dense]
-    a1 = numpy.tanh(z1)  # [def.tanh]
-    z2 = a1 @ W2.T + b2  # [bp.dense]
-    a2 = numpy.tanh(z2)  # [def.tanh]
-    z3 = a2 @ W3.T + b3  # [bp.dense]
-    a3 = z3  # [def.identity]
-    return z1, a1, z2, a2, z3, a3
+    """Every layer's weighted input z<l> and output a<l>, straight-line (eq. (1)), on the
+    BLAS threads train_step uses for this many samples (see _Blas)."""
+    with _plan(X.shape[0]):
+        W1, b1 = params["W1"], params["b1"]
+        W2, b2 = params["W2"], params["b2"]
+        W3, b3 = params["W3"], params["b3"]
+        z1 = X @ W1.T + b1  # [bp.dense]
+        a1 = numpy.tanh(z1)  # [def.tanh]
+        z2 = a1 @ W2.T + b2  # [bp.dense]
+        a2 = numpy.tanh(z2)  # [def.tanh]
+        z3 = a2 @ W3.T + b3  # [bp.dense]
+        a3 = z3  # [def.identity]
+        return z1, a1, z2, a2, z3, a3
 
 
 def _loss(z, a, T):
@@ -261,7 +263,7 @@ def train_step(params, X, Y, state):
     (plan,) = buffers[5]
     if copies:  # arrays that are not views of blocks: copied in, and back at the end
         _copy_in(copies)
-    threads = _BLAS.enter(plan) if batch >= THREADS_ONE else 0
+    threads = 0 if plan.library else _BLAS.enter(plan)
     try:
         step = state.get("step")
         if type(step) is not int or step < 0:
@@ -453,17 +455,35 @@ def _prepare(params, state):
 
 
 class _Plan:
-    """How the steps of one batch size use the BLAS's threads (see _Blas): `measured` when
-    the step's largest product reaches THREADS_MEASURED samples, and then whether the next
-    step runs on `one` thread, the last time of each count ([own, one]), and how many more
-    seconds of steps to run before the slower count is tried again."""
+    """How the products of one batch size use the BLAS's threads (see _Blas): left to the
+    library below THREADS_ONE samples, `measured` from THREADS_MEASURED, and then whether
+    the next call runs on `one` thread, the last time of each count ([own, one]), and how
+    many more seconds to run before the slower count is tried again. As a context manager,
+    it holds the count for the readable path: `with _plan(batch):`."""
 
-    __slots__ = ("measured", "one", "probing", "seconds", "start", "wait")
+    __slots__ = ("library", "measured", "one", "probing", "seconds", "start", "threads", "wait")
 
     def __init__(self, batch):
-        self.measured = batch >= THREADS_MEASURED
+        self.library, self.measured = batch < THREADS_ONE, batch >= THREADS_MEASURED
         self.one, self.probing, self.seconds = False, False, [0.0, 0.0]
-        self.start, self.wait = 0.0, 0.0
+        self.start, self.wait, self.threads = 0.0, 0.0, 0
+
+    def __enter__(self):
+        self.threads = 0 if self.library else _BLAS.enter(self)
+
+    def __exit__(self, *exception):
+        if self.threads:
+            _BLAS.leave(self, self.threads)
+
+
+def _plan(batch):
+    """The _Plan of the readable path's calls on `batch` samples (kept for a few sizes)."""
+    plan = _PLANS.get(batch)
+    if plan is None:
+        plan = _Plan(batch)
+        if len(_PLANS) < 16:
+            _PLANS[batch] = plan
+    return plan
 
 
 class _Blas:
@@ -560,6 +580,7 @@ def _openblas_threads():
 
 
 _BLAS = _Blas()
+_PLANS = {}
 
 
 def _as_inputs(X, name="X"):

@@ -122,6 +122,7 @@ def test_nothing_is_set_at_import_and_every_step_restores_the_count() -> None:
     assert seen["after_import"] == seen["before_import"]
     assert not seen["found_at_import"]
     assert seen["small"] == {"inside": [1], "after": 3}
+    assert seen["forward"] == {"inside": [1], "after": 3}  # the readable path too
     assert set(seen["large"]["inside"]) <= {1, 3} and seen["large"]["after"] == 3
     assert seen["limited"] == {"inside": [2], "after": 2}
     assert seen["after_limit"] == 3
