@@ -59,6 +59,7 @@ def main() -> None:
             return product(a, b, out=out)
 
         setattr(net, name, recording)
+
     class Recording(np.ndarray):
         def __rmatmul__(self, other):
             seen.append(count())
