@@ -517,8 +517,12 @@ class _FastPath:
             group.append((f"g{blk}", f"numpy.empty({block_shape}, DTYPE)"))
             group.append((f"t{blk}", f"numpy.empty({block_shape}, DTYPE)"))
             groups.append(group)
-        groups.append([("scale", f"numpy.array({self.scale} / batch, DTYPE)")])
-        groups.append([("plan", "_Plan(batch)  # the BLAS threads of this batch size")])
+        groups.append(
+            [
+                ("scale", f"numpy.array({self.scale} / batch, DTYPE)"),
+                ("plan", "_Plan(batch)  # the BLAS threads of this batch size"),
+            ]
+        )
         lines: list[str] = []
         kept: list[list[str]] = []
         for group in groups:

@@ -154,8 +154,7 @@ def _workspace(batch):
         (xb, x0),
         (a1, a1_T, d1, d1h, d1_T, s1, m1, gWb1),
         (a2, targets, wide, cols, ones, d2, d2_T, gWb2),
-        (scale,),
-        (plan,),
+        (scale, plan),
     )
 
 
@@ -234,8 +233,7 @@ def train_step(params, X, Y, state):
     xb, x0 = buffers[0]
     a1, a1_T, d1, d1h, d1_T, s1, m1, gWb1 = buffers[1]
     a2, targets, wide, cols, ones, d2, d2_T, gWb2 = buffers[2]
-    (scale,) = buffers[3]
-    (plan,) = buffers[4]
+    scale, plan = buffers[3]
     if copies:  # arrays that are not views of blocks: copied in, and back at the end
         _copy_in(copies)
     threads = 0 if plan.library else _BLAS.enter(plan)

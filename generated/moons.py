@@ -175,8 +175,7 @@ def _workspace(batch):
         (a1, d1, d1h, d1_T, s1, m1, gWb1, tWb1),
         (a2, a2_T, d2, d2h, d2_T, s2, m2, gWb2, tWb2),
         (a3, targets, wide, cols, ones, d3, d3_T, gWb3, tWb3),
-        (scale,),
-        (plan,),
+        (scale, plan),
     )
 
 
@@ -284,8 +283,7 @@ def train_step(params, X, Y, state):
     a1, d1, d1h, d1_T, s1, m1, gWb1, tWb1 = buffers[1]
     a2, a2_T, d2, d2h, d2_T, s2, m2, gWb2, tWb2 = buffers[2]
     a3, targets, wide, cols, ones, d3, d3_T, gWb3, tWb3 = buffers[3]
-    (scale,) = buffers[4]
-    (plan,) = buffers[5]
+    scale, plan = buffers[4]
     if copies:  # arrays that are not views of blocks: copied in, and back at the end
         _copy_in(copies)
     threads = 0 if plan.library else _BLAS.enter(plan)

@@ -129,8 +129,7 @@ def _workspace(batch):
     return (
         (a1, a1_T, d1, d1_T, s1, m1, gW1),
         (a2, targets, wide, cols, d2, d2_T, s2, gW2),
-        (scale,),
-        (plan,),
+        (scale, plan),
     )
 
 
@@ -193,8 +192,7 @@ def train_step(params, X, Y, state):
         buffers = fast.buffers[batch] = _workspace(batch)
     a1, a1_T, d1, d1_T, s1, m1, gW1 = buffers[0]
     a2, targets, wide, cols, d2, d2_T, s2, gW2 = buffers[1]
-    (scale,) = buffers[2]
-    (plan,) = buffers[3]
+    scale, plan = buffers[2]
     if copies:  # arrays that are not views of blocks: copied in, and back at the end
         _copy_in(copies)
     threads = 0 if plan.library else _BLAS.enter(plan)
