@@ -409,7 +409,7 @@ class _Blas:
                 plan.probing = False
                 if elapsed > seconds[not one]:
                     plan.one = not one
-                plan.wait = 50 * max(seconds)  # the slower one's tries cost 2% of the time
+                plan.wait = 100 * max(seconds)  # the slower count's tries cost 1% of the time
             else:
                 plan.wait -= elapsed
                 if plan.wait <= 0 or elapsed > 1.5 * seconds[not one]:  # due, or slowed down
@@ -422,21 +422,22 @@ class _Blas:
 def _openblas_threads():
     """(get, set) of the thread count of the OpenBLAS NumPy loaded, or None.
 
-    Found as threadpoolctl finds it: among the shared libraries loaded in this process
-    (Linux's /proc/self/maps; None elsewhere), NumPy's own copy first, opened without
-    loading anything, by the names OpenBLAS builds use (scipy_ prefix, 64_ suffix).
+    Found as threadpoolctl finds it, among the shared libraries loaded in this process
+    (Linux's /proc/self/maps; None elsewhere): NumPy's own copy (numpy.libs, numpy/.dylibs),
+    else the only OpenBLAS loaded; opened without loading anything, and called by the names
+    OpenBLAS builds use (a scipy_ prefix, a 64_ suffix).
     """
     import ctypes
 
     try:
         with open("/proc/self/maps", encoding="utf-8") as maps:
-            paths = {line.split(maxsplit=5)[-1].strip() for line in maps if "openblas" in line}
+            found = {line.split(maxsplit=5)[-1].strip() for line in maps if "openblas" in line}
     except OSError:
         return None
-    home = os.path.dirname(numpy.__file__)  # numpy/, numpy.libs/ and numpy/.dylibs/
-    for path in sorted(paths, key=lambda path: (not path.startswith(home), path)):
-        if "openblas" not in os.path.basename(path):
-            continue
+    paths = sorted(path for path in found if "openblas" in os.path.basename(path))
+    home = os.path.dirname(numpy.__file__)
+    numpys = [path for path in paths if path.startswith(home)]
+    for path in numpys or paths[: len(paths) == 1]:
         try:
             library = ctypes.CDLL(path, mode=os.RTLD_NOLOAD)
         except OSError:
