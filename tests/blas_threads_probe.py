@@ -82,6 +82,10 @@ def main() -> None:
     net._forward({k: v.view(Recording) for k, v in params.items()}, np.ones((64, 64), dtype))
     out["forward"] = {"inside": sorted(set(seen)), "after": count()}
     steps("large", 1024, 4)  # a large product: timed, each count tried
+    seen.clear()  # fit's steps, batches of 64
+    X = rng.standard_normal((256, 64)).astype(dtype)
+    net.fit(net.init_params(), X, rng.integers(0, 10, 256), epochs=1, batch_size=64)
+    out["fit"] = {"inside": sorted(set(seen)), "after": count()}
     if limit is not None:
         with threadpool_limits(limit, user_api="blas"):
             steps("limited", 64, 3)

@@ -123,6 +123,7 @@ def test_nothing_is_set_at_import_and_every_step_restores_the_count() -> None:
     assert not seen["found_at_import"]
     assert seen["small"] == {"inside": [1], "after": 3}
     assert seen["forward"] == {"inside": [1], "after": 3}  # the readable path too
+    assert seen["fit"] == {"inside": [1], "after": 3}
     assert set(seen["large"]["inside"]) <= {1, 3} and seen["large"]["after"] == 3
     assert seen["limited"] == {"inside": [2], "after": 2}
     assert seen["after_limit"] == 3
@@ -133,7 +134,7 @@ def test_nothing_is_set_at_import_and_every_step_restores_the_count() -> None:
 def test_a_count_chosen_in_the_environment_is_left_alone(variable: str) -> None:
     seen = probe(DIGITS, start=0, **{variable: "2"})
     count = seen["before_import"]  # 2, or fewer on a machine with fewer CPUs
-    for record in ("small", "large"):
+    for record in ("small", "large", "fit"):
         assert seen[record] == {"inside": [count], "after": count}
     assert seen["after_error"] == count
 
