@@ -536,7 +536,8 @@ def _plan(batch):
 
 
 class _Blas:
-    """The thread count of the OpenBLAS that NumPy calls, held for train_step's products.
+    """The thread count of the OpenBLAS that NumPy calls, held for the products of
+    train_step and of the forward pass (_forward: forward, predict, evaluate, fit).
 
     Two BLAS threads cost a small product more than they save, and when another process
     keeps a core busy they wait for each other by the millisecond. So a step whose products
@@ -544,8 +545,8 @@ class _Blas:
     them on one thread itself) runs on one thread, and a step with a large product runs on
     whichever of one thread and the library's own count was faster, each step timed. The
     count is set only while it is still the one the library started with: a count the user
-    chose (OPENBLAS_NUM_THREADS, OMP_NUM_THREADS, or threadpoolctl's threadpool_limits
-    around the call) is left alone. What a step sets it restores, also on an exception.
+    chose (_USER_VARIABLES in the environment, or threadpoolctl's threadpool_limits around
+    the call) is left alone. What a step sets it restores, also on an exception.
     Nothing is looked up before the first step.
     """
 
@@ -557,7 +558,7 @@ class _Blas:
     def _find(self):
         """Find the library (once), keep its getter and setter; return the current count."""
         self.get, self.set = int, None  # int() is 0: no count to hold
-        if any(os.environ.get(name) for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")):
+        if any(os.environ.get(name) for name in _USER_VARIABLES):
             return 0
         functions = _openblas_threads()
         if functions is not None and functions[0]() > 1:
@@ -629,6 +630,7 @@ def _openblas_threads():
     return None
 
 
+_USER_VARIABLES = ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS")  # OpenBLAS's
 _BLAS = _Blas()
 _PLANS = {}
 

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PROBE = Path(__file__).with_name("blas_threads_probe.py")
 DIGITS = ROOT / "generated" / "digits.py"  # 64-128-10, adam, float32, batch 64
 BENCH_SPECS = sorted((ROOT / "bench" / "specs").glob("*.toml"))
-USER_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
+USER_VARIABLES = ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS")
 
 
 @pytest.fixture(scope="module")
