@@ -360,16 +360,27 @@ def _prepare(params, state):
 class _Plan:
     """How the products of one batch size use the BLAS's threads (see _Blas): left to the
     library below THREADS_ONE samples, `measured` from THREADS_MEASURED, and then whether
-    the next call runs on `one` thread, the last time of each count ([own, one]), and how
-    many more seconds to run before the slower count is tried again. As a context manager,
-    it holds the count for the readable path: `with _plan(batch):`."""
+    the next call runs on `one` thread, the last time of each count ([own, one]), and when
+    (perf_counter) to try the slower count again: after 100 times the faster one's time,
+    twice as long after each try it lost, up to 64 times. As a context manager it holds the
+    count for the readable path: `with _plan(batch):`."""
 
-    __slots__ = ("library", "measured", "one", "probing", "seconds", "start", "threads", "wait")
+    __slots__ = (
+        "backoff",
+        "due",
+        "library",
+        "measured",
+        "one",
+        "probing",
+        "seconds",
+        "start",
+        "threads",
+    )
 
     def __init__(self, batch):
         self.library, self.measured = batch < THREADS_ONE, batch >= THREADS_MEASURED
         self.one, self.probing, self.seconds = False, False, [0.0, 0.0]
-        self.start, self.wait, self.threads = 0.0, 0.0, 0
+        self.start, self.due, self.backoff, self.threads = 0.0, 0.0, 1, 0
 
     def __enter__(self):
         self.threads = 0 if self.library else _BLAS.enter(self)
@@ -435,17 +446,17 @@ class _Blas:
     def leave(self, plan, threads):
         """Restore the count `enter` found; time a measured step and pick the next count."""
         if plan.measured:
-            one, seconds = plan.one, plan.seconds
-            elapsed = seconds[one] = time.perf_counter() - plan.start
+            one, seconds, now = plan.one, plan.seconds, time.perf_counter()
+            elapsed = seconds[one] = now - plan.start
             if plan.probing:  # the other count had its try: keep the faster
                 plan.probing = False
                 if elapsed > seconds[not one]:
-                    plan.one = not one
-                plan.wait = 100 * max(seconds)  # the slower count's tries cost 1% of the time
-            else:
-                plan.wait -= elapsed
-                if plan.wait <= 0 or elapsed > 1.5 * seconds[not one]:  # due, or slowed down
-                    plan.one, plan.probing = not one, True
+                    plan.one, plan.backoff = not one, min(2 * plan.backoff, 64)
+                else:
+                    plan.backoff = 1
+                plan.due = now + 100 * plan.backoff * min(seconds)
+            elif now > plan.due or elapsed > 1.5 * seconds[not one]:  # due, or slowed down
+                plan.one, plan.probing = not one, True
             if not one:  # it ran on the library's count: nothing to restore
                 return
         self.set(threads)
