@@ -456,8 +456,9 @@ class _FastPath:
     # BLAS threads -----------------------------------------------------------------------
 
     def _threaded(self, body: list[str]) -> list[str]:
-        """body run on the BLAS thread count that `threads(spec)` chooses for the batch,
-        set by the module's _Blas and restored after, also on an exception."""
+        """body run on the BLAS thread count that `threads` chooses for the batch (the
+        workspace's _Plan), set by the module's _Blas and restored after, also on an
+        exception."""
         return [
             "threads = 0 if plan.library else _BLAS.enter(plan)",
             "try:",
@@ -470,10 +471,9 @@ class _FastPath:
     def thread_constants(self) -> list[str]:
         """THREADS_ONE and THREADS_MEASURED, the batch sizes where `threads` changes."""
         one, measured = thread_batches(self.spec)
-        largest = max(product.per_sample for product in products(self.spec))
         return [
-            f"# BLAS threads (see _Blas): the largest product of a step is batch x {largest}"
-            " multiply-adds;",
+            f"# BLAS threads (see _Blas): the largest product of a step is batch x"
+            f" {_largest(self.spec)} multiply-adds;",
             f"# one thread from {ONE_THREAD_FROM}, the faster count, measured, from"
             f" {MEASURED_FROM} (derive.codegen.threads)",
             f"THREADS_ONE, THREADS_MEASURED = {one}, {measured}",
@@ -745,7 +745,8 @@ class _FastPath:
 # it runs on one thread whatever its count: nothing to set.
 ONE_THREAD_FROM = 2 * 65536 * 4
 # From here a second thread can pay on a quiet machine, and costs a collapse on a busy one:
-# the step times both counts (measured by bench/threads.py, see bench/README.md).
+# the step times both counts. An estimate between two quiet measurements (0.54 M: one
+# thread faster; 34 M and up: two), see bench/README.md; bench/threads.py measures it.
 MEASURED_FROM = 4_000_000
 
 
@@ -767,12 +768,14 @@ def products(spec: Spec) -> list[Product]:
         found.append(Product(layer, "forward", rows * cols))
         found.append(Product(layer, "weight gradient", rows * cols))
         if layer > 1:
-            found.append(Product(layer, "error to the layer below", _shape_size(spec, layer)))
+            below = spec.layers[layer] * spec.layers[layer - 1]  # d<l> W<l>: W alone
+            found.append(Product(layer, "error to the layer below", below))
     return found
 
 
-def _shape_size(spec: Spec, layer: int) -> int:
-    return spec.layers[layer] * spec.layers[layer - 1]
+def _largest(spec: Spec) -> int:
+    """The multiply-adds per sample of the step's largest product."""
+    return max(product.per_sample for product in products(spec))
 
 
 def threads(product: Product, batch: int) -> str:
@@ -787,7 +790,7 @@ def threads(product: Product, batch: int) -> str:
 
 def thread_batches(spec: Spec) -> tuple[int, int]:
     """The batch sizes from which a step's largest product is "one", and "measured"."""
-    largest = max(product.per_sample for product in products(spec))
+    largest = _largest(spec)
     return -(-ONE_THREAD_FROM // largest), -(-MEASURED_FROM // largest)
 
 
