@@ -11,9 +11,9 @@ GFLOP/s (matrix-multiply FLOPs only), the NumPy per-call floor, the steady-state
 of the NumPy steps, the time of `derive generate --all` and `derive verify`, and a PASS/MISS
 line per target of the issue, for the generated module and for the hand-optimized NumPy.
 
-With --load (`make bench-load`) every block is run twice in its round, quiet and then with a
-busy process (Python spinning on one core, pinned to the last CPU where the system allows),
-and the loaded times, their ratio to the quiet ones and issue 15's targets are shown too.
+With --load (`make bench-load`) the rounds are run again with a busy process (Python
+spinning on one core, pinned to the last CPU where the system allows), and the loaded
+times, their ratio to the quiet ones and issue 15's targets are shown too.
 """
 
 from __future__ import annotations
@@ -199,14 +199,16 @@ def check(work: Workload, impls: list[baselines.Impl], result: Result) -> list[b
 
 
 class Load:
-    """A busy process for the loaded blocks: Python spinning on one core (pinned to the
-    last CPU where os.sched_setaffinity exists), stopped (SIGSTOP) between them."""
+    """A busy process for the loaded rounds: Python spinning on one core (pinned to the
+    last CPU where os.sched_setaffinity exists), stopped (SIGSTOP) outside them; it ends
+    when this process does."""
 
     CODE = (
         "import os\n"
         "if hasattr(os, 'sched_setaffinity'):\n"
         "    os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})\n"
-        "while True:\n"
+        "parent = os.getppid()\n"
+        "while os.getppid() == parent:\n"
         "    pass\n"
     )
 
@@ -230,15 +232,23 @@ def time_blocks(
     impls: list[baselines.Impl], rounds: int, block: float, load: Load | None = None
 ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
     """Per-step seconds of each implementation, one sample per round, rounds interleaved;
-    with `load`, also under load: each quiet block is followed by a loaded one."""
-    counts = {impl.name: _steps_per_block(impl, block) for impl in impls}
-    loaded_counts = {}
+    with `load`, the same again with the busy process running throughout (its own
+    calibration first: a step that adapts to the load, as the generated one does, is timed
+    once it has, the steady state of a lasting neighbour)."""
+    samples = _rounds(impls, rounds, block)
+    loaded: dict[str, list[float]] = {}
     if load is not None:
         load.busy()
-        loaded_counts = {impl.name: _steps_per_block(impl, block) for impl in impls}
-        load.quiet()
+        try:
+            loaded = _rounds(impls, rounds, block)
+        finally:
+            load.quiet()
+    return samples, loaded
+
+
+def _rounds(impls: list[baselines.Impl], rounds: int, block: float) -> dict[str, list[float]]:
+    counts = {impl.name: _steps_per_block(impl, block) for impl in impls}
     samples: dict[str, list[float]] = {impl.name: [] for impl in impls}
-    loaded: dict[str, list[float]] = {impl.name: [] for impl in loaded_counts and impls}
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -247,14 +257,10 @@ def time_blocks(
             for impl in impls[shift:] + impls[:shift]:
                 time.sleep(PAUSE)  # the previous library's worker threads stop spinning
                 samples[impl.name].append(_block(impl, counts[impl.name]))
-                if load is not None:
-                    load.busy()
-                    loaded[impl.name].append(_block(impl, loaded_counts[impl.name]))
-                    load.quiet()
     finally:
         if gc_was_enabled:
             gc.enable()
-    return samples, loaded
+    return samples
 
 
 def _steps_per_block(impl: baselines.Impl, block: float) -> int:
@@ -333,9 +339,9 @@ def ratio(result: Result, name: str, other: str, loaded: bool = False) -> float:
 
 
 def load_ratio(result: Result, name: str) -> float:
-    """Loaded time over quiet time of `name`: the median of the ratios within a round."""
-    pairs = zip(result.loaded[name], result.samples[name], strict=True)
-    return statistics.median(loaded / quiet for loaded, quiet in pairs)
+    """Loaded time over quiet time of `name`: the ratio of their medians (the loaded rounds
+    ran after the quiet ones, a minute apart at most)."""
+    return statistics.median(result.loaded[name]) / statistics.median(result.samples[name])
 
 
 # --- output ------------------------------------------------------------------------------
@@ -587,6 +593,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"float32 GEMM peak: {peak:.1f} GFLOP/s (numpy.matmul, best of 5)")
     print(f"NumPy per-call cost: {per_call * 1e6:.3f} us (np.add on (4, 16) float64, out=)")
     results = []
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # the busy process is ended too
     load = Load() if args.load else None
     try:
         with tempfile.TemporaryDirectory() as directory:

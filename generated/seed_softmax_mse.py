@@ -362,8 +362,8 @@ class _Plan:
     library below THREADS_ONE samples, `measured` from THREADS_MEASURED, and then whether
     the next call runs on `one` thread, the last time of each count ([own, one]), and when
     (perf_counter) to try the slower count again: after 100 times the faster one's time,
-    twice as long after each try it lost, up to 64 times. As a context manager it holds the
-    count for the readable path: `with _plan(batch):`."""
+    4 times as long after each try it lost, up to 64 times. As a context manager it holds
+    the count for the readable path: `with _plan(batch):`."""
 
     __slots__ = (
         "backoff",
@@ -451,7 +451,7 @@ class _Blas:
             if plan.probing:  # the other count had its try: keep the faster
                 plan.probing = False
                 if elapsed > seconds[not one]:
-                    plan.one, plan.backoff = not one, min(2 * plan.backoff, 64)
+                    plan.one, plan.backoff = not one, min(4 * plan.backoff, 64)
                 else:
                     plan.backoff = 1
                 plan.due = now + 100 * plan.backoff * min(seconds)

@@ -147,3 +147,49 @@ def test_float64_results_are_bit_identical_with_and_without_the_thread_control(
     library = probe(digits64, start=0, OPENBLAS_NUM_THREADS="3")  # the library's threads
     one = probe(digits64, start=0, OPENBLAS_NUM_THREADS="1")
     assert held["params_sha256"] == library["params_sha256"] == one["params_sha256"]
+
+
+class _Clock:
+    """A perf_counter that moves only when told: the measured plan's decisions, not speed."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+
+def test_a_measured_plan_keeps_the_faster_count_and_tries_the_other_less_often(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The controller of generated modules, driven with given step times: the library's
+    count is a Python int here (a stand-in for OpenBLAS), the clock a counter."""
+    net = codegen.load_module("digits")
+    clock = _Clock()
+    monkeypatch.setattr(net, "time", clock)
+    count = [2]
+    blas = net._Blas()
+    blas.get, blas.set, blas.own = (lambda: count[0]), (lambda n: count.__setitem__(0, n)), 2
+    plan = net._Plan(net.THREADS_MEASURED)
+    assert plan.measured and not net._Plan(net.THREADS_MEASURED - 1).measured
+
+    def run(seconds: dict[int, float], steps: int) -> list[int]:
+        ran = []
+        for _ in range(steps):
+            threads = blas.enter(plan)
+            ran.append(count[0])
+            clock.now += seconds[count[0]]
+            blas.leave(plan, threads)
+            assert count[0] == 2  # restored after every step
+        return ran
+
+    quiet = {2: 0.004, 1: 0.007}
+    ran = run(quiet, 300)
+    assert ran[:3] == [2, 1, 2]  # its own count, one try of one thread, back to the faster
+    assert ran.count(1) <= 3  # tried again after 100 steps' time, then 4 and 16 times that
+    loaded = {2: 0.2, 1: 0.007}  # a busy core: two threads wait for each other
+    ran = run(loaded, 20000)  # 140 s
+    assert ran[:2] == [2, 1]  # the slow step is noticed at once
+    assert ran.count(2) * loaded[2] < 0.01 * sum(loaded[c] for c in ran)  # tries cost < 1%
+    ran = run(quiet, 20000)  # quiet again (80 s): back to two threads at the next try
+    assert ran[-5000:].count(2) >= 4990
