@@ -12,6 +12,7 @@ of layer l-1 to neuron i of layer l. NumPy is the only dependency."""
 
 import math
 import os
+import stat
 import tempfile
 import zipfile
 
@@ -535,13 +536,23 @@ def check_gradients(params, X, Y, epsilon=1e-6):
     """The largest relative error of loss_and_grads against central finite differences.
 
     Computed in float64 whatever DTYPE is: per parameter, |g - g_fd| / (|g| + |g_fd|) in
-    the 2-norm, then the largest over parameters.
+    the 2-norm, then the largest over parameters; NaN when a loss or gradient is not
+    finite. ValueError for non-finite params and an epsilon that is not a positive number.
     """
+    if (
+        not isinstance(epsilon, int | float | numpy.floating)
+        or isinstance(epsilon, bool)
+        or not 0 < epsilon < math.inf
+    ):
+        raise ValueError(f"epsilon: expected a positive finite number, found {epsilon!r}")
     X = _finite(_as_inputs(X), "X").astype(numpy.float64)
     T = _as_targets(Y, X.shape[0]).astype(numpy.float64)
-    wide = {key: numpy.array(value, numpy.float64) for key, value in _check_params(params).items()}
+    _check_params(params)
+    wide = {}
+    for key in PARAM_NAMES:
+        wide[key] = _finite(numpy.array(params[key], numpy.float64), f"params[{key!r}]")
     _, grads = _loss_and_grads(wide, X, T)
-    worst = 0.0
+    errors = [0.0]
     for key in PARAM_NAMES:
         value, numeric = wide[key], numpy.zeros_like(wide[key])
         for index in numpy.ndindex(value.shape):
@@ -553,9 +564,9 @@ def check_gradients(params, X, Y, epsilon=1e-6):
             value[index] = kept
             numeric[index] = (up - down) / (2 * epsilon)
         scale = numpy.linalg.norm(grads[key]) + numpy.linalg.norm(numeric)
-        if scale > 0:
-            worst = max(worst, float(numpy.linalg.norm(grads[key] - numeric) / scale))
-    return worst
+        if scale != 0:  # NaN too: a non-finite loss or gradient is reported, never hidden
+            errors.append(float(numpy.linalg.norm(grads[key] - numeric) / scale))
+    return math.nan if any(math.isnan(error) for error in errors) else max(errors)
 
 
 def fit(
@@ -575,11 +586,14 @@ def fit(
     Each epoch shuffles with numpy.random.default_rng([seed, epoch]) and visits every sample
     (the last batch may be partial). `state` (from init_optimizer, or load) carries the
     optimizer and the epoch count, so a run resumed from a save continues bit for bit.
-    With `validation=(Xv, Yv)` and `patience`, training stops when the validation loss has
-    not improved for `patience` epochs, and the best epoch's parameters and optimizer state are
-    restored.
-    A non-finite loss raises FloatingPointError naming the epoch and batch; the parameters
-    are those of the last finite step.
+    The history has "loss" (and "accuracy" for a classifier) on (X, Y) and "val_loss" (and
+    "val_accuracy") on `validation=(Xv, Yv)`, empty without it; "stopped" says why training
+    ended early, or is None when every epoch ran. With `patience`, training stops when the
+    validation loss has not improved for `patience` epochs, and the best epoch's parameters
+    and optimizer state are restored.
+    A non-finite loss, or parameters that a step made non-finite, raise FloatingPointError
+    naming the epoch and batch; the parameters and optimizer state are then those of the last
+    step that left them finite.
     """
     _check_params(params)
     X = _finite(_as_inputs(X), "X")
@@ -587,6 +601,12 @@ def fit(
     for key, value in (("epochs", epochs), ("batch_size", batch_size)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{key}: expected a positive integer, found {value!r}")
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed: expected a non-negative integer, found {seed!r}")
+    if patience is not None and (
+        not isinstance(patience, int) or isinstance(patience, bool) or patience < 1
+    ):
+        raise ValueError(f"patience: expected None or a positive integer, found {patience!r}")
     if validation is not None:
         if not isinstance(validation, tuple | list) or len(validation) != 2:
             found = type(validation).__name__
@@ -599,30 +619,35 @@ def fit(
         raise ValueError("patience: expected validation=(Xv, Yv) to watch, found none")
     if state is None:
         state = init_optimizer(params)
+    if not isinstance(state, dict):
+        found = type(state).__name__
+        raise ValueError(f"state: expected a dict from init_optimizer or load, found {found}")
+    _all_finite(params, "params")
+    _all_finite(state, "state")
     history = {"loss": [], "val_loss": []}
     history.update(accuracy=[], val_accuracy=[])
-    best, waited = math.inf, 0
+    history["stopped"] = None
+    best, best_epoch, waited = math.inf, None, 0
     if patience is not None:
         best_params, best_state = _copies(params), _copies(state)
-    count = X.shape[0]
     first = int(state.get("epoch", 0))
     for epoch in range(first, first + epochs):
-        order = numpy.random.default_rng([seed, epoch]).permutation(count)
-        shuffled_X, shuffled_T = X[order], T[order]
-        total = 0.0
-        for number, start in enumerate(range(0, count, batch_size)):
-            stop = min(start + batch_size, count)
-            batch_X, batch_T = shuffled_X[start:stop], shuffled_T[start:stop]
+        start = _copies(params), _copies(state)  # finite: checked when the last epoch ended
+        total, batches = 0.0, _batches(X, T, batch_size, seed, epoch)
+        for number, (batch_X, batch_T) in enumerate(batches):
             try:  # the loss is checked, so overflow on the way there is no warning but an error
                 with numpy.errstate(over="ignore", invalid="ignore", divide="ignore"):
                     loss = train_step(params, batch_X, batch_T, state)
             except FloatingPointError as error:
-                where = f"epoch {epoch + 1}, batch {number + 1}"
-                raise FloatingPointError(f"{where}: {error}") from None
-            total += loss * (stop - start)
+                reason = str(error).partition(";")[0]
+                raise _diverged(params, state, start, batches, number, epoch, reason) from None
+            total += loss * batch_X.shape[0]
+        if not (_finite_values(params) and _finite_values(state)):
+            reason = "a step made the parameters or optimizer state non-finite"
+            raise _diverged(params, state, start, batches, None, epoch, reason)
         state["epoch"] = epoch + 1
-        history["loss"].append(total / count)
-        line = f"epoch {epoch + 1}/{first + epochs}: loss {total / count:.5f}"
+        history["loss"].append(total / X.shape[0])
+        line = f"epoch {epoch + 1}/{first + epochs}: loss {history['loss'][-1]:.5f}"
         outputs = _forward(params, X)[-1]
         history["accuracy"].append(float(numpy.mean(_labels(outputs) == _labels(T))))
         line += f", accuracy {history['accuracy'][-1]:.4f}"
@@ -636,15 +661,78 @@ def fit(
             print(line, flush=True)
         if patience is not None:
             if history["val_loss"][-1] < best:  # a NaN loss is no improvement
-                best, waited = history["val_loss"][-1], 0
+                best, best_epoch, waited = history["val_loss"][-1], epoch + 1, 0
                 best_params, best_state = _copies(params), _copies(state)
             else:
                 waited += 1
                 if waited >= patience:  # back to the best epoch, optimizer state included
                     _restore(params, best_params)
                     _restore(state, {k: v for k, v in best_state.items() if k != "epoch"})
+                    history["stopped"] = _stop_reason(epoch + 1, first + epochs, best_epoch, best)
+                    if verbose:
+                        print(history["stopped"], flush=True)
                     break
     return history
+
+
+def _stop_reason(epoch, last, best_epoch, best):
+    """Why early stopping ended training after `epoch`, and what it restored."""
+    stopped = f"stopped early after epoch {epoch} of {last}"
+    if best_epoch is None:
+        return f"{stopped}: val_loss was never finite; parameters as fit began restored"
+    waited = f"did not improve on {best:.5f} (epoch {best_epoch}) for {epoch - best_epoch} epochs"
+    return f"{stopped}: val_loss {waited}; parameters of epoch {best_epoch} restored"
+
+
+def _batches(X, T, batch_size, seed, epoch):
+    """The mini-batches of one epoch: shuffled by numpy.random.default_rng([seed, epoch])."""
+    order = numpy.random.default_rng([seed, epoch]).permutation(X.shape[0])
+    shuffled_X, shuffled_T = X[order], T[order]
+    return [
+        (shuffled_X[start : start + batch_size], shuffled_T[start : start + batch_size])
+        for start in range(0, X.shape[0], batch_size)
+    ]
+
+
+def _diverged(params, state, start, batches, failed, epoch, reason):
+    """The FloatingPointError for a diverged epoch, with params and state put back to the last
+    step that left them finite: the epoch is replayed from its start (bit for bit, as fit is
+    deterministic) until a step would make them non-finite. `failed` is the index of the
+    batch whose loss was not finite (it changed nothing), None to replay the whole epoch."""
+    where = f"epoch {epoch + 1}" + ("" if failed is None else f", batch {failed + 1}")
+    if failed is not None and _finite_values(params) and _finite_values(state):
+        kept = "those of the last step" if failed else "those the epoch began with"
+        return FloatingPointError(f"{where}: {reason}; parameters are {kept}")
+    _restore(params, start[0])
+    _restore(state, start[1])
+    kept = "those the epoch began with"
+    with numpy.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for number, (batch_X, batch_T) in enumerate(batches[:failed]):
+            before = _copies(params), _copies(state)
+            train_step(params, batch_X, batch_T, state)
+            if not (_finite_values(params) and _finite_values(state)):
+                _restore(params, before[0])
+                _restore(state, before[1])
+                break
+            kept = f"those after batch {number + 1}, the last step that left them finite"
+    return FloatingPointError(f"{where}: {reason}; parameters are {kept}")
+
+
+def _finite_values(values):
+    """True when every array in a params or state dict is finite (workspaces left out)."""
+    return all(
+        numpy.isfinite(value).all()
+        for key, value in values.items()
+        if isinstance(value, numpy.ndarray) and not key.startswith("_")
+    )
+
+
+def _all_finite(values, name):
+    """`values` (params or state) when every array is finite; ValueError naming one if not."""
+    for key, value in values.items():
+        if isinstance(value, numpy.ndarray) and not key.startswith("_"):
+            _finite(value, f"{name}[{key!r}]")
+    return values
 
 
 def _copies(values):
@@ -666,13 +754,27 @@ def _restore(values, saved):
 
 
 def save(path, params, state=None):
-    """Write params, optimizer state and FINGERPRINT to an .npz file, atomically."""
+    """Write params, optimizer state and FINGERPRINT to an .npz file, atomically.
+
+    What `load` would refuse is refused first, with ValueError and nothing written (a good
+    save at `path` stays as it is): non-finite parameters or optimizer state, a step or
+    epoch count that is not a non-negative integer, state of another optimizer.
+    """
+    if state is not None and not isinstance(state, dict):
+        raise ValueError(f"state: expected a dict from init_optimizer or load, found {state!r}")
     arrays = {"meta/fingerprint": numpy.array(FINGERPRINT), "meta/name": numpy.array(NAME)}
     for key in PARAM_NAMES:
         arrays["param/" + key] = numpy.asarray(_check_params(params)[key])
     for key, value in (state or {}).items():
         if not key.startswith("_"):  # workspaces are scratch, not state
-            arrays["state/" + key] = numpy.asarray(value)
+            try:
+                arrays["state/" + key] = numpy.asarray(value)
+            except (TypeError, ValueError, OverflowError):
+                raise ValueError(f"state[{key!r}]: expected an array or a count") from None
+    try:
+        _unpacked(arrays)
+    except ValueError as error:
+        raise ValueError(f"{path}: nothing written: {error}") from None
     folder = os.path.dirname(os.path.abspath(path))
     handle, temporary = tempfile.mkstemp(dir=folder, prefix=".save-", suffix=".npz")
     try:
@@ -699,25 +801,38 @@ def _archive(stream):
         with numpy.load(stream, allow_pickle=False) as archive:
             size = sum(member.file_size for member in archive.zip.infolist())
             if size <= largest:  # a zip bomb is refused before anything is unpacked
-                return {key: archive[key] for key in archive.files}
+                arrays = {key: archive[key] for key in archive.files}
     except Exception as error:  # anything zipfile, zlib or numpy raise on a damaged archive
         raise ValueError(f"not a readable save file (corrupt or truncated): {error}") from None
-    raise ValueError(f"not a save of this architecture: {size} bytes unpacked, at most {largest}")
+    if size > largest:
+        unpacked = f"{size} bytes unpacked, at most {largest}"
+        raise ValueError(f"not a save of this architecture: {unpacked}")
+    for key, value in arrays.items():
+        if not isinstance(value, numpy.ndarray):  # a member that is not a .npy file
+            raise ValueError(f"member {key[:64]!r}: expected a NumPy array, found other data")
+    return arrays
 
 
 def load(path):
     """Read (params, state) saved by `save` for this architecture; never unpickles.
 
-    ValueError for a file that is not a save, is corrupt or truncated, or was made for
-    another architecture.
+    ValueError for a file that is not a save (a pipe or a device included), is corrupt or
+    truncated, or was made for another architecture.
     """
-    try:
-        with open(path, "rb") as stream:
-            arrays = _archive(stream)
+    try:  # non-blocking, so a FIFO opens at once and is refused instead of waiting
+        handle = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as error:
         raise ValueError(f"{path}: not a readable file: {error.strerror or error}") from None
-    except ValueError as error:
-        raise ValueError(f"{path}: {error}") from None
+    if not stat.S_ISREG(os.fstat(handle).st_mode):
+        os.close(handle)
+        raise ValueError(f"{path}: expected a save file, found a pipe, device or folder")
+    with os.fdopen(handle, "rb") as stream:
+        try:
+            arrays = _archive(stream)
+        except OSError as error:
+            raise ValueError(f"{path}: not a readable file: {error.strerror or error}") from None
+        except ValueError as error:
+            raise ValueError(f"{path}: {error}") from None
     fingerprint = arrays.get("meta/fingerprint")
     if fingerprint is None or fingerprint.shape != () or fingerprint.dtype.kind != "U":
         raise ValueError(f"{path}: not a derive save file (no fingerprint)")
@@ -730,24 +845,35 @@ def load(path):
             f"{path}: made for architecture {made_for} ({fingerprint[:12]}), "
             f"not {NAME} ({FINGERPRINT[:12]})"
         )
+    try:
+        return _unpacked(arrays)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
+
+
+def _unpacked(arrays):
+    """(params, state) from the arrays of a save; ValueError for what does not belong.
+
+    The one check of saved values: `save` runs it before writing, `load` after reading.
+    """
     params = _fresh("")
     for key, shape in PARAM_SHAPES.items():
         value = arrays.get("param/" + key)
         if value is None or value.shape != shape or value.dtype.kind != "f":
-            raise ValueError(f"{path}: parameter {key} missing or not of shape {shape}")
-        where = f"{path}: parameter {key}"
+            raise ValueError(f"parameter {key} missing or not of shape {shape}")
+        where = f"parameter {key}"
         numpy.copyto(params[key], _converted(_finite(value, where), where))
     state = init_optimizer(params)
     for key, value in arrays.items():
         if key.startswith("state/"):
             name = key[len("state/") :]
-            where = f"{path}: optimizer state {name}"
+            where = f"optimizer state {name}"
             if name in ("step", "epoch"):
                 if value.shape != () or value.dtype.kind not in "iu" or value < 0:
-                    raise ValueError(f"{where}: expected a non-negative integer")
+                    raise ValueError(f"{where}: expected a non-negative integer, found {value}")
                 state[name] = int(value)
             elif name in state and value.shape == state[name].shape and value.dtype.kind == "f":
                 numpy.copyto(state[name], _converted(_finite(value, where), where))
             else:
-                raise ValueError(f"{path}: unexpected optimizer state {name}")
+                raise ValueError(f"unexpected optimizer state {name}")
     return params, state
