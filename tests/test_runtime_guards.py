@@ -68,7 +68,7 @@ def test_save_refuses_what_load_would_refuse_and_keeps_the_good_file(
 
 
 def test_save_refuses_a_state_that_is_not_a_dict(net: ModuleType, tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="^state: expected a dict"):
+    with pytest.raises(ValueError, match=r"^state: expected a dict"):
         net.save(tmp_path / "x.npz", net.init_params(0), [1, 2])
     assert not (tmp_path / "x.npz").exists()
 
@@ -160,7 +160,7 @@ def test_check_gradients_refuses_an_epsilon_that_is_not_a_positive_number(
     net: ModuleType, epsilon: Any
 ) -> None:
     X, Y = batch(net)
-    with pytest.raises(ValueError, match="^epsilon: expected a positive finite number"):
+    with pytest.raises(ValueError, match=r"^epsilon: expected a positive finite number"):
         net.check_gradients(net.init_params(0), X, Y, epsilon=epsilon)
 
 
