@@ -14,6 +14,20 @@ from pathlib import Path
 from derive import __version__
 from derive.errors import DeriveError
 
+TRAIN_EPILOG = """\
+data sets (--dataset): xor, moons, circles, spirals, blobs, blobs3, sine, relu_sum, digits
+data files (--data):   FILE.csv  a header row; features are numbers; labels in --target
+                                 (default the last column), strings or integers
+                       FILE.npz  arrays X (samples, features) and y (labels or targets)
+
+exit codes: 0 trained; 1 training diverged (a non-finite loss); 2 bad input (spec, flags,
+            data file: with the file, row and column), nothing trained or written
+
+examples:
+  derive train generated/specs/moons.toml --epochs 50 --plots plots
+  derive train iris.toml --data iris.csv --target species --save run.npz
+"""
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -52,10 +66,49 @@ def _parser() -> argparse.ArgumentParser:
     )
     generate.set_defaults(run=_generate)
 
-    train = sub.add_parser("train", help="train a spec's module on a data set")
+    train = sub.add_parser(
+        "train",
+        help="train a spec's module on a data set or a CSV/.npz file",
+        description="Train a spec's generated module (the committed one when it matches the"
+        " spec, else one rendered in memory) and print the history and the held-out score.",
+        epilog=TRAIN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     train.add_argument("spec", type=Path, metavar="SPEC")
-    train.add_argument("--dataset", default=None, help="data set name (default: the spec's)")
-    train.add_argument("--epochs", type=int, default=None)
+    source = train.add_mutually_exclusive_group()
+    source.add_argument(
+        "--dataset", default=None, metavar="NAME", help="a built-in data set (default: the spec's)"
+    )
+    source.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="a CSV with a header row, or an .npz with arrays X and y",
+    )
+    train.add_argument(
+        "--target", default=None, metavar="COLUMN", help="the CSV's label column (default: last)"
+    )
+    train.add_argument(
+        "--test-size",
+        type=float,
+        default=None,
+        metavar="F",
+        help="fraction of a data file held out for the test score (default 0.25)",
+    )
+    train.add_argument("--epochs", type=int, default=None, metavar="N")
+    train.add_argument("--batch-size", type=int, default=None, metavar="N")
+    train.add_argument("--learning-rate", type=float, default=None, metavar="X")
+    train.add_argument(
+        "--seed", type=int, default=None, metavar="N", help="initial weights, shuffling, split"
+    )
+    train.add_argument(
+        "--save",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="write the trained parameters (.npz, the module's save format)",
+    )
     train.add_argument(
         "--plots",
         type=Path,
@@ -82,9 +135,21 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from derive.train import run_train
+    from derive.train import Options, run_train
 
-    return run_train(args.spec, dataset=args.dataset, epochs=args.epochs, plots=args.plots)
+    options = Options(
+        dataset=args.dataset,
+        data=args.data,
+        target=args.target,
+        test_size=args.test_size,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        seed=args.seed,
+        save=args.save,
+        plots=args.plots,
+    )
+    return run_train(args.spec, options)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
