@@ -564,8 +564,12 @@ def predict(params, X):
 
 
 def predict_proba(params, X):
-    """Class probabilities for inputs X: the network's output."""
-    return forward(params, X)
+    """Class probabilities for inputs X: with one sigmoid output, (batch, 2) holding
+    P(class 0) and P(class 1) as scikit-learn does; else each output's, (batch, N_OUT)."""
+    probabilities = forward(params, X)
+    if N_OUT == 1:
+        return numpy.concatenate([1 - probabilities, probabilities], axis=1)
+    return probabilities
 
 
 def check_gradients(params, X, Y, epsilon=1e-6):

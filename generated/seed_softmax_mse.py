@@ -441,7 +441,7 @@ def predict(params, X):
 
 
 def predict_proba(params, X):
-    """Class probabilities for inputs X: the network's output."""
+    """Class probabilities for inputs X: the network's output, (batch, N_OUT)."""
     return forward(params, X)
 
 

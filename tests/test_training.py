@@ -177,6 +177,11 @@ def test_predict_and_predict_proba() -> None:
     params = net.init_params(seed=0)
     labels = net.predict(params, data.X_test)
     assert labels.shape == data.y_test.shape and set(np.unique(labels)) <= {0, 1}
+    proba = net.predict_proba(params, data.X_test)  # scikit-learn's shape: P(0), P(1)
+    assert proba.shape == (len(data.X_test), 2)
+    np.testing.assert_allclose(proba[:, 1], net.forward(params, data.X_test)[:, 0])
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(proba.argmax(axis=1), labels)
 
     net, data = module("sine"), datasets.load("sine")
     params = net.init_params(seed=0)
