@@ -66,6 +66,7 @@ class ModuleContext:
     classifier: bool
     binary: bool
     softmax_output: bool
+    optimizer: str
 
 
 def _environment() -> jinja2.Environment:
@@ -756,6 +757,8 @@ def _constants(spec: Spec) -> list[str]:
         f"BLOCK_SHAPES = {tuple(_block_shape(spec, layer) for layer in range(1, lay.depth + 1))}",
         f"EPOCHS, BATCH_SIZE, SEED = {training.epochs}, {training.batch_size}, {training.seed}",
         f"PATIENCE = {training.patience}",
+        f"SCHEDULE = {None if training.schedule is None else dict(training.schedule)}",
+        f"CLIP_NORM = {training.clip_norm}",
     ]
 
 
@@ -814,6 +817,7 @@ def context(spec: Spec) -> ModuleContext:
         classifier=spec.classifier,
         binary=spec.loss == "binary_cross_entropy",
         softmax_output=out_act == "softmax",
+        optimizer=spec.optimizer.kind,
     )
 
 

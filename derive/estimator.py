@@ -113,6 +113,8 @@ class _DeriveEstimator(BaseEstimator):
                 batch_size=spec.training.batch_size,
                 seed=spec.training.seed,
                 state=state,
+                schedule=train.fit_schedule(spec),
+                clip_norm=spec.training.clip_norm,
             )
         # the state without the fast path's holder: an estimator is pickled, cloned, copied
         state = {key: value for key, value in state.items() if not key.startswith("_")}

@@ -13,6 +13,7 @@ import json
 import keyword
 import math
 import tomllib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,21 @@ OPTIMIZERS: dict[str, dict[str, float | None]] = {
     "adam": {"learning_rate": None, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8},
 }
 TOP_KEYS = ("name", "layers", "activations", "loss", "bias", "dtype", "optimizer", "training")
-TRAINING_KEYS = ("epochs", "batch_size", "seed", "dataset", "patience")
+TRAINING_KEYS = ("epochs", "batch_size", "seed", "dataset", "patience", "schedule", "clip_norm")
+# Learning-rate schedules, stepped once an epoch as PyTorch's StepLR, ExponentialLR and
+# CosineAnnealingLR: each one's keys with their defaults (None: required).
+SCHEDULES: dict[str, dict[str, float | None]] = {
+    "step": {"step_size": None, "gamma": 0.1},
+    "exponential": {"gamma": None},
+    "cosine": {"t_max": None, "eta_min": 0.0},
+}
+# What each schedule key may be: (expected, test).
+SCHEDULE_KEYS: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "step_size": ("an integer from 1 to 1000000", lambda v: _is_int(v) and 1 <= v <= 1_000_000),
+    "t_max": ("an integer from 1 to 1000000", lambda v: _is_int(v) and 1 <= v <= 1_000_000),
+    "gamma": ("a number in (0, 1]", lambda v: _is_number(v) and 0 < v <= 1),
+    "eta_min": ("a number in [0, 1000]", lambda v: _is_number(v) and 0 <= v <= 1e3),
+}
 
 
 @dataclass(frozen=True)
@@ -59,6 +74,8 @@ class Training:
     seed: int = 0
     dataset: str | None = None
     patience: int | None = None
+    schedule: tuple[tuple[str, Any], ...] | None = None  # ("kind", ...) first, then sorted keys
+    clip_norm: float | None = None  # the largest global 2-norm of the gradients
 
 
 @dataclass(frozen=True)
@@ -255,7 +272,39 @@ def _training(table: Any, src: str) -> Training:
         if not (isinstance(dataset, str) and dataset.isascii() and dataset.isidentifier()):
             raise input_error(src, "training.dataset", "a data set name", dataset)
         values["dataset"] = dataset
+    if "schedule" in table:
+        values["schedule"] = _schedule(table["schedule"], src)
+    if "clip_norm" in table:
+        clip = table["clip_norm"]
+        if not _is_number(clip) or not 0 < clip <= 1e6:
+            raise input_error(src, "training.clip_norm", "a number in (0, 1000000]", clip)
+        values["clip_norm"] = float(clip)
     return Training(**values)
+
+
+def _schedule(table: Any, src: str) -> tuple[tuple[str, Any], ...]:
+    """A [training.schedule] table as ("kind", kind) then its keys, defaults filled in."""
+    if not isinstance(table, dict):
+        raise input_error(src, "training.schedule", "a table with a kind", table)
+    kind = _one_of(table.get("kind"), tuple(SCHEDULES), src, "training.schedule.kind")
+    _no_unknown_keys(table, ("kind", *SCHEDULES[kind]), src, "training.schedule.")
+    values: list[tuple[str, Any]] = [("kind", kind)]
+    for key, default in sorted(SCHEDULES[kind].items()):
+        value = table.get(key, default)
+        expected, valid = SCHEDULE_KEYS[key]
+        if value is None:
+            raise input_error(src, f"training.schedule.{key}", expected, "it missing")
+        if not valid(value):
+            raise input_error(src, f"training.schedule.{key}", expected, value)
+        values.append(
+            (key, value if _is_int(value) and key in ("step_size", "t_max") else float(value))
+        )
+    return tuple(values)
+
+
+def _is_number(value: Any) -> bool:
+    """A finite int or float, not a bool."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _is_int(value: Any) -> bool:

@@ -14,7 +14,7 @@ import contextlib
 import math
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import ModuleType
@@ -104,6 +104,30 @@ def load_module(spec: specs.Spec) -> ModuleType:
 
 
 @contextlib.contextmanager
+def progress(epochs: int) -> Iterator[Callable[[int, dict[str, Any]], None]]:
+    """An `on_epoch` callback for `fit`: a tqdm progress bar when stderr is a terminal, else
+    a plain line on stdout about every tenth of the run (logs and pipes get no bar)."""
+    if sys.stderr.isatty():
+        from tqdm import tqdm
+
+        with tqdm(total=epochs, unit="epoch", leave=False, dynamic_ncols=True) as bar:
+
+            def advance(epoch: int, history: dict[str, Any]) -> None:
+                bar.set_postfix(loss=f"{history['loss'][-1]:.4g}", refresh=False)
+                bar.update(1)
+
+            yield advance
+        return
+    every = max(1, epochs // 10)
+
+    def line(epoch: int, history: dict[str, Any]) -> None:
+        if epoch % every == 0 or epoch == epochs:
+            print(f"epoch {epoch}/{epochs}: loss {history['loss'][-1]:.5f}", flush=True)
+
+    yield line
+
+
+@contextlib.contextmanager
 def one_blas_thread() -> Iterator[None]:
     """Run the block with BLAS on one thread, when threadpoolctl (a scikit-learn dependency)
     is installed. These networks multiply small matrices: on a busy machine, BLAS threads
@@ -118,7 +142,11 @@ def one_blas_thread() -> Iterator[None]:
 
 
 def train(
-    spec: specs.Spec, data: datasets.Dataset, epochs: int | None = None, verbose: bool = False
+    spec: specs.Spec,
+    data: datasets.Dataset,
+    epochs: int | None = None,
+    verbose: bool = False,
+    on_epoch: Callable[[int, dict[str, Any]], None] | None = None,
 ) -> Result:
     """Train the spec's module on the train split, with the spec's [training] settings.
 
@@ -151,12 +179,20 @@ def train(
             verbose=verbose,
             patience=spec.training.patience,
             state=state,
+            schedule=fit_schedule(spec),
+            clip_norm=spec.training.clip_norm,
+            on_epoch=on_epoch,
         )
         seconds = time.perf_counter() - start
     if spec.training.patience is None:  # what fit watched was the test split: say so
         history = {key.replace("val_", "test_"): value for key, value in history.items()}
     metric, value = score(net, spec, params, X_test, data.y_test)
     return Result(net, params, state, history, metric, value, seconds)
+
+
+def fit_schedule(spec: specs.Spec) -> dict[str, Any] | None:
+    """The spec's [training.schedule] as `fit` takes it."""
+    return None if spec.training.schedule is None else dict(spec.training.schedule)
 
 
 def architecture(spec: specs.Spec) -> str:
@@ -293,8 +329,12 @@ def run_train(spec_path: Path, options: Options) -> int:
         f" {spec.training.epochs} epochs of batches of {spec.training.batch_size},"
         f" seed {spec.training.seed}; {counts}"
     )
+    if spec.training.schedule is not None or spec.training.clip_norm is not None:
+        rates = fit_schedule(spec) or "constant"
+        print(f"learning rate schedule {rates}, gradient clip norm {spec.training.clip_norm}")
     try:
-        result = train(spec, data)
+        with progress(spec.training.epochs) as on_epoch:
+            result = train(spec, data, on_epoch=on_epoch)
     except FloatingPointError as exc:
         print(
             f"derive: training stopped: {exc}; try a smaller optimizer.learning_rate",

@@ -50,6 +50,8 @@ BIAS = True
 BLOCK_SHAPES = ((9, 3), (2, 9))
 EPOCHS, BATCH_SIZE, SEED = 20, 4, 0
 PATIENCE = None
+SCHEDULE = None
+CLIP_NORM = None
 EPSILON = numpy.array(1e-08, DTYPE)
 ONE = numpy.array(1, DTYPE)
 ONE_MINUS_BETA1 = numpy.array(1 - 0.9, DTYPE)
@@ -581,6 +583,9 @@ def fit(
     verbose=False,
     patience=PATIENCE,
     state=None,
+    schedule=SCHEDULE,
+    clip_norm=CLIP_NORM,
+    on_epoch=None,
 ):
     """Train `params` in place with mini-batches; returns the per-epoch history.
 
@@ -592,6 +597,11 @@ def fit(
     ended early, or is None when every epoch ran. With `patience`, training stops when the
     validation loss has not improved for `patience` epochs, and the best epoch's parameters
     and optimizer state are restored.
+    `schedule` sets each epoch's learning rate (see learning_rate; "learning_rate" in the
+    history); `clip_norm` scales the gradients down to a global 2-norm of at most that, as
+    torch.nn.utils.clip_grad_norm_. With either, each step runs on the readable path
+    (_readable_step: loss_and_grads, then the update), slower than train_step.
+    `on_epoch(epoch, history)`, if given, is called after each epoch (a progress bar, a log).
     A non-finite loss, or parameters that a step made non-finite, raise FloatingPointError
     naming the epoch and batch; the parameters and optimizer state are then those of the last
     step that left them finite.
@@ -600,13 +610,11 @@ def fit(
     X = _finite(_as_inputs(X), "X")
     T = _as_targets(Y, X.shape[0])
     for key, value in (("epochs", epochs), ("batch_size", batch_size)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        if not _count(value):
             raise ValueError(f"{key}: expected a positive integer, found {value!r}")
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+    if not _count(seed, low=0):
         raise ValueError(f"seed: expected a non-negative integer, found {seed!r}")
-    if patience is not None and (
-        not isinstance(patience, int) or isinstance(patience, bool) or patience < 1
-    ):
+    if patience is not None and not _count(patience):
         raise ValueError(f"patience: expected None or a positive integer, found {patience!r}")
     if validation is not None:
         if not isinstance(validation, tuple | list) or len(validation) != 2:
@@ -616,6 +624,9 @@ def fit(
             raise ValueError(f"validation: expected a pair (X, Y), found a {found}")
         Xv = _finite(_as_inputs(validation[0], "validation X"), "validation X")
         Tv = _as_targets(validation[1], Xv.shape[0], "validation Y")
+    _check_schedule(schedule)
+    if clip_norm is not None and not _number_in(clip_norm, 0, math.inf, above=True):
+        raise ValueError(f"clip_norm: expected None or a positive number, found {clip_norm!r}")
     if patience is not None and validation is None:
         raise ValueError("patience: expected validation=(Xv, Yv) to watch, found none")
     if state is None:
@@ -625,7 +636,7 @@ def fit(
         raise ValueError(f"state: expected a dict from init_optimizer or load, found {found}")
     _all_finite(params, "params")
     _all_finite(state, "state")
-    history = {"loss": [], "val_loss": []}
+    history = {"loss": [], "val_loss": [], "learning_rate": []}
     history.update(accuracy=[], val_accuracy=[])
     history["stopped"] = None
     best, best_epoch, waited = math.inf, None, 0
@@ -633,22 +644,30 @@ def fit(
         best_params, best_state = _copies(params), _copies(state)
     first = int(state.get("epoch", 0))
     for epoch in range(first, first + epochs):
+        rate = learning_rate(epoch, schedule)
+        step = train_step
+        if schedule is not None or clip_norm is not None:
+            step = _readable_step(rate, clip_norm)
         start = _copies(params), _copies(state)  # finite: checked when the last epoch ended
         total, batches = 0.0, _batches(X, T, batch_size, seed, epoch)
         for number, (batch_X, batch_T) in enumerate(batches):
             try:  # the loss is checked, so overflow on the way there is no warning but an error
                 with numpy.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                    loss = train_step(params, batch_X, batch_T, state)
+                    loss = step(params, batch_X, batch_T, state)
             except FloatingPointError as error:
                 reason = str(error).partition(";")[0]
-                raise _diverged(params, state, start, batches, number, epoch, reason) from None
+                replay = (step, start, batches, number)
+                raise _diverged(params, state, replay, epoch, reason) from None
             total += loss * batch_X.shape[0]
         if not (_finite_values(params) and _finite_values(state)):
             reason = "a step made the parameters or optimizer state non-finite"
-            raise _diverged(params, state, start, batches, None, epoch, reason)
+            raise _diverged(params, state, (step, start, batches, None), epoch, reason)
         state["epoch"] = epoch + 1
         history["loss"].append(total / X.shape[0])
+        history["learning_rate"].append(rate)
         line = f"epoch {epoch + 1}/{first + epochs}: loss {history['loss'][-1]:.5f}"
+        if schedule is not None:
+            line += f", learning rate {rate:.4g}"
         outputs = _forward(params, X)[-1]
         history["accuracy"].append(float(numpy.mean(_labels(outputs) == _labels(T))))
         line += f", accuracy {history['accuracy'][-1]:.4f}"
@@ -660,6 +679,8 @@ def fit(
             line += f", val_accuracy {scores['accuracy']:.4f}"
         if verbose:
             print(line, flush=True)
+        if on_epoch is not None:
+            on_epoch(epoch + 1, history)
         if patience is not None:
             if history["val_loss"][-1] < best:  # a NaN loss is no improvement
                 best, best_epoch, waited = history["val_loss"][-1], epoch + 1, 0
@@ -674,6 +695,95 @@ def fit(
                         print(history["stopped"], flush=True)
                     break
     return history
+
+
+def learning_rate(epoch, schedule=SCHEDULE):
+    """The learning rate of epoch `epoch` (counted from 0) under `schedule`, as PyTorch's
+    schedulers stepped once an epoch give it: {"kind": "step", "step_size": k, "gamma": g}
+    (StepLR), {"kind": "exponential", "gamma": g} (ExponentialLR), {"kind": "cosine",
+    "t_max": T, "eta_min": e} (CosineAnnealingLR); None: the optimizer's learning rate."""
+    base = HYPERPARAMETERS["learning_rate"]
+    if schedule is None:
+        return base
+    settings = {**SCHEDULES[schedule["kind"]], **schedule}
+    if settings["kind"] == "step":
+        return base * settings["gamma"] ** (epoch // settings["step_size"])
+    if settings["kind"] == "exponential":
+        return base * settings["gamma"] ** epoch
+    low = settings["eta_min"]
+    return low + (base - low) * (1 + math.cos(math.pi * epoch / settings["t_max"])) / 2
+
+
+# Each schedule's keys with their defaults (None: required), as PyTorch's schedulers.
+SCHEDULES = {
+    "step": {"step_size": None, "gamma": 0.1},
+    "exponential": {"gamma": None},
+    "cosine": {"t_max": None, "eta_min": 0.0},
+}
+
+
+def _check_schedule(schedule):
+    """ValueError naming `schedule` unless it is None or a schedule learning_rate knows."""
+    if schedule is None:
+        return
+    kind = schedule.get("kind") if isinstance(schedule, dict) else None
+    if kind not in SCHEDULES or not set(schedule) <= {"kind", *SCHEDULES[kind]}:
+        expected = "None or a dict of a kind (step, exponential, cosine) and its keys"
+        raise ValueError(f"schedule: expected {expected}, found {schedule!r}")
+    for key, default in SCHEDULES[kind].items():
+        value = schedule.get(key, default)
+        if key in ("step_size", "t_max"):
+            valid, expected = _count(value), "a positive integer"
+        elif key == "gamma":
+            valid, expected = _number_in(value, 0, math.inf, above=True), "a number > 0"
+        else:
+            valid, expected = _number_in(value, 0, math.inf), "a number >= 0"
+        if not valid:
+            raise ValueError(f"schedule[{key!r}]: expected {expected}, found {value!r}")
+
+
+def _count(value, low=1):
+    """True for an int (not a bool) of at least `low`."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= low
+
+
+def _number_in(value, low, high, above=False):
+    """True for an int or float (not a bool) in [low, high), or (low, high) with `above`."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    return (low < value if above else low <= value) and value < high
+
+
+def _readable_step(rate, clip_norm):
+    """A step function as train_step's, on the readable path: the gradients of
+    _loss_and_grads, scaled to a global 2-norm of at most `clip_norm` as
+    torch.nn.utils.clip_grad_norm_ does, then the adam update with learning rate
+    `rate`, as torch.optim's."""
+
+    def step(params, X, T, state):
+        loss, grads = _loss_and_grads(params, X, T)
+        if not math.isfinite(loss):
+            _refuse(loss, X, T)
+        if clip_norm is not None:
+            norm = math.sqrt(sum(float(numpy.vdot(grad, grad)) for grad in grads.values()))
+            factor = min(clip_norm / (norm + 1e-6), 1.0)
+            for grad in grads.values():
+                grad *= factor
+        step = state.get("step")
+        if type(step) is not int or step < 0:
+            raise ValueError(f"state['step']: expected a step count, found {step!r}")
+        step += 1
+        beta1, beta2 = HYPERPARAMETERS["beta1"], HYPERPARAMETERS["beta2"]
+        size, root = rate / (1 - beta1**step), 1 / math.sqrt(1 - beta2**step)
+        for key in PARAM_NAMES:  # [opt.adam]
+            grad, m, v = grads[key], state["m_" + key], state["v_" + key]
+            m += (1 - beta1) * (grad - m)
+            v += (1 - beta2) * (grad * grad - v)
+            params[key] -= size * m / (numpy.sqrt(v) * root + HYPERPARAMETERS["epsilon"])
+        state["step"] = step
+        return loss
+
+    return step
 
 
 def _stop_reason(epoch, last, best_epoch, best):
@@ -695,11 +805,13 @@ def _batches(X, T, batch_size, seed, epoch):
     ]
 
 
-def _diverged(params, state, start, batches, failed, epoch, reason):
+def _diverged(params, state, replay, epoch, reason):
     """The FloatingPointError for a diverged epoch, with params and state put back to the last
     step that left them finite: the epoch is replayed from its start (bit for bit, as fit is
-    deterministic) until a step would make them non-finite. `failed` is the index of the
-    batch whose loss was not finite (it changed nothing), None to replay the whole epoch."""
+    deterministic) until a step would make them non-finite. `replay` is (the step function,
+    the copies the epoch began with, its batches, the index of the batch whose loss was not
+    finite, which changed nothing; None to replay the whole epoch)."""
+    step, start, batches, failed = replay
     where = f"epoch {epoch + 1}" + ("" if failed is None else f", batch {failed + 1}")
     if failed is not None and _finite_values(params) and _finite_values(state):
         kept = "those of the last step" if failed else "those the epoch began with"
@@ -710,7 +822,7 @@ def _diverged(params, state, start, batches, failed, epoch, reason):
     with numpy.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for number, (batch_X, batch_T) in enumerate(batches[:failed]):
             before = _copies(params), _copies(state)
-            train_step(params, batch_X, batch_T, state)
+            step(params, batch_X, batch_T, state)
             if not (_finite_values(params) and _finite_values(state)):
                 _restore(params, before[0])
                 _restore(state, before[1])

@@ -4,6 +4,11 @@ back by the module's `load`, and every bad file refused with its file, row and c
 from __future__ import annotations
 
 import csv
+import os
+import select
+import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -252,3 +257,47 @@ def test_val_columns_are_the_validation_split_and_test_columns_the_test_split(
     assert code == 0
     assert "val_loss" in out and "test_loss" not in out  # early stopping watched val_*
     assert "stopped early after epoch " in out and " of 300: val_loss did not improve" in out
+
+
+def _terminal_run(argv: list[str]) -> tuple[str, bytes]:
+    """Run `derive` with stderr on a pseudo-terminal: (stdout, what the terminal showed)."""
+    pty = pytest.importorskip("pty")
+    fcntl, termios = pytest.importorskip("fcntl"), pytest.importorskip("termios")
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # 24x100
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "derive", *argv],
+            stdout=subprocess.PIPE,
+            stderr=slave,
+            timeout=300,
+            check=True,
+            text=True,
+        )
+    finally:
+        os.close(slave)
+    shown = b""
+    while select.select([master], [], [], 1)[0]:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the terminal's other end is closed: all read
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(master)
+    return done.stdout, shown
+
+
+def test_a_terminal_gets_a_progress_bar_and_a_pipe_plain_lines(
+    folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["train", str(folder / "flowers.toml"), "--data", str(folder / "flowers.csv")]
+    argv += ["--target", "kind", "--epochs", "20"]
+    out, shown = _terminal_run(argv)
+    assert b"\r" in shown and b"/20 [" in shown and b"epoch/s" in shown  # tqdm's bar
+    assert "epoch 2/20: loss" not in out  # no plain lines beside a bar
+    code, piped, err = run(capsys, *argv[1:])
+    assert (code, err) == (0, "")
+    lines = [line for line in piped.splitlines() if line.startswith("epoch ") and "/20:" in line]
+    assert [line.split(":")[0] for line in lines] == [f"epoch {e}/20" for e in range(2, 21, 2)]

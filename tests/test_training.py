@@ -86,8 +86,16 @@ def test_history_has_loss_and_accuracy_per_epoch_on_train_and_validation() -> No
     params = net.init_params(seed=0)
     validation = (data.X_test, data.y_test)
     history = net.fit(params, data.X_train, data.y_train, epochs=3, validation=validation)
-    assert set(history) == {"loss", "val_loss", "accuracy", "val_accuracy", "stopped"}
+    assert set(history) == {
+        "loss",
+        "val_loss",
+        "accuracy",
+        "val_accuracy",
+        "learning_rate",
+        "stopped",
+    }
     assert all(len(history[key]) == 3 for key in history if key != "stopped")
+    assert history["learning_rate"] == [net.HYPERPARAMETERS["learning_rate"]] * 3
     assert history["stopped"] is None
     assert all(0.0 <= value <= 1.0 for value in history["val_accuracy"])
 
@@ -95,7 +103,7 @@ def test_history_has_loss_and_accuracy_per_epoch_on_train_and_validation() -> No
     params = net.init_params(seed=0)
     validation = (data.X_test, data.y_test)
     history = net.fit(params, data.X_train, data.y_train, epochs=2, validation=validation)
-    assert set(history) == {"loss", "val_loss", "stopped"}
+    assert set(history) == {"loss", "val_loss", "learning_rate", "stopped"}
     assert len(history["loss"]) == len(history["val_loss"]) == 2
 
 
