@@ -1,4 +1,4 @@
-"""`derive verify`, `derive generate`, `derive train`: argument parsing only.
+"""`derive verify`, `generate`, `train`, `derivations`: argument parsing only.
 
 Each subcommand hands its arguments to the module that does the work. Bad input raises
 `DeriveError` there; here it becomes one line on stderr and exit code 2, never a traceback.
@@ -11,22 +11,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from derive import __version__
+from derive import __version__, helptext
 from derive.errors import DeriveError
 
-TRAIN_EPILOG = """\
-data sets (--dataset): xor, moons, circles, spirals, blobs, blobs3, sine, relu_sum, digits
-data files (--data):   FILE.csv  a header row; features are numbers; labels in --target
-                                 (default the last column), strings or integers
-                       FILE.npz  arrays X (samples, features) and y (labels or targets)
-
-exit codes: 0 trained; 1 training diverged (a non-finite loss); 2 bad input (spec, flags,
-            data file: with the file, row and column), nothing trained or written
-
-examples:
-  derive train generated/specs/moons.toml --epochs 50 --plots plots
-  derive train iris.toml --data iris.csv --target species --save run.npz
-"""
+RAW = argparse.RawDescriptionHelpFormatter  # keeps the epilogs' lines as written
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -37,7 +25,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"derive {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    verify = sub.add_parser("verify", help="check the claims of a hand derivation against SymPy")
+    verify = sub.add_parser(
+        "verify",
+        help="check the claims of a hand derivation against SymPy",
+        epilog=helptext.verify_epilog(),
+        formatter_class=RAW,
+    )
     verify.add_argument(
         "files",
         nargs="*",
@@ -48,7 +41,12 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("--format", choices=("text", "json", "markdown"), default="text")
     verify.set_defaults(run=_verify)
 
-    generate = sub.add_parser("generate", help="generate a NumPy training module per spec")
+    generate = sub.add_parser(
+        "generate",
+        help="generate a NumPy training module per spec",
+        epilog=helptext.generate_epilog(),
+        formatter_class=RAW,
+    )
     generate.add_argument("specs", nargs="*", type=Path, metavar="SPEC")
     generate.add_argument("--all", action="store_true", help="every spec under generated/specs/")
     generate.add_argument(
@@ -71,8 +69,8 @@ def _parser() -> argparse.ArgumentParser:
         help="train a spec's module on a data set or a CSV/.npz file",
         description="Train a spec's generated module (the committed one when it matches the"
         " spec, else one rendered in memory) and print the history and the held-out score.",
-        epilog=TRAIN_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=helptext.train_epilog(),
+        formatter_class=RAW,
     )
     train.add_argument("spec", type=Path, metavar="SPEC")
     source = train.add_mutually_exclusive_group()
@@ -117,6 +115,18 @@ def _parser() -> argparse.ArgumentParser:
         help="write PNG figures here (needs matplotlib)",
     )
     train.set_defaults(run=_train)
+
+    listing = sub.add_parser(
+        "derivations",
+        help="list the registered derivations generated code cites",
+        description="The derivations generated code cites ([bp.hidden]): statement, LaTeX,"
+        " condition, and how each is proved.",
+        epilog=helptext.derivations_epilog(),
+        formatter_class=RAW,
+    )
+    listing.add_argument("ids", nargs="*", metavar="ID", help="derivation ids (none: all)")
+    listing.add_argument("--format", choices=("text", "json"), default="text")
+    listing.set_defaults(run=_derivations)
     return parser
 
 
@@ -150,6 +160,12 @@ def _train(args: argparse.Namespace) -> int:
         plots=args.plots,
     )
     return run_train(args.spec, options)
+
+
+def _derivations(args: argparse.Namespace) -> int:
+    from derive.derivations import run_derivations
+
+    return run_derivations(args.ids, args.format)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
