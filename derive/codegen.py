@@ -66,6 +66,7 @@ class ModuleContext:
     classifier: bool
     binary: bool
     softmax_output: bool
+    loss_name: str
     optimizer: str
 
 
@@ -818,6 +819,7 @@ def context(spec: Spec) -> ModuleContext:
         classifier=spec.classifier,
         binary=spec.loss == "binary_cross_entropy",
         softmax_output=out_act == "softmax",
+        loss_name=spec.loss,
         optimizer=spec.optimizer.kind,
     )
 

@@ -387,11 +387,7 @@ def _as_targets(Y, batch, name="Y"):
         expected = f"({batch},) or ({batch}, {N_OUT})"
         raise ValueError(f"{name}: expected shape {expected}, found {array.shape}")
     array = _finite(_converted(array, name), name)
-    sums = array.sum(axis=1)
-    if (array < 0).any() or not numpy.allclose(sums, 1, atol=1e-3):
-        found = f"values {array.min()}..{array.max()}, row sums {sums.min()}..{sums.max()}"
-        raise ValueError(f"{name}: expected rows of probabilities summing to 1, found {found}")
-    return array / sums[:, None]  # exactly 1, as the fused gradient s - t assumes
+    return array  # any finite targets: the softmax JVP's gradient holds without a sum of 1
 
 
 def _check_params(params, prefix="", writeable=False):

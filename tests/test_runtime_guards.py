@@ -237,3 +237,20 @@ def test_early_stopping_says_when_and_why(net: ModuleType) -> None:
         f" parameters of epoch {best} restored"
     )
     assert net.fit(params, X, Y, epochs=2)["stopped"] is None
+
+
+def test_softmax_with_mse_trains_on_any_finite_targets(tmp_path: Path) -> None:
+    fields = {"layers": [3, 4, 3], "activations": ["tanh", "softmax"], "loss": "mse"}
+    net = build(tmp_path, **fields, optimizer={"kind": "sgd", "learning_rate": 0.1})
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((6, 3)), 2 * rng.standard_normal((6, 3))  # rows sum to anything
+    params = net.init_params(0)
+    assert net.check_gradients(params, X, Y) < 1e-6  # the softmax JVP holds for any target
+    loss, grads = net.loss_and_grads(params, X, Y)
+    expected = {key: params[key] - 0.1 * grads[key] for key in params}
+    assert net.train_step(params, X, Y, net.init_optimizer(params)) == pytest.approx(loss)
+    for key in params:  # the fast path takes the same step
+        np.testing.assert_allclose(params[key], expected[key], rtol=1e-9, atol=1e-12)
+    ce = build(tmp_path, **{**fields, "loss": "cross_entropy"})
+    with pytest.raises(ValueError, match="expected rows of probabilities summing to 1"):
+        ce.loss_and_grads(ce.init_params(0), X, Y)  # the fused s - t needs them
