@@ -22,7 +22,7 @@ from derive.cli import main
 
 GENERATED = sorted((ROOT / "generated").glob("*.py"))
 MODULES = [path for path in GENERATED if path.name != "__init__.py"]
-ALLOWED_IMPORTS = {"math", "os", "stat", "tempfile", "zipfile", "numpy"}
+ALLOWED_IMPORTS = set(specs.GENERATED_MODULE_IMPORTS)
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
