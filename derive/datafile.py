@@ -150,19 +150,25 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _labels(raw: np.ndarray, where: str) -> tuple[tuple[object, ...], np.ndarray]:
-    """The sorted distinct labels and each sample's class index. Integer-valued labels sort
-    as numbers (2 before 10), any others as text."""
+    """The sorted distinct labels and each sample's class index. Numbers sort as numbers (2
+    before 10; integer-valued ones are integers: "1.0" and "1" are one class), text as text."""
     if raw.ndim != 1:
         raise DeriveError(f"{where}: expected one class label per sample, found shape {raw.shape}")
     if raw.dtype.kind in "US":
-        try:
-            values = raw.astype(np.int64)
+        try:  # numbers written as text ("2", "2.0", "0.5") are numbers
+            numbers = raw.astype(np.float64)
         except ValueError:
-            values = raw
+            numbers = None
+        if numbers is not None and np.isfinite(numbers).all():
+            raw = numbers
+    if raw.dtype.kind in "US":
+        values = raw
     elif raw.dtype.kind in "biu" or (
         raw.dtype.kind == "f" and np.isfinite(raw).all() and (raw == np.round(raw)).all()
     ):
         values = raw.astype(np.int64)  # 1.0 and 1 are one class
+    elif raw.dtype.kind == "f" and np.isfinite(raw).all():
+        values = raw
     else:
         raise DeriveError(f"{where}: expected class labels (integers or text), found {raw.dtype}")
     classes, y = np.unique(values, return_inverse=True)

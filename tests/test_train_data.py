@@ -252,6 +252,7 @@ def test_val_columns_are_the_validation_split_and_test_columns_the_test_split(
     code, out, _ = run(capsys, folder / "flowers.toml", *data)
     assert code == 0
     assert "test_loss" in out and "val_loss" not in out and "stopped early" not in out
+    assert "classes 0, 1, 2" in out  # labels written "0.0", "1.0", "2.0" are the numbers
     (folder / "patient.toml").write_text(SPEC.replace("[training]", "[training]\npatience = 3"))
     code, out, _ = run(capsys, folder / "patient.toml", *data)
     assert code == 0
