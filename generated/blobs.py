@@ -625,8 +625,9 @@ def fit(
         rate = learning_rate(epoch, schedule)
         step = train_step
         if schedule is not None or clip_norm is not None:
-            if schedule is not None and epoch > 0:  # velocities carry the rate: v = rate * buf
-                _rescale_velocities(state, rate / learning_rate(epoch - 1, schedule))
+            before = learning_rate(epoch - 1, schedule) if epoch > 0 else 0
+            if schedule is not None and before > 0:  # velocities carry the rate: rate * buffer
+                _rescale_velocities(state, rate / before)
             step = _readable_step(rate, clip_norm)
         start = _copies(params), _copies(state)  # finite: checked when the last epoch ended
         total, batches = 0.0, _batches(X, T, batch_size, seed, epoch)
@@ -761,7 +762,9 @@ def _readable_step(rate, clip_norm):
 
 def _rescale_velocities(state, factor):
     """Velocities times `factor` when the learning rate changes: they hold rate * buffer,
-    where PyTorch keeps the buffer and multiplies by the rate of the step."""
+    where PyTorch keeps the buffer and multiplies by the rate of the step. (After an epoch
+    at rate 0, a cosine schedule's end with eta_min = 0, the velocities are 0 and restart
+    from there, where PyTorch's buffer keeps its sum.)"""
     for key in PARAM_NAMES:
         state["v_" + key] *= factor
 

@@ -826,18 +826,18 @@ def _readable_step(rate, clip_norm):
             factor = min(clip_norm / (norm + 1e-6), 1.0)
             for grad in grads.values():
                 grad *= factor
-        step = state.get("step")
-        if type(step) is not int or step < 0:
-            raise ValueError(f"state['step']: expected a step count, found {step!r}")
-        step += 1
+        count = state.get("step")
+        if type(count) is not int or count < 0:
+            raise ValueError(f"state['step']: expected a step count, found {count!r}")
+        count += 1
         beta1, beta2 = HYPERPARAMETERS["beta1"], HYPERPARAMETERS["beta2"]
-        size, root = rate / (1 - beta1**step), 1 / math.sqrt(1 - beta2**step)
+        size, root = rate / (1 - beta1**count), 1 / math.sqrt(1 - beta2**count)
         for key in PARAM_NAMES:  # [opt.adam]
             grad, m, v = grads[key], state["m_" + key], state["v_" + key]
             m += (1 - beta1) * (grad - m)
             v += (1 - beta2) * (grad * grad - v)
             params[key] -= size * m / (numpy.sqrt(v) * root + HYPERPARAMETERS["epsilon"])
-        state["step"] = step
+        state["step"] = count
         return loss
 
     return step

@@ -194,3 +194,13 @@ def test_spec_training_keys_become_the_fit_defaults(tmp_path: Path) -> None:
     history = scheduled.fit(params, X, labels, epochs=3, batch_size=BATCH)
     assert history["learning_rate"] == [scheduled.learning_rate(e) for e in range(3)]
     assert history["learning_rate"][0] == 0.1 and history["learning_rate"][2] < 0.1
+
+
+def test_momentum_survives_an_epoch_at_rate_zero(nets: dict[str, ModuleType]) -> None:
+    net = nets["momentum"]
+    X, labels = _data()
+    params = net.init_params(1)
+    to_zero = {"kind": "cosine", "t_max": 2, "eta_min": 0.0}  # epoch 2 at rate 0, then up
+    history = net.fit(params, X, labels, epochs=4, batch_size=BATCH, schedule=to_zero)
+    assert history["learning_rate"][2] == 0.0 and history["learning_rate"][3] > 0
+    assert all(np.isfinite(value).all() for value in params.values())
