@@ -85,7 +85,7 @@ class _DeriveEstimator(BaseEstimator):
                 batch_size=self.batch_size,
                 seed=self.seed,
             )
-            spec = train.with_overrides(spec, options)
+            spec = train.with_overrides(spec, options, flags=False)
         except DeriveError as error:
             raise ValueError(str(error)) from None
         if spec.n_in != n_in:

@@ -254,17 +254,25 @@ class Options:
     plots: Path | None = None
 
 
-def with_overrides(spec: specs.Spec, options: Options) -> specs.Spec:
-    """The spec with the flags' epochs, batch size, seed and learning rate, each checked as
-    the spec's own keys are. A new learning rate is a new optimizer, hence a new module."""
+def with_overrides(spec: specs.Spec, options: Options, flags: bool = True) -> specs.Spec:
+    """The spec with the options' epochs, batch size, seed and learning rate, each checked as
+    the spec's own keys are; errors name them as flags (--batch-size), or with `flags`
+    False as arguments (batch_size). A new learning rate is a new optimizer, hence a new
+    module."""
+
+    def name(key: str) -> str:
+        return "--" + key.replace("_", "-") if flags else key
+
     training = spec.training
-    for flag, value, low, high in (
-        ("--epochs", options.epochs, 1, 1_000_000),
-        ("--batch-size", options.batch_size, 1, 1 << 24),
-        ("--seed", options.seed, 0, 2**32 - 1),
+    for key, value, low, high in (
+        ("epochs", options.epochs, 1, 1_000_000),
+        ("batch_size", options.batch_size, 1, 1 << 24),
+        ("seed", options.seed, 0, 2**32 - 1),
     ):
-        if value is not None and not low <= value <= high:
-            raise DeriveError(f"{flag}: expected an integer from {low} to {high}, found {value}")
+        whole = isinstance(value, int) and not isinstance(value, bool)
+        if value is not None and not (whole and low <= value <= high):
+            expected = f"an integer from {low} to {high}"
+            raise DeriveError(f"{name(key)}: expected {expected}, found {value!r}")
     training = replace(
         training,
         epochs=options.epochs or training.epochs,
@@ -274,8 +282,10 @@ def with_overrides(spec: specs.Spec, options: Options) -> specs.Spec:
     optimizer = spec.optimizer
     if options.learning_rate is not None:
         rate = options.learning_rate
-        if not (math.isfinite(rate) and 0 < rate <= 1e3):
-            raise DeriveError(f"--learning-rate: expected a number in (0, 1000], found {rate}")
+        number = isinstance(rate, int | float) and not isinstance(rate, bool)
+        if not (number and 0 < rate <= 1e3):  # NaN fails the comparison
+            expected = "a number in (0, 1000]"
+            raise DeriveError(f"{name('learning_rate')}: expected {expected}, found {rate!r}")
         hyper = dict(optimizer.hyper, learning_rate=float(rate))
         optimizer = specs.Optimizer(optimizer.kind, tuple(sorted(hyper.items())))
     return replace(spec, training=training, optimizer=optimizer)

@@ -127,8 +127,12 @@ def test_a_spec_that_does_not_fit_the_data_is_a_value_error(
         DeriveRegressor(SPECS / "xor.toml").fit(X[:10, :2], np.ones((10, 2)))
     with pytest.raises(ValueError, match="no such file"):
         DeriveClassifier("missing.toml").fit(X, y)
-    with pytest.raises(ValueError, match="--learning-rate: expected a number in"):
+    with pytest.raises(ValueError, match=r"^learning_rate: expected a number in \(0, 1000\]"):
         DeriveClassifier(DIGITS, learning_rate=-1).fit(X, y)
+    with pytest.raises(ValueError, match=r"^epochs: expected an integer from 1 to 1000000"):
+        DeriveClassifier(DIGITS, epochs=2.5).fit(X, y)
+    with pytest.raises(ValueError, match=r"^learning_rate: expected a number in"):
+        DeriveClassifier(DIGITS, learning_rate="fast").fit(X, y)
 
 
 def test_a_regressor_from_a_spec_file() -> None:
