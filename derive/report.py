@@ -18,7 +18,7 @@ from derive.claims import bundled_path, load
 
 __all__ = ["entries", "render", "run_verify"]
 
-_RANK = {"holds": 0, "conditional": 1, "fails": 2}
+_RANK = {"holds": 0, "conditional": 1, "unproven": 2, "undecided": 3, "fails": 4}
 _LINE = re.compile(r"^(?P<equation>.+)\.(?P<line>\d+)$")
 
 
@@ -38,10 +38,12 @@ def entries(results: list[Result]) -> list[Result]:
         match = _LINE.match(result.id)
         if match:
             lines.setdefault(match["equation"], []).append(result)
+    ids = {result.id for result in results}
+    equations = {eq for eq, found in lines.items() if len(found) > 1 and eq not in ids}
     listed, done = [], set()
     for result in results:
         match = _LINE.match(result.id)
-        if match and match["equation"] not in done:
+        if match and match["equation"] in equations and match["equation"] not in done:
             done.add(match["equation"])
             listed.append(_equation(match["equation"], lines[match["equation"]]))
         listed.append(result)
@@ -62,6 +64,7 @@ def _equation(eq_id: str, lines: list[Result]) -> Result:
         else {"line": worst.id} | worst.counterexample,
         condition=None if worst.condition is None else tag + worst.condition,
         corrected=None if worst.corrected is None else tag + worst.corrected,
+        tried=None if worst.tried is None else tag + worst.tried,
     )
 
 
@@ -87,10 +90,9 @@ def _summary(listed: list[Result], files: list[str]) -> dict[str, object]:
 
 def _summary_line(listed: list[Result]) -> str:
     counts = _summary(listed, [])
-    return (
-        f"{counts['total']} claims: {counts['holds']} hold, {counts['fails']} fail, "
-        f"{counts['conditional']} conditional. Convention: {KINK_CONVENTION}.\n"
-    )
+    total = counts["total"]
+    shown = ", ".join(f"{counts[verdict]} {verdict}" for verdict in _RANK)
+    return f"{total} claim{'' if total == 1 else 's'}: {shown}. Convention: {KINK_CONVENTION}.\n"
 
 
 def _json(listed: list[Result], files: list[str]) -> str:
@@ -103,6 +105,7 @@ def _json(listed: list[Result], files: list[str]) -> str:
             "counterexample": r.counterexample,
             "condition": r.condition,
             "corrected": r.corrected,
+            "tried": r.tried,
         }
         for r in listed
     ]
@@ -113,6 +116,8 @@ def _json(listed: list[Result], files: list[str]) -> str:
 def reason(result: Result) -> str:
     """One line on why: the counterexample, the condition, or the convention checked under."""
     example = result.counterexample
+    if result.verdict in ("unproven", "undecided"):
+        return result.tried or ""
     if result.verdict == "conditional":
         return f"holds only if {result.condition}"
     if example is None:
