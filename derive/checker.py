@@ -17,6 +17,7 @@ and the two sides are compared once written in the lowest layer either side ment
 from __future__ import annotations
 
 import itertools
+import math
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,8 +26,16 @@ import sympy as sp
 
 from derive import activations, losses
 from derive.activations import KINK_CONVENTION, differentiate
-from derive.claims import Claim, ClaimsFile, Expression, OutOfRangeError, Scope, build
-from derive.errors import DeriveError
+from derive.claims import (
+    MAX_INSTANCES,
+    Claim,
+    ClaimsFile,
+    Expression,
+    OutOfRangeError,
+    Scope,
+    build,
+)
+from derive.errors import DeriveError, plain
 from derive.regions import (
     KINKED,
     Points,
@@ -35,6 +44,7 @@ from derive.regions import (
     differs,
     region_point,
     regions,
+    show,
     sign_at,
     value,
 )
@@ -228,35 +238,47 @@ class Instance:
 
 
 def instances(claim: Claim, cfile: ClaimsFile) -> list[Instance]:
-    """Every instance of a claim: network shapes x sizes x index values, filtered by domain."""
+    """Every instance of a claim: network shapes x sizes x index values, filtered by domain.
+
+    The count is capped before any instance is made or filtered: the product of the
+    shapes and sizes first, then each index range before its values are listed.
+    """
+    at = f"{plain(str(cfile.path))}: claim {claim.id}"
     shapes: tuple[tuple[int, ...], ...] = ((),)
     if claim.kind != "equation":
         assert cfile.network is not None
         shapes = claim.layers or cfile.network.layers
+    combinations = len(shapes) * math.prod(len(vals) for _, vals in claim.sizes)
+    if combinations > MAX_INSTANCES:
+        raise DeriveError(f"{at}: more than {MAX_INSTANCES} instances (shapes x sizes)")
     names = [name for name, _ in claim.sizes]
     found: list[Instance] = []
+    budget = [MAX_INSTANCES]  # instances left, before the domain filter
     for shape in shapes:
         for values in itertools.product(*[vals for _, vals in claim.sizes]):
             base = Instance("", dict(zip(names, values, strict=True)), shape)
-            found.extend(_indexed(claim, cfile, base))
-            if len(found) > 600:
-                raise DeriveError(f"{cfile.path}: claim {claim.id}: more than 600 instances")
+            found.extend(_indexed(claim, cfile, base, budget, at))
     if not found:
-        raise DeriveError(
-            f"{cfile.path}: claim {claim.id}: no instance (check indices, sizes, domain)"
-        )
+        raise DeriveError(f"{at}: no instance (check indices, sizes, domain)")
     return found
 
 
-def _indexed(claim: Claim, cfile: ClaimsFile, base: Instance) -> Iterator[Instance]:
+def _indexed(
+    claim: Claim, cfile: ClaimsFile, base: Instance, budget: list[int], at: str
+) -> Iterator[Instance]:
     envs = [dict(base.env)]
     for name, low, high in claim.indices:
         grown: list[dict[str, int]] = []
         for env in envs:
             scope = Instance("", env, base.sizes).scope(cfile)
             first, last = _integer(low, scope), _integer(high, scope)
+            if len(grown) + max(0, last - first + 1) > budget[0]:
+                raise DeriveError(f"{at}: more than {MAX_INSTANCES} instances (sizes x indices)")
             grown.extend(env | {name: v} for v in range(first, last + 1))
         envs = grown
+    budget[0] -= len(envs)
+    if budget[0] < 0:
+        raise DeriveError(f"{at}: more than {MAX_INSTANCES} instances (sizes x indices)")
     for env in envs:
         instance = Instance(_label(base.sizes, env), env, base.sizes)
         if claim.domain is None or _decide(claim.domain, instance.scope(cfile)):
@@ -264,7 +286,10 @@ def _indexed(claim: Claim, cfile: ClaimsFile, base: Instance) -> Iterator[Instan
 
 
 def _integer(expr: Expression, scope: Scope) -> int:
-    value = build(expr, scope)
+    try:
+        value = build(expr, scope)
+    except OutOfRangeError as exc:  # a bound such as s(7) past the network's layers
+        raise DeriveError(f"{expr.where}: {expr.text!r}: {exc}") from None
     if not isinstance(value, sp.Integer):
         raise DeriveError(f"{expr.where}: {expr.text!r} is not an integer for every size")
     return int(value)
@@ -378,7 +403,7 @@ def _settle(
         if not zero:
             out.status = "fails"
             return
-        out.status, out.kink = "kink", names.get(zero[0], sp.sstr(zero[0]))
+        out.status, out.kink = "kink", names.get(zero[0], show(zero[0]))
     if out.status == "holds" and open_regions:
         shown = "; ".join(leaf.describe() for leaf in open_regions[:3])
         more = f" and {len(open_regions) - 3} more" if len(open_regions) > 3 else ""
@@ -566,7 +591,7 @@ def _explain(result: Result, claim: Claim, cfile: ClaimsFile, failed: list[Outco
         return
     result.corrected_expr = _tidy(first.lhs)
     prefix = f"at {first.label}: " if first.label else ""
-    result.corrected = prefix + sp.sstr(result.corrected_expr)
+    result.corrected = prefix + show(result.corrected_expr)
 
 
 def _common_ratio(valued: list[Outcome]) -> sp.Expr | None:
@@ -624,7 +649,7 @@ def _bound(high: Expression, outcome: Outcome, cfile: ClaimsFile) -> int:
 
 
 def _show(value: sp.Expr) -> str:
-    text = sp.sstr(value)
+    text = show(value)
     if value is sp.nan:
         return "undefined"
     if value.free_symbols or value.is_Rational:

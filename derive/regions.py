@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 from sympy.core.relational import Relational
+from sympy.printing.str import StrPrinter
 from sympy.solvers.simplex import InfeasibleLPError, lpmax
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "differs",
     "region_point",
     "regions",
+    "show",
     "sign_at",
     "value",
 ]
@@ -36,6 +38,18 @@ SMALL = [sp.Rational(v) for v in ("-3", "-2", "-1", "-1/2", "1/3", "1/2", "1", "
 LARGE = [sp.Integer(v) for v in (-(10**6), -(10**4), -100, -7, 7, 100, 10**4, 10**6)]
 OFFSETS = [sp.Rational(v) for v in ("1/3", "1", "10", "1000", "1000000")]
 PRECISION = 30  # digits of a numeric evaluation where exact arithmetic gives no rational
+
+
+class _Printer(StrPrinter):
+    """SymPy's str printer, with Euler's number as exp(1): a bare E reads as a loss E[i]."""
+
+    def _print_Exp1(self, expr: sp.Basic) -> str:
+        return "exp(1)"
+
+
+def show(expr: sp.Basic) -> str:
+    """The text of an expression in reports: SymPy syntax that reads back the same."""
+    return _Printer().doprint(expr)
 
 
 @dataclass(frozen=True)
@@ -49,7 +63,7 @@ class Region:
 
     def describe(self) -> str:
         shown = [
-            f"{sp.sstr(k)} {'>' if s > 0 else '<' if s < 0 else '='} 0" for k, s in self.constraints
+            f"{show(k)} {'>' if s > 0 else '<' if s < 0 else '='} 0" for k, s in self.constraints
         ]
         return " and ".join(shown) or "everywhere"
 

@@ -6,15 +6,20 @@ equation itself (`eq13` for `eq13.1`, `eq13.2`, ...), whose verdict is the worst
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import json
 import re
 import shutil
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from derive.activations import KINK_CONVENTION
-from derive.checker import Result, check_file
+from derive.budget import check_bounded
+from derive.checker import Result
 from derive.claims import bundled_path, load
+from derive.errors import escape
 
 __all__ = ["entries", "render", "run_verify"]
 
@@ -22,11 +27,17 @@ _RANK = {"holds": 0, "conditional": 1, "unproven": 2, "undecided": 3, "fails": 4
 _LINE = re.compile(r"^(?P<equation>.+)\.(?P<line>\d+)$")
 
 
-def run_verify(files: Sequence[Path], fmt: str) -> int:
-    """Check every claim of the files (none: the bundled notes), print, return the exit code."""
+def run_verify(files: Sequence[Path], fmt: str, timeout: float | None = None) -> int:
+    """Check every claim of the files (none: the bundled notes), print, return the exit code.
+
+    Each claim runs in a worker process within its time limit (`timeout` seconds, else the
+    claim's own `timeout`, else 30 s) and a 2 GiB memory limit: see derive.budget.
+    """
     paths = list(files) or [bundled_path()]
     loaded = [load(path) for path in paths]  # every input error before any output
-    results = [result for cfile in loaded for result in check_file(cfile)]
+    results = check_bounded(loaded, timeout)
+    if isinstance(sys.stdout, io.TextIOWrapper):  # an ASCII terminal gets \u2248, not an error
+        sys.stdout.reconfigure(errors="backslashreplace")
     print(render(entries(results), fmt, [str(p) for p in paths]), end="")
     return 0 if all(r.verdict == "holds" for r in results) else 1
 
@@ -76,11 +87,32 @@ def _gathered(lines: list[str]) -> str:
 
 def render(listed: list[Result], fmt: str, files: list[str]) -> str:
     """The report in one of the formats: text, json, markdown."""
-    if fmt == "json":
+    if fmt == "json":  # JSON escapes control characters itself
         return _json(listed, files)
+    listed = [_escaped(result) for result in listed]
+    files = [escape(name) for name in files]
     if fmt == "markdown":
         return _markdown(listed, files)
     return _text(listed)
+
+
+def _escaped(result: Result) -> Result:
+    """The result with text that came from a file escaped: it cannot add rows or escapes."""
+    example = result.counterexample
+    if example is not None:
+        example = {key: _escape_any(value) for key, value in example.items()}
+    texts = {
+        name: escape(value)
+        for name in ("id", "statement", "source", "latex", "condition", "corrected", "tried")
+        if isinstance(value := getattr(result, name), str)
+    }
+    return dataclasses.replace(result, counterexample=example, **texts)  # type: ignore[arg-type]
+
+
+def _escape_any(value: object) -> object:
+    if isinstance(value, dict):
+        return {escape(str(k)): _escape_any(v) for k, v in value.items()}
+    return escape(value) if isinstance(value, str) else value
 
 
 def _summary(listed: list[Result], files: list[str]) -> dict[str, object]:
@@ -127,7 +159,8 @@ def reason(result: Result) -> str:
     if "missing" in example:
         return f"{where}{example['missing']}"
     point = ", ".join(f"{k}={v}" for k, v in example["point"].items())  # type: ignore[attr-defined]
-    return f"{where}at {point}: stated {example['stated']}, true {example['true']}"
+    where += f"at {point}: " if point else ""
+    return f"{where}stated {example['stated']}, true {example['true']}"
 
 
 def _text(listed: list[Result]) -> str:

@@ -28,7 +28,7 @@ def assert_evidence(result: checker.Result) -> None:
     stated = evidence.rhs.xreplace(evidence.point)
     assert true != stated
     assert result.counterexample is not None
-    assert result.counterexample["true"].split(" ≈ ")[0] == sp.sstr(true)  # type: ignore[union-attr]
+    assert result.counterexample["true"].split(" ≈ ")[0] == regions.show(true)  # type: ignore[union-attr]
     assert result.corrected_expr is not None
     corrected = result.corrected_expr.xreplace(evidence.point)
     assert abs(complex(sp.N(corrected - true, 30))) < 1e-20

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from fractions import Fraction
 from pathlib import Path
@@ -117,7 +118,7 @@ def dense_points(roots: list[Fraction]) -> list[sp.Rational]:
     """Every kink, two points inside every interval between kinks, two past each end."""
     ordered = sorted(set(roots))
     found = set(ordered) | {ordered[0] - 1, ordered[0] - 2, ordered[-1] + 1, ordered[-1] + 2}
-    for low, high in zip(ordered, ordered[1:], strict=False):
+    for low, high in itertools.pairwise(ordered):
         found |= {low + (high - low) / 3, low + 2 * (high - low) / 3}
     return [sp.Rational(p.numerator, p.denominator) for p in sorted(found)]
 

