@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from derive import activations, losses
-from derive.activations import KINK_CONVENTION, differentiate
+from derive.activations import KINK_CONVENTION, KINK_SOURCES, differentiate, kink_key
 from derive.claims import (
     MAX_INSTANCES,
     Claim,
@@ -192,6 +192,7 @@ class Outcome:
     rhs: sp.Expr | None = None  # the stated value (right side), as compared
     point: dict[sp.Symbol, sp.Expr] | None = None
     kink: str = ""
+    kink_source: str = "the kink"  # "the tie of Max(a, b)" when a general max made it
     reason: str = ""  # "missing": the quantity that does not exist; "unproven": what was tried
     env: dict[str, int] = field(default_factory=dict)
     sizes: tuple[int, ...] = ()
@@ -404,6 +405,7 @@ def _settle(
             out.status = "fails"
             return
         out.status, out.kink = "kink", names.get(zero[0], show(zero[0]))
+        out.kink_source = KINK_SOURCES.get(kink_key(zero[0]), "the kink")
     if out.status == "holds" and open_regions:
         shown = "; ".join(leaf.describe() for leaf in open_regions[:3])
         more = f" and {len(open_regions) - 3} more" if len(open_regions) > 3 else ""
@@ -542,7 +544,8 @@ def _kink_text(kinked: list[Outcome]) -> str:
     gives = "gives no value" if stated is None else f"gives {_show(first.at_point(first.rhs))}"
     where = f" (e.g. {first.label})" if first.label else ""
     return (
-        f"{first.kink} != 0{where}: at the kink {first.kink} = 0 the claim {gives}, while "
+        f"{first.kink} != 0{where}: at {first.kink_source} ({first.kink} = 0) the claim {gives}, "
+        f"while "
         f"{KINK_CONVENTION} gives {_show(first.at_point(first.lhs))}"
     )
 

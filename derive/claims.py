@@ -561,10 +561,19 @@ def parse_latex_side(text: object, where: str) -> sp.Expr:
             raise _refuse(where, text, f"{type(node).__name__} is not supported")
     validate_tree(parsed, where, text)
     real = {sym: sp.Symbol(sym.name, real=True) for sym in parsed.free_symbols}
-    result = parsed.xreplace(real).doit()
-    from derive.activations import apply_kink_convention
+    from derive.activations import apply_kink_convention, differentiate
 
-    return validate_tree(apply_kink_convention(result), where, text)
+    result = parsed.xreplace(real).replace(
+        lambda e: isinstance(e, sp.Derivative),
+        lambda e: _differentiated(e.expr.doit(), e.variables, differentiate),
+    )
+    return validate_tree(apply_kink_convention(result.doit()), where, text)
+
+
+def _differentiated(expr: sp.Expr, variables: tuple[sp.Symbol, ...], rule: Any) -> sp.Expr:
+    for var in variables:
+        expr = rule(expr, var)
+    return expr
 
 
 _LATEX_NUMBER = re.compile(r"\d+(?:\.\d*)?")
