@@ -421,6 +421,7 @@ def _cancels(diff: sp.Expr) -> bool:
     """diff is 0 as a rational function of its atoms (exp(z), Heaviside(...) as generators)."""
     if diff == 0:
         return True
+    diff = _as_steps(diff)
     opaque = {node: sp.Dummy() for node in _outermost(diff, KINKED)}
     rational = _exp_as_powers(diff.xreplace(opaque))
     try:
@@ -432,6 +433,44 @@ def _cancels(diff: sp.Expr) -> bool:
         return bool(sp.expand(sp.fraction(sp.together(rational))[0]) == 0)
     except (sp.PolynomialError, TypeError, ValueError):
         return False
+
+
+_STEP = {  # a case `kink OP 0` as a step: (sign of the kink, the step's value at 0)
+    sp.StrictGreaterThan: (1, 0),
+    sp.GreaterThan: (1, 1),
+    sp.StrictLessThan: (-1, 0),
+    sp.LessThan: (-1, 1),
+}
+
+
+def _as_steps(expr: sp.Expr) -> sp.Expr:
+    """Two-case Piecewise as Heavisides, each Heaviside of a canonical argument: exact
+    rewritings, so that a claim writing [z > 0] cancels against the Heaviside(z, 0) of a
+    derivative as a rational function would, without a region split."""
+
+    def two_cases(node: sp.Basic) -> bool:
+        if not isinstance(node, sp.Piecewise) or len(node.args) != 2:
+            return False
+        (_, condition), (_, otherwise) = node.args
+        return type(condition) in _STEP and otherwise == sp.true
+
+    def step(node: sp.Piecewise) -> sp.Expr:
+        (value, condition), (other, _) = node.args
+        sign, at_zero = _STEP[type(condition)]
+        on = sp.Heaviside(sign * (condition.lhs - condition.rhs), at_zero)
+        return value * on + other * (1 - on)
+
+    def canonical(node: sp.Heaviside) -> sp.Expr:
+        arg, at_zero = node.args
+        content, primitive = sp.expand(arg).as_content_primitive()
+        if content.is_negative:
+            content, primitive = -content, -primitive
+        if primitive.could_extract_minus_sign():
+            return 1 - sp.Heaviside(-primitive, 1 - at_zero)
+        return sp.Heaviside(primitive, at_zero)
+
+    steps = expr.replace(two_cases, step)
+    return steps.replace(lambda e: isinstance(e, sp.Heaviside) and len(e.args) == 2, canonical)
 
 
 def _exp_as_powers(expr: sp.Expr) -> sp.Expr:

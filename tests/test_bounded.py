@@ -188,3 +188,20 @@ def test_a_non_ascii_report_on_an_ascii_terminal(tmp_path: Path) -> None:
     )
     assert run.returncode == 1 and run.stderr == b""
     assert b"true exp(1) \\u2248 2.71828" in run.stdout  # Euler's number is not the loss E
+
+
+def test_a_course_two_layer_network_with_biases_is_decided(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Indexed sums, 2-3-2 with biases, softmax cross-entropy: a proof or a counterexample
+    for each claim within the default time limit (bench/verify_times.py times them)."""
+    course = Path(__file__).parent / "data" / "two_layer_course.toml"
+    assert main(["verify", str(course), "--format", "json"]) == 1
+    verdicts = {c["id"]: c["verdict"] for c in json.loads(capsys.readouterr().out)["claims"]}
+    assert verdicts == {
+        "course.dW2": "holds",
+        "course.dW1": "holds",
+        "course.db1": "holds",
+        "course.db1.onehot": "fails",  # p - t needs sum(t) = 1, which the file does not assume
+        "course.dW1.piecewise": "holds",
+    }
