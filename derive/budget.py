@@ -44,8 +44,10 @@ class _Worker:
         self.conn.close()
 
 
-def check_bounded(cfiles: list[ClaimsFile], timeout: float | None = None) -> list[Result]:
-    """Every claim of every file, each within its time limit, in file order."""
+def check_bounded(
+    cfiles: list[ClaimsFile], timeout: float | None = None, memory: int = MEMORY_LIMIT
+) -> list[Result]:
+    """Every claim of every file, each within its time limit and `memory` bytes, in order."""
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["derive.checker"])
     results: list[Result] = []
@@ -53,9 +55,9 @@ def check_bounded(cfiles: list[ClaimsFile], timeout: float | None = None) -> lis
     try:
         for number, cfile in enumerate(cfiles):
             for index, claim in enumerate(cfile.claims):
-                worker = worker or _start(context, cfiles)
+                worker = worker or _start(context, cfiles, memory)
                 limit = claim.timeout or timeout or TIMEOUT
-                result, worker = _run(worker, (number, index), claim, limit)
+                result, worker = _run(worker, (number, index), claim, limit, memory)
                 results.append(result)
     finally:
         if worker is not None:
@@ -63,9 +65,9 @@ def check_bounded(cfiles: list[ClaimsFile], timeout: float | None = None) -> lis
     return results
 
 
-def _start(context: Any, cfiles: list[ClaimsFile]) -> _Worker:
+def _start(context: Any, cfiles: list[ClaimsFile], memory: int) -> _Worker:
     parent, child = context.Pipe()
-    process = context.Process(target=_serve, args=(child, cfiles), daemon=True)
+    process = context.Process(target=_serve, args=(child, cfiles, memory), daemon=True)
     process.start()
     child.close()
     worker = _Worker(process, parent)
@@ -77,7 +79,7 @@ def _start(context: Any, cfiles: list[ClaimsFile]) -> _Worker:
 
 
 def _run(
-    worker: _Worker, job: tuple[int, int], claim: Claim, limit: float
+    worker: _Worker, job: tuple[int, int], claim: Claim, limit: float, memory: int
 ) -> tuple[Result, _Worker | None]:
     """The claim's result and the worker to reuse (None when it had to be stopped)."""
     worker.conn.send(job)
@@ -98,7 +100,7 @@ def _run(
         raise DeriveError(payload)
     if kind == "memory":
         worker.stop()
-        return _undecided(claim, f"memory limit: more than {MEMORY_LIMIT >> 30} GiB"), None
+        return _undecided(claim, f"memory limit: more than {memory / 2**30:.3g} GiB"), None
     if kind == "crash":
         return _undecided(claim, f"SymPy could not decide it ({payload})"), worker
     return payload, worker
@@ -108,9 +110,9 @@ def _undecided(claim: Claim, why: str) -> Result:
     return Result(claim.id, "undecided", claim.statement, claim.source, claim.latex, tried=why)
 
 
-def _serve(conn: Connection, cfiles: list[ClaimsFile]) -> None:
+def _serve(conn: Connection, cfiles: list[ClaimsFile], memory: int) -> None:
     """The worker: decide the claims it is sent, one at a time, within the memory limit."""
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     conn.send("ready")
     while True:
         try:

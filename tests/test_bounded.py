@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from derive import budget, claims
 from derive.cli import main
 
 NETWORK = '[network]\nactivation = "sigmoid"\nloss = "cross_entropy"\nlayers = [[4, 4, 4, 4]]\n'
@@ -205,3 +207,18 @@ def test_a_course_two_layer_network_with_biases_is_decided(
         "course.db1.onehot": "fails",  # p - t needs sum(t) = 1, which the file does not assume
         "course.dW1.piecewise": "holds",
     }
+
+
+def test_a_claim_past_the_memory_limit_is_undecided(tmp_path: Path) -> None:
+    """The worker's address space is capped: an expansion past it is refused cleanly.
+
+    The cap here is 110 MiB instead of 2 GiB, so that the test allocates little: the square
+    of a 200-term sum expands to 20100 monomials of 200 exponents each, tens of MiB more.
+    """
+    sums = "Sum(x[i], (i, 1, 200))"
+    claim = {"lhs": f"{sums}**2", "rhs": f"{sums}*Sum(x[j], (j, 1, 199)) + {sums}*x[200]"}
+    cfile = claims.load(Path(claims_file(tmp_path, claim, {"lhs": "x", "rhs": "x"})))
+    first, second = budget.check_bounded([cfile], timeout=120, memory=110 * 2**20)
+    assert first.verdict == "undecided" and (first.tried or "").startswith("memory limit")
+    assert second.verdict == "holds"  # a new worker takes the next claim
+    assert resource.getrlimit(resource.RLIMIT_AS)[0] == resource.RLIM_INFINITY  # not this process
