@@ -406,7 +406,7 @@ def _settle(
             return
         out.status, out.kink = "kink", names.get(zero[0], show(zero[0]))
         out.kink_source = KINK_SOURCES.get(kink_key(zero[0]), "the kink")
-    if out.status == "holds" and open_regions:
+    if out.status != "fails" and open_regions:  # a kink difference is not a proof elsewhere
         shown = "; ".join(leaf.describe() for leaf in open_regions[:3])
         more = f" and {len(open_regions) - 3} more" if len(open_regions) > 3 else ""
         split = f" of {split}" if split else ""

@@ -293,6 +293,13 @@ class Points:
         return {s: self.rng.choice(pool.get(s, SMALL)) for s in symbols}
 
 
+def _linear(expr: sp.Expr) -> bool:
+    try:
+        return bool(sp.Poly(expr, *sorted(expr.free_symbols, key=str)).is_linear)
+    except sp.PolynomialError:  # a rational function: a kink solved by a symbolic slope
+        return False
+
+
 def region_point(region: Region, free: list[sp.Symbol]) -> tuple[bool, dict | None]:
     """(decided, point): a linear region decided exactly by SymPy's simplex.
 
@@ -307,7 +314,7 @@ def region_point(region: Region, free: list[sp.Symbol]) -> tuple[bool, dict | No
             if sp.sign(expr) != sign:
                 return True, None
             continue
-        if not sp.Poly(expr, *sorted(expr.free_symbols, key=str)).is_linear:
+        if not _linear(expr):
             return False, None
         inequalities.append(sp.Eq(expr, 0) if sign == 0 else sign * expr >= slack)
     if len(inequalities) == 1:
