@@ -13,9 +13,9 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from derive.errors import input_error
+from derive.errors import DeriveError, input_error, plain
 
-__all__ = ["MAX_FILE_BYTES", "read_toml"]
+__all__ = ["MAX_FILE_BYTES", "parse_toml", "read_toml"]
 
 MAX_FILE_BYTES = 1 << 20  # 1 MiB: far above any hand-written claims file
 
@@ -39,18 +39,23 @@ def read_toml(path: Path, what: str) -> dict[str, Any]:
         raise input_error(path, "", f"a readable {what}", exc.strerror or str(exc)) from None
     if len(raw) > MAX_FILE_BYTES:
         raise input_error(path, "", f"a {what} of at most {MAX_FILE_BYTES} bytes", "more")
+    return parse_toml(raw, str(path))
+
+
+def parse_toml(raw: bytes | str, source: str) -> dict[str, Any]:
+    """The TOML table of text (or UTF-8 bytes); one DeriveError naming `source` otherwise."""
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            found = f"byte 0x{raw[exc.start]:02x} at offset {exc.start}"
+            raise input_error(source, "", "UTF-8 text", found) from None
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise input_error(
-            path, "", "UTF-8 text", f"byte 0x{raw[exc.start]:02x} at offset {exc.start}"
-        ) from None
-    try:
-        return tomllib.loads(text)
+        return tomllib.loads(raw)
     except tomllib.TOMLDecodeError as exc:
         reason = str(exc)
     except ValueError:  # Python refuses to read an integer of more than 4300 digits
         reason = "an integer too long to read"
     except RecursionError:
         reason = "arrays or tables nested too deeply"
-    raise input_error(path, "", "valid TOML", reason)
+    raise DeriveError(f"{plain(source)}: not valid TOML: {reason}")

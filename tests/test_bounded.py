@@ -102,7 +102,7 @@ def test_toml_python_refuses_to_read_exits_2(
     path = tmp_path / "c.toml"
     path.write_text(text, encoding="utf-8")
     assert main(["verify", str(path)]) == 2
-    one_error_line(capsys, "expected valid TOML")
+    one_error_line(capsys, "not valid TOML")
 
 
 def test_a_fifo_and_a_device_are_refused_without_reading(

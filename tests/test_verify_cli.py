@@ -94,7 +94,7 @@ def test_markdown_shows_latex_counterexample_and_correction(
 @pytest.mark.parametrize(
     ("text", "key"),
     [
-        ("[[claim]\n", "expected valid TOML"),
+        ("[[claim]\n", "not valid TOML"),
         ('[[claim]]\nid = "c"\nlhs = "x"\n', "claim c"),
         ('[[claim]]\nid = "c"\nlhs = "x"\nrhs = "x"\nnote = "?"\n', "unknown key 'note'"),
         ('[[claim]]\nid = "c"\nlhs = "import os"\nrhs = "x"\n', "claim c: lhs"),
