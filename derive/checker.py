@@ -407,14 +407,19 @@ def _settle(
         out.status, out.kink = "kink", names.get(zero[0], show(zero[0]))
         out.kink_source = KINK_SOURCES.get(kink_key(zero[0]), "the kink")
     if out.status != "fails" and open_regions:  # a kink difference is not a proof elsewhere
-        shown = "; ".join(leaf.describe() for leaf in open_regions[:3])
-        more = f" and {len(open_regions) - 3} more" if len(open_regions) > 3 else ""
-        split = f" of {split}" if split else ""
         out.status = "unproven"
-        out.reason = (
-            f"no proof and no counterexample: simplify does not give 0 on {len(open_regions)} "
-            f"region(s){split} ({shown}{more}); {points.drawn} exact points tried"
+        out.reason = f"no proof and no counterexample: {points.drawn} exact points tried; " + (
+            f"{split}: not split into regions"
+            if split.startswith("more than")
+            else _open_regions(open_regions, split)
         )
+
+
+def _open_regions(open_regions: list[Region], split: str) -> str:
+    shown = "; ".join(leaf.describe() for leaf in open_regions[:3])
+    more = f" and {len(open_regions) - 3} more" if len(open_regions) > 3 else ""
+    where = f" of {split}" if split else ""
+    return f"SymPy does not show 0 on {len(open_regions)} region(s){where}: {shown}{more}"
 
 
 def _cancels(diff: sp.Expr) -> bool:

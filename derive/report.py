@@ -191,6 +191,9 @@ def _markdown(listed: list[Result], files: list[str]) -> str:
             out += [f"- {label}: {result.condition}"]
         if result.corrected is not None:
             out += [f"- Corrected (from SymPy): `{result.corrected}`"]
+        if result.tried is not None:
+            label = "Not decided" if result.verdict == "undecided" else "Tried"
+            out += [f"- {label}: {result.tried}"]
         out += [""]
     out += [f"**Summary:** {_summary_line(listed)}"]
     return "\n".join(out)
