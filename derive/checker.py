@@ -371,7 +371,7 @@ def _decide_instance(
     undecided = [
         leaf
         for leaf in leaves
-        if not leaf.solved or leaf.leaf.has(sp.nan) or not _is_zero(leaf.leaf)
+        if leaf.leaf.has(sp.nan) or not _is_zero(leaf.leaf)  # zero: proved on the region
     ]
     _settle(out, lhs, rhs, undecided, points, names, f"{len(leaves)} regions")
 

@@ -163,7 +163,8 @@ def _solve(kink: sp.Expr, depth: int = 0) -> list[Subs] | None:
     """The set kink = 0 as substitutions, one tuple per piece; None when SymPy cannot tell.
 
     Linear in a symbol: that symbol = -rest/slope where slope != 0, and the set where the
-    slope is 0 as further pieces. Else the rational real roots of a one-symbol polynomial.
+    slope is 0 as further pieces. Else the real roots of a one-symbol polynomial, when SymPy
+    writes them with radicals (sqrt(2)); roots it can only number (CRootOf) leave it open.
     """
     kink = sp.expand(kink)
     if kink == 0:
@@ -194,8 +195,8 @@ def _solve(kink: sp.Expr, depth: int = 0) -> list[Subs] | None:
             roots = sp.Poly(kink, symbols[0]).real_roots()
         except (sp.PolynomialError, NotImplementedError):
             return None
-        if all(root.is_Rational for root in roots):
-            return [((symbols[0], root),) for root in sorted(set(roots))]
+        if not any(root.has(sp.CRootOf) for root in roots):  # rational or radicals: exact
+            return [((symbols[0], root),) for root in sorted(set(roots), key=sp.default_sort_key)]
     return None
 
 

@@ -46,10 +46,21 @@ def test_false_claims_fail_with_a_counterexample_in_their_region(
     assert where(*point.values())  # type: ignore[operator]
 
 
-def test_a_difference_only_at_an_irrational_kink_is_never_holds(tmp_path: Path) -> None:
+def test_a_difference_only_at_an_irrational_kink_is_found_there(tmp_path: Path) -> None:
     result = verdict_of(tmp_path, "Heaviside(x**2 - 2, 1)", "Heaviside(x**2 - 2, 0)")
+    assert result.verdict == "conditional"
+    assert result.counterexample is not None
+    assert result.counterexample["point"] in (
+        {"x": "sqrt(2) ≈ 1.41421"},
+        {"x": "-sqrt(2) ≈ -1.41421"},
+    )
+
+
+def test_a_kink_sympy_cannot_solve_leaves_the_claim_unproven(tmp_path: Path) -> None:
+    kink = "x**5 - x - 1"  # its one real root has no radical form
+    result = verdict_of(tmp_path, f"Heaviside({kink}, 1)", f"Heaviside({kink}, 0)")
     assert result.verdict == "unproven"
-    assert result.tried is not None and "x**2 - 2 = 0" in result.tried
+    assert result.tried is not None and "-x**5 + x + 1 = 0" in result.tried
     assert "points tried" in result.tried
 
 
