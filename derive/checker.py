@@ -539,6 +539,7 @@ def check_file(cfile: ClaimsFile) -> list[Result]:
 def check_claim(claim: Claim, cfile: ClaimsFile) -> Result:
     """holds, fails (counterexample and corrected form) or conditional (the named condition)."""
     result = Result(claim.id, "holds", claim.statement, claim.source, claim.latex)
+    KINK_SOURCES.clear()  # a kink is named after the Max or Abs of this claim, not an earlier one
     cases = instances(claim, cfile)
     outcomes = [judge(case, cfile, claim.lhs, claim.rhs) for case in cases]
     touches = any(_has_kink(o) for o in outcomes)
