@@ -71,11 +71,17 @@ def _start(context: Any, cfiles: list[ClaimsFile], memory: int) -> _Worker:
     process.start()
     child.close()
     worker = _Worker(process, parent)
-    if not parent.poll(START_LIMIT):
-        worker.stop()
-        raise DeriveError(f"the checker's worker process did not start in {START_LIMIT:g} s")
-    parent.recv()  # "ready"
-    return worker
+    try:
+        if parent.poll(START_LIMIT) and parent.recv() == "ready":
+            return worker
+    except (EOFError, OSError):
+        pass
+    worker.stop()
+    raise DeriveError(
+        f"the checker's worker process did not start (exit code {process.exitcode}); "
+        "a script that calls derive must guard its top level with "
+        "`if __name__ == '__main__':` (multiprocessing imports the main module again)"
+    )
 
 
 def _run(
