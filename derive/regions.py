@@ -105,25 +105,32 @@ def _innermost_kink(expr: sp.Expr) -> sp.Expr | None:
 
 
 def regions(expr: sp.Expr, region: Region | None = None) -> Iterator[Region]:
-    """Leaves of the split: the expression with every kink resolved, and the region's signs."""
+    """Leaves of the split: the expression with every kink resolved, and the region's signs.
+
+    A branch SymPy cannot resolve (a kink that is undefined or complex there) is a leaf left
+    open (`solved=False`): nothing is claimed about it.
+    """
     region = region or Region(expr, (), ())
     kink = _innermost_kink(expr)
     if kink is None:
         yield Region(expr, region.constraints, region.subs, region.solved)
         return
     for sign in (1, -1, 0):
-        resolved = _resolve(expr, kink, sign)
         constraints = (*region.constraints, (kink, sign))
-        if sign != 0:
-            yield from regions(resolved, Region(resolved, constraints, region.subs))
-            continue
-        solutions = _solve(kink)
-        if solutions is None:  # the region kink = 0 stays open: nothing is claimed about it
+        resolved = expr
+        try:
+            resolved = _resolve(expr, kink, sign)
+            solutions = [()] if sign != 0 else _solve(kink)
+            branches = [
+                (_substitute(resolved, piece), (*region.subs, *piece)) for piece in solutions or []
+            ]
+        except (ValueError, TypeError, ArithmeticError):
+            solutions = None
+        if solutions is None:  # the region stays open: nothing is claimed about it
             yield Region(resolved, constraints, region.subs, solved=False)
             continue
-        for piece in solutions:
-            on_kink = _substitute(resolved, piece)
-            yield from regions(on_kink, Region(on_kink, constraints, (*region.subs, *piece)))
+        for leaf, subs in branches:
+            yield from regions(leaf, Region(leaf, constraints, subs))
 
 
 def _resolve(expr: sp.Expr, kink: sp.Expr, sign: int) -> sp.Expr:
@@ -312,10 +319,13 @@ def region_point(region: Region, free: list[sp.Symbol]) -> tuple[bool, dict | No
     for kink, sign in region.constraints:
         expr = sp.expand(region.substituted(kink))
         if not expr.free_symbols:
-            if sp.sign(expr) != sign:
+            known = sp.sign(expr) if expr.is_real else None
+            if known not in (-1, 0, 1):
+                return False, None  # undefined there (a solved slope of 0): not decided here
+            if known != sign:
                 return True, None
             continue
-        if not _linear(expr):
+        if not expr.is_real or not _linear(expr):
             return False, None
         inequalities.append(sp.Eq(expr, 0) if sign == 0 else sign * expr >= slack)
     if len(inequalities) == 1:

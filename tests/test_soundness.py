@@ -159,3 +159,36 @@ def _sides(lhs: str, rhs: str) -> list[claims.Expression]:
     return [
         claims.Expression(t, claims.parse_expression(t, "test"), where="test") for t in (lhs, rhs)
     ]
+
+
+ATOMS = st.sampled_from(["x", "y", "x*y", "2*x - 1", "x - 4", "10000 - x", "x**2 - 2", "log(x)"])
+
+
+@st.composite
+def kinked(draw: st.DrawFn, depth: int = 0) -> str:
+    """A random expression nesting kinks, logs and roots: a claim side SymPy may stumble on."""
+    if depth >= 2 or draw(st.booleans()):
+        return draw(ATOMS)
+    a, b = draw(kinked(depth + 1)), draw(kinked(depth + 1))
+    return draw(
+        st.sampled_from(
+            [
+                f"relu({a})",
+                f"Heaviside({a}, 1)",
+                f"Abs({a}) * sqrt({b})",
+                f"Max({a}, {b})",
+                f"Min({a}, {b})",
+                f"Piecewise(({a}, {b} > 0), ({b}, True))",
+            ]
+        )
+    )
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(lhs=kinked(), rhs=kinked(), derivative=st.booleans())
+def test_nested_kinks_give_a_verdict_never_an_exception(
+    tmp_path_factory: pytest.TempPathFactory, lhs: str, rhs: str, derivative: bool
+) -> None:
+    side = f"Derivative({lhs}, x)" if derivative else lhs
+    result = verdict_of(tmp_path_factory.mktemp("n"), side, rhs)
+    assert result.verdict in ("holds", "fails", "conditional", "unproven")
