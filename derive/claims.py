@@ -41,6 +41,8 @@ __all__ = [
     "bundled_path",
     "load",
     "parse_expression",
+    "parse_latex_side",
+    "validate_tree",
 ]
 
 MAX_TEXT = 2000  # characters in one expression
