@@ -590,7 +590,8 @@ def _check_latex_numbers(text: str, where: str) -> None:
     MAX_EXPONENT, and no power of numbers inside an exponent.
     """
     for match in _LATEX_NUMBER.finditer(text):
-        if len(match.group()) > 12 or float(match.group()) > MAX_NUMBER:
+        whole = match.group().split(".")[0].lstrip("0")
+        if len(whole) > len(str(MAX_NUMBER)) or float(match.group()) > MAX_NUMBER:
             raise _refuse(where, text, f"numbers are limited to {MAX_NUMBER}")
     for match in _LATEX_EXPONENT.finditer(text):
         exponent = (match["group"] if match["group"] is not None else match["digit"]).strip()

@@ -212,3 +212,15 @@ def test_a_claim_past_the_memory_limit_is_undecided(tmp_path: Path) -> None:
     assert first.verdict == "undecided" and (first.tried or "").startswith("memory limit")
     assert second.verdict == "holds"  # a new worker takes the next claim
     assert resource.getrlimit(resource.RLIMIT_AS)[0] == resource.RLIM_INFINITY  # not this process
+
+
+def test_latex_numbers_are_limited_as_in_sympy_syntax(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A long decimal below the limit reads in both front ends; 1000001 in neither."""
+    fine = {"lhs_latex": "3.14159265358979 x^{32}", "rhs": "3.14159265358979*x**32"}
+    assert main(["verify", claims_file(tmp_path, fine)]) == 0
+    capsys.readouterr()
+    for key, side in (("lhs", "1000001*x"), ("lhs_latex", "1000001 x")):
+        assert main(["verify", claims_file(tmp_path, {key: side, "rhs": "x"})]) == 2
+        one_error_line(capsys, "numbers are limited to 1000000")
