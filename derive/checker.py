@@ -55,6 +55,7 @@ __all__ = ["Outcome", "Result", "check_claim", "check_file"]
 
 SAMPLES = 8  # random points tried before a region-by-region split
 MAX_REGIONS = 128  # leaves of the region split; beyond it, only a counterexample can decide
+LARGE_OPS = 500  # operations in lhs - rhs past which two points are tried before cancelling
 WITNESS_TRIES = 60
 _INPUT_ONLY = 10**6  # the derivative level of a target t: nothing is expanded
 
@@ -346,15 +347,13 @@ def _decide_instance(
     kinks = all_kinks(diff)
     points = Points(symbols, rng)
     points.around(kinks)
+    large = sp.count_ops(diff) > LARGE_OPS  # cancelling it costs more than a few evaluations
+    if large and _sampled(out, lhs, rhs, kinks, symbols, points, 2):
+        return
     if not kinks and _cancels(diff):  # cheap without kinks; with them, sampling comes first
         return
-    for _ in range(SAMPLES):
-        point = points.draw(symbols)
-        if any(sign_at(k, point) in (0, None) for k in kinks):
-            continue
-        if differs(lhs, rhs, point):
-            out.status, out.point = "fails", point
-            return
+    if _sampled(out, lhs, rhs, kinks, symbols, points, SAMPLES):
+        return
     if kinks and _cancels(diff):
         return
     whole = Region(diff, (), ())
@@ -374,6 +373,26 @@ def _decide_instance(
         if leaf.leaf.has(sp.nan) or not _is_zero(leaf.leaf)  # zero: proved on the region
     ]
     _settle(out, lhs, rhs, undecided, points, names, f"{len(leaves)} regions")
+
+
+def _sampled(
+    out: Outcome,
+    lhs: sp.Expr,
+    rhs: sp.Expr,
+    kinks: list[sp.Expr],
+    symbols: list[sp.Symbol],
+    points: Points,
+    tries: int,
+) -> bool:
+    """A counterexample among `tries` points away from every kink: recorded in `out`."""
+    for _ in range(tries):
+        point = points.draw(symbols)
+        if any(sign_at(k, point) in (0, None) for k in kinks):
+            continue
+        if differs(lhs, rhs, point):
+            out.status, out.point = "fails", point
+            return True
+    return False
 
 
 def _settle(
