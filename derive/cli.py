@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from derive import __version__, helptext
-from derive.errors import DeriveError
+from derive.errors import DeriveError, escape
 
 RAW = argparse.RawDescriptionHelpFormatter  # keeps the epilogs' lines as written
 
@@ -39,6 +39,14 @@ def _parser() -> argparse.ArgumentParser:
         help="claims files (TOML); none: the bundled backprop notes",
     )
     verify.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    verify.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="time limit of each claim (default 30; a claim's own `timeout` key wins); "
+        "past it the verdict is undecided",
+    )
     verify.set_defaults(run=_verify)
 
     generate = sub.add_parser(
@@ -143,7 +151,17 @@ def _parser() -> argparse.ArgumentParser:
 def _verify(args: argparse.Namespace) -> int:
     from derive.report import run_verify
 
-    return run_verify(args.files, args.format)
+    return run_verify(args.files, args.format, args.timeout)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, found {text!r}") from None
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(f"expected seconds in (0, 3600], found {text}")
+    return value
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -193,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args))
     except DeriveError as exc:
-        print(f"derive: error: {exc}", file=sys.stderr)
+        print(f"derive: error: {escape(str(exc))}", file=sys.stderr)  # one line, always
         return 2
     except KeyboardInterrupt:
         print("derive: interrupted", file=sys.stderr)

@@ -13,14 +13,14 @@ import json
 import keyword
 import math
 import sys
-import tomllib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from derive.activations import ACTIVATIONS
-from derive.errors import DeriveError, input_error, plain
+from derive.errors import input_error
+from derive.inputs import parse_toml
 from derive.losses import LOSSES
 
 DTYPES = ("float32", "float64")
@@ -150,23 +150,7 @@ def load(path: str | Path) -> Spec:
 
 def parse(raw: bytes | str, source: str = "<spec>") -> Spec:
     """Validate spec TOML text (or bytes) into a `Spec`; `source` names it in errors."""
-    if isinstance(raw, bytes):
-        try:
-            raw = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            found = f"byte 0x{raw[exc.start]:02x} at offset {exc.start}"
-            raise input_error(source, "", "UTF-8 text", found) from None
-    try:
-        data = tomllib.loads(raw)
-    except tomllib.TOMLDecodeError as exc:
-        reason = str(exc)
-    except ValueError:  # Python refuses to read an integer of more than 4300 digits
-        reason = "an integer too long to read"
-    except RecursionError:
-        reason = "arrays or tables nested too deeply"
-    else:
-        return _validate(data, source)
-    raise DeriveError(f"{plain(source)}: not valid TOML: {reason}")
+    return _validate(parse_toml(raw, source), source)
 
 
 def _validate(data: dict[str, Any], src: str) -> Spec:
