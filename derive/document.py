@@ -11,13 +11,13 @@ would: `title`, `[latex]`, `[network]`, and `[equations]`, keys given to every c
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
 from typing import Any
 
 from derive.errors import input_error
+from derive.inputs import parse_toml, read_bytes
 
-__all__ = ["DOCUMENT_SUFFIXES", "claims_data"]
+__all__ = ["DOCUMENT_SUFFIXES", "claims_data", "read_document"]
 
 DOCUMENT_SUFFIXES = (".md", ".markdown", ".tex")
 _FENCE = re.compile(r"^(```|~~~)[ \t]*(?P<info>[^\n]*)\n(?P<body>.*?)^\1[ \t]*$", re.M | re.S)
@@ -30,6 +30,16 @@ _DISPLAY = re.compile(
 _RELATION = re.compile(r"=|<|>|\\(?:le|ge|leq|geq|neq|ne)(?![A-Za-z])")
 _BLOCK_KEYS = {"title", "latex", "network", "equations"}
 _EQUATION_KEYS = {"indices", "sizes", "kind", "layers", "domain", "latex_names"}
+
+
+def read_document(path: Path) -> dict[str, Any]:
+    """The claims-file data of a document on disk (a regular, bounded, UTF-8 file)."""
+    raw = read_bytes(path, "document")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise input_error(path, "", "UTF-8 text", f"a bad byte at offset {exc.start}") from None
+    return claims_data(path, text)
 
 
 def claims_data(path: Path, text: str) -> dict[str, Any]:
@@ -64,10 +74,7 @@ def _settings(path: Path, text: str) -> tuple[dict[str, Any], str]:
         raise input_error(path, "```derive block", "at most one", f"{len(blocks)} blocks")
     settings: dict[str, Any] = {}
     if blocks:
-        try:
-            settings = tomllib.loads(blocks[0]["body"])
-        except tomllib.TOMLDecodeError as exc:
-            raise input_error(path, "```derive block", "valid TOML", str(exc)) from None
+        settings = parse_toml(blocks[0]["body"], f"{path}: ```derive block")
         unknown = set(settings) - _BLOCK_KEYS
         if unknown:
             keys = ", ".join(sorted(_BLOCK_KEYS))
