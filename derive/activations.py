@@ -183,7 +183,13 @@ ACTIVATIONS: dict[str, Activation] = {
         # alpha = 1: x for x > 0, exp(x) - 1 below; f'(0) = 1 from either side
         Activation("elu", "ELU", sp.Max(0, x) + sp.exp(sp.Min(0, x)) - 1, "he", False),
         # PyTorch's approximate="tanh": NumPy has no erf
-        Activation("gelu", "GELU (tanh)", x / 2 * (1 + sp.tanh(GELU_SCALE * (x + GELU_CUBIC * x**3))), "he", False),
+        Activation(
+            "gelu",
+            "GELU (tanh)",
+            x / 2 * (1 + sp.tanh(GELU_SCALE * (x + GELU_CUBIC * x**3))),
+            "he",
+            False,
+        ),
         Activation("silu", "SiLU", x / (1 + sp.exp(-x)), "he", False),
     )
 }
@@ -227,8 +233,7 @@ def user_defined(name: str, text: str, where: str) -> Activation:
     if x not in expr.free_symbols:
         raise refuse("expected an expression in x, found a constant")
     unsupported = sorted(
-        {type(f).__name__ for f in expr.atoms(sp.Function)}
-        - {f.__name__ for f in USER_FUNCTIONS}
+        {type(f).__name__ for f in expr.atoms(sp.Function)} - {f.__name__ for f in USER_FUNCTIONS}
     )
     if unsupported:
         allowed = ", ".join(f.__name__ for f in USER_FUNCTIONS)

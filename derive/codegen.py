@@ -302,7 +302,8 @@ def _slope_lines(act: activations.Activation, layer: int) -> list[str]:
         else:
             lines.append(f"{name} = {to_numpy(expr, names)}")
     rest = rest.xreplace(numbers)
-    terms, op = [], "="
+    terms: list[sp.Expr] = []
+    op = "="
     for term in sp.Add.make_args(rest):  # a sum too long for a line: += term by term
         if terms and len(to_numpy(sp.Add(*terms, term), names)) > BODY_WIDTH - 12:
             lines.append(f"slope{layer} {op} {to_numpy(sp.Add(*terms), names)}")
@@ -596,11 +597,10 @@ class _FastPath:
                 low = Lowering({x: a}, scratch[1:], mask=f"m{layer}", number=self.number)
                 calls = [*low.lower(act.expr, scratch[0]), Call("copyto", (scratch[0],), a)]
             lines += _cited(calls, f"def.{act.name}", what=f"{a} = {act.name}(z{layer})")
-            if self.ones(layer) and act.expr.subs(x, 1) != 1:
-                one = self.number(sp.Integer(1))
-                lines.append(f"numpy.copyto({a}_1, {one})  # the column of ones: {act.name}(1) != 1")
+            lines += self._ones_column(layer)
         elif self._keeps_derivative(layer):
-            low = Lowering({x: a}, [], mask=f"m{layer}", number=self.number)
+            scratch = [f"q{layer}", f"r{layer}"]
+            low = Lowering({x: a}, scratch, mask=f"m{layer}", number=self.number)
             kept = low.lower(sp.expand(act.derivative), f"s{layer}", factor=False)
             calls = [*kept, Call("multiply", (a, f"s{layer}"), a)]
             what = f"{a} = z{layer} * s{layer}, s{layer} = {act.name}'(z{layer}), kept"
@@ -608,11 +608,17 @@ class _FastPath:
         else:
             low = self._lowering({x: a}, layer)
             lines += _cited(low.lower(act.expr, a), f"def.{act.name}")
-            if self.ones(layer) and act.expr.subs(x, 1) != 1:
-                one = self.number(sp.Integer(1))
-                ones = f"numpy.copyto({a}_1, {one})"
-                lines.append(f"{ones}  # the column of ones: {act.name}(1) != 1")
+            lines += self._ones_column(layer)
         return lines
+
+    def _ones_column(self, layer: int) -> list[str]:
+        """Put back a hidden layer's column of ones, which its activation changed."""
+        act = self.lay.act(layer)
+        assert act.expr is not None
+        if not self.ones(layer) or act.expr.subs(x, 1) == 1:
+            return []
+        one = self.number(sp.Integer(1))
+        return [f"numpy.copyto(a{layer}_1, {one})  # the column of ones: {act.name}(1) != 1"]
 
     def _output(self) -> list[str]:
         """Output activation, loss value and output delta d<L>, scaled by `scale`.

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from derive import activations
-from derive.activations import ACTIVATIONS
+from derive.activations import ACTIVATIONS, Activation
 from derive.errors import DeriveError, input_error, plain
 from derive.losses import LOSSES
 
@@ -95,7 +95,7 @@ class Spec:
     # the spec's own activations, (name, expression in x), sorted by name
     user_activations: tuple[tuple[str, str], ...] = ()
 
-    def activation(self, name: str) -> activations.Activation:
+    def activation(self, name: str) -> Activation:
         """The record of an activation this spec names: built in, or its own."""
         for own, text in self.user_activations:
             if own == name:
@@ -242,10 +242,11 @@ def _validate(data: dict[str, Any], src: str) -> Spec:
     )
 
 
-def _user_activations(table: Any, src: str) -> dict[str, activations.Activation]:
+def _user_activations(table: Any, src: str) -> dict[str, Activation]:
     """The spec's [activation.NAME] tables, each `expression = "..."` in x, as records."""
     if not isinstance(table, dict):
-        raise input_error(src, "activation", "tables [activation.NAME]", table)
+        expected = "tables [activation.NAME] (did you mean 'activations'?)"
+        raise input_error(src, "activation", expected, table)
     own = {}
     for name, entry in table.items():
         key = f"activation.{name}"

@@ -22,8 +22,10 @@ from hypothesis import strategies as st
 from derive import codegen
 from derive import spec as specs
 
-HIDDEN = ["relu", "leaky_relu", "sigmoid", "tanh", "identity"]
-OUTPUTS = [(act, "mse") for act in [*HIDDEN, "softmax"]] + [
+# f' in the output (any layer) and f' kept from z (hidden layers only)
+IN_OUTPUT = ["relu", "leaky_relu", "sigmoid", "tanh", "identity", "softplus"]
+HIDDEN = [*IN_OUTPUT, "elu", "gelu", "silu"]
+OUTPUTS = [(act, "mse") for act in [*IN_OUTPUT, "softmax"]] + [
     ("softmax", "cross_entropy"),
     ("sigmoid", "binary_cross_entropy"),
 ]
@@ -97,6 +99,11 @@ def torch_grads(net: ModuleType, params: dict[str, np.ndarray], X: np.ndarray, T
         "tanh": torch.tanh,
         "identity": lambda z: z,
         "softmax": lambda z: torch.softmax(z, dim=1),
+        "softplus": F.softplus,
+        "elu": F.elu,
+        "gelu": lambda z: F.gelu(z, approximate="tanh"),
+        "silu": F.silu,
+        "mish": F.mish,  # the user-defined x * tanh(softplus(x)) of tests/test_new_blocks.py
     }
     z = a
     for layer, act in enumerate(net.ACTIVATIONS, start=1):
