@@ -120,6 +120,11 @@ def register_activation(
 
 for _act in activations.ACTIVATIONS.values():
     register_activation(_act)
+DERIVATIONS["bp.huber_value"] = Derivation(
+    "bp.huber_value",
+    "Huber loss from its gradient",
+    "huber(d) = g d - g^2 / 2 with g = clip(d, -1, 1), the gradient computed anyway",
+)
 for _loss in losses.LOSSES.values():
     DERIVATIONS[f"loss.{_loss.name}"] = Derivation(
         f"loss.{_loss.name}", f"{_loss.title} derivative", f"dE/dy = {_loss.derivative}"
@@ -162,7 +167,7 @@ def output_delta(loss_name: str, act_name: str) -> OutputDelta:
         return OutputDelta("elementwise", softmax_ce_delta(), ("bp.softmax_ce",))
     if loss_name == "binary_cross_entropy":
         return OutputDelta("elementwise", scale * sigmoid_bce_delta(), ("bp.sigmoid_bce",))
-    dloss = scale * loss.derivative
+    dloss = scale * loss.gradient
     if not act.elementwise:  # softmax after an elementwise loss: eq. (16)
         return OutputDelta("softmax_jvp", dloss, (f"loss.{loss.name}", "bp.softmax_jvp"))
     return OutputDelta(

@@ -698,6 +698,17 @@ class _FastPath:
                 f"numpy.subtract({a}, {target}, out={d})" + _cite(f"loss.{loss.name}"),
                 f"loss = float(numpy.vdot({d}, {d})) / {per_sample}" + _cite("bp.batch_mean"),
             ]
+        elif loss.name == "huber":  # g = clip(d, -1, 1) in s; the loss is g d - g**2 / 2
+            one, minus_one = self.number(sp.Integer(1)), self.number(sp.Integer(-1))
+            lines += [
+                f"numpy.subtract({a}, {target}, out={d})",
+                f"numpy.minimum({d}, {one}, out={s})" + _cite("loss.huber"),
+                f"numpy.maximum({s}, {minus_one}, out={s})",
+                f"loss = float(numpy.vdot({s}, {d})) - float(numpy.vdot({s}, {s})) / 2"
+                + _cite("bp.huber_value"),
+                f"loss = loss / {per_sample}" + _cite("bp.batch_mean"),
+                f"numpy.copyto({d}, {s})",
+            ]
         adam = lay.spec.optimizer.kind == "adam"
         lines += [
             "if not math.isfinite(loss):",
@@ -714,6 +725,10 @@ class _FastPath:
             rest = rest.subs(y - t, acc)
             if acc not in rest.free_symbols:
                 raise ValueError(f"mse delta {rest} has no factor a - t")
+        if loss.name == "huber":  # d already holds the gradient clip(a - t, -1, 1)
+            rest = rest.subs(loss.gradient, acc)
+            if acc not in rest.free_symbols:
+                raise ValueError(f"huber delta {rest} has no factor clip(a - t, -1, 1)")
         if delta.kind == "softmax_jvp":  # one sample per column: sums over axis 0
             lines += _cited(low.lower(rest, d), delta.eq_ids[0])
             lines += [

@@ -249,6 +249,8 @@ def _evaluator(point: dict, exact: bool) -> Callable[[sp.Expr], Any]:
             return max(args)
         if isinstance(e, sp.Min):
             return min(args)
+        if isinstance(e, sp.Abs):
+            return abs(args[0])
         if e.is_number and not exact:  # a constant such as sqrt(2/pi), to 90 digits
             return mpmath.mpf(str(e.evalf(90)))
         if isinstance(e, sp.Heaviside):  # at 0 only on the convention side, where y = 0
@@ -264,7 +266,7 @@ PIECEWISE_LINEAR = ("relu", "leaky_relu", "identity")
 
 def _exact(case: NetworkCase) -> bool:
     """A piecewise-linear network with a polynomial loss evaluates in rationals, exactly."""
-    return case.loss == "mse" and all(a in PIECEWISE_LINEAR for a in case.acts)
+    return case.loss in ("mse", "huber") and all(a in PIECEWISE_LINEAR for a in case.acts)
 
 
 def _off_kinks(case: NetworkCase, Zs: list, point: dict) -> bool:
@@ -591,12 +593,36 @@ def prove_loss(name: str, size: int = 3) -> ProofResult:
     loss = losses.get(name)
     ys, ts = vector("y", size), vector("t", size)
     scale = sp.Rational(1, size) if loss.mean_over_outputs else 1
+    # with the kink convention: Huber's H(u) Max(0, u) is the same at u = 0 for any H(0)
     checks = {
-        f"dE/dy_{i}": sp.diff(loss.of(ys, ts), ys[i])
+        f"dE/dy_{i}": activations.differentiate(loss.of(ys, ts), ys[i])
         - scale * loss.derivative.subs({y: ys[i], t: ts[i]})
         for i in range(size)
     }
+    if loss.simpler is not None:
+        checks |= _piecewise_checks(loss.derivative - loss.simpler)
     return _symbolic_result(f"loss:{name}", (f"loss.{name}",), checks)
+
+
+def _piecewise_checks(difference: sp.Expr) -> dict[str, sp.Expr]:
+    """A difference in d = y - t that is a polynomial of degree <= 2 on each of d < -1,
+    -1 < d < 1, d > 1 (Huber's pieces) is 0 everywhere when it is 0 at three points of each
+    piece and at the joints: the exact values at those points."""
+    points = [sp.Rational(k, 4) for k in (-20, -12, -6, -4, -2, 0, 2, 4, 6, 12, 20)]
+    return {
+        f"d = {d}": difference.subs({y: d + sp.Rational(1, 3), t: sp.Rational(1, 3)})
+        for d in points
+    }
+
+
+def prove_huber_value() -> ProofResult:
+    """[bp.huber_value] huber(d) = g d - g**2 / 2 with g = clip(d, -1, 1), piece by piece."""
+    huber = losses.get("huber")
+    g = huber.simpler
+    assert g is not None
+    return _symbolic_result(
+        "huber_value", ("bp.huber_value",), _piecewise_checks(huber.term - (g * (y - t) - g**2 / 2))
+    )
 
 
 # --- The registry of proofs --------------------------------------------------------------------
@@ -610,6 +636,7 @@ OUTPUT_PAIRS: tuple[tuple[str, str], ...] = (
     ("mse", "softmax"),  # softmax + mse: eq. (16), by the softmax JVP
     ("cross_entropy", "softmax"),
     ("binary_cross_entropy", "sigmoid"),
+    ("huber", "identity"),
 )
 # the activations of the first edition, proved in every network shape; newer ones in two
 FIRST_EDITION = ("relu", "leaky_relu", "sigmoid", "tanh", "identity")
@@ -651,6 +678,7 @@ def _proofs() -> dict[str, Proof]:
         ("stable_bce", ("bp.stable_bce",), prove_stable_bce),
         ("log_softmax", ("bp.log_softmax", "loss.cross_entropy"), prove_log_softmax),
         ("stable_softmax", ("bp.stable_softmax",), prove_stable_softmax),
+        ("huber_value", ("bp.huber_value",), prove_huber_value),
     ]
     single += [
         (f"act:{a}", (f"act.{a}",), partial(prove_activation, a)) for a in HIDDEN_ACTIVATIONS

@@ -55,7 +55,7 @@ def test_network_cases_cover_the_required_matrix() -> None:
     }
     cases = {(len(c.acts), c.bias, c.acts[0], c.loss, c.acts[-1]) for c in proofs.NETWORK_CASES}
     assert cases == required | newer
-    assert len(proofs.NETWORK_CASES) == 160 + 8
+    assert len(proofs.NETWORK_CASES) == 5 * 9 * 4 + 8
     assert ("mse", "softmax") in proofs.OUTPUT_PAIRS  # eq. (16) of the notes
     assert all(c.batch == 2 for c in proofs.NETWORK_CASES)
 

@@ -96,6 +96,7 @@ def test_sympy_default_heaviside_half_never_leaks() -> None:
     registered = [a.derivative for a in ELEMENTWISE]
     registered += [a.derivative_of_output for a in ELEMENTWISE if a.slope_in_output]
     registered += [loss.derivative for loss in losses.LOSSES.values()]
+    registered += [loss.gradient for loss in losses.LOSSES.values()]
     registered += [backprop.output_delta(loss, act).expr for loss, act in proofs.OUTPUT_PAIRS]
     one, at = sp.Matrix([[1]]), sp.Matrix([[y]])
     registered += [proofs.hidden_delta(one, one, at, a.name, at)[0] for a in ELEMENTWISE]
@@ -177,6 +178,8 @@ def _torch_loss(torch, name: str, out, target):
         return functional.mse_loss(out, target)
     if name == "binary_cross_entropy":
         return functional.binary_cross_entropy(out, target)
+    if name == "huber":
+        return functional.huber_loss(out, target, delta=1.0)
     return -(target * torch.log(out)).sum(dim=1).mean()
 
 
@@ -255,3 +258,18 @@ def test_softmax_jacobian_vs_torch() -> None:
     s = np.exp(z0) / np.exp(z0).sum()
     jvp = proofs.softmax_jvp(sp.Matrix([list(s)]), sp.Matrix([list(g)]))
     np.testing.assert_allclose(np.array(jvp, dtype=float)[0], expected.numpy().T @ g, atol=1e-14)
+
+
+def test_huber_on_every_piece_vs_torch() -> None:
+    """|a - t| below, at and above delta = 1: loss and gradient as torch's HuberLoss."""
+    torch = pytest.importorskip("torch")
+    out = np.array([[0.3, 2.5, -4.0], [1.0, -1.0, 0.0]])
+    target = np.array([[0.0, 0.0, 0.5], [0.0, 0.0, 0.9]])
+    A = torch.tensor(out, requires_grad=True)
+    E = torch.nn.HuberLoss()(A, torch.tensor(target))
+    E.backward()
+    huber = losses.get("huber")
+    terms = sp.lambdify([y, t], huber.term, modules="numpy")(out, target)
+    np.testing.assert_allclose(terms.mean(), E.item(), rtol=1e-14)
+    for form in (huber.derivative, huber.gradient):
+        np.testing.assert_allclose(_numpy(form, y, t)(out, target) / out.size, A.grad.numpy())

@@ -28,6 +28,8 @@ HIDDEN = [*IN_OUTPUT, "elu", "gelu", "silu"]
 OUTPUTS = [(act, "mse") for act in [*IN_OUTPUT, "softmax"]] + [
     ("softmax", "cross_entropy"),
     ("sigmoid", "binary_cross_entropy"),
+    ("identity", "huber"),
+    ("tanh", "huber"),
 ]
 OPTIMIZERS = [
     {"kind": "sgd", "learning_rate": 0.05},
@@ -115,6 +117,8 @@ def torch_grads(net: ModuleType, params: dict[str, np.ndarray], X: np.ndarray, T
         loss = -(target * torch.log_softmax(z, dim=1)).sum(dim=1).mean()
     elif net.LOSS == "binary_cross_entropy":
         loss = F.binary_cross_entropy_with_logits(z, target)
+    elif net.LOSS == "huber":
+        loss = F.huber_loss(a, target, delta=1.0)
     else:
         loss = F.mse_loss(a, target)
     loss.backward()

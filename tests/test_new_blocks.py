@@ -1,5 +1,5 @@
 """The second edition's building blocks, each a registry entry: softplus, ELU, GELU (tanh),
-SiLU and a spec's own activation (`[activation.NAME]`).
+SiLU, a spec's own activation (`[activation.NAME]`) and the Huber loss.
 
 Each is checked in a generated module as the first edition's blocks are (test_generated.py):
 gradients against finite differences and torch.autograd, the fast path against the readable
@@ -200,3 +200,22 @@ def test_old_specs_keep_their_fingerprint() -> None:
     own = specs.parse(_with_own({"name": "n", "layers": [2, 3, 1], "loss": "mse",
                                  "activations": ["mish", "identity"]}, MISH))  # fmt: skip
     assert '"user_activations":[["mish","x * tanh(softplus(x))"]]' in own.canonical()
+
+
+@pytest.mark.parametrize("out", ["identity", "tanh", "softplus"])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_huber_gradients_and_paths(tmp_path: Path, out: str, dtype: str) -> None:
+    net = build(tmp_path, layers=[3, 5, 2], activations=["gelu", out], loss="huber", dtype=dtype)
+    X, Y = batch(net, size=16, seed=4)
+    assert np.abs(net.forward(net.init_params(4), X) - Y).max() > 1  # both pieces in play
+    if dtype == "float64":
+        assert_gradients_right(net, seed=4)
+    assert_fast_equals_readable(net, seed=4)
+
+
+def test_huber_step_allocates_nothing(tmp_path: Path) -> None:
+    net = build(tmp_path, layers=[8, 32, 4], activations=["relu", "identity"], loss="huber")
+    growth, small_peak = _traced_peak(net, size=16, steps=100)
+    _, large_peak = _traced_peak(net, size=4096, steps=3)
+    assert growth < 4096
+    assert large_peak - small_peak < 70_000
