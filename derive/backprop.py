@@ -127,7 +127,7 @@ DERIVATIONS["bp.huber_value"] = Derivation(
 )
 for _loss in losses.LOSSES.values():
     DERIVATIONS[f"loss.{_loss.name}"] = Derivation(
-        f"loss.{_loss.name}", f"{_loss.title} derivative", f"dE/dy = {_loss.derivative}"
+        f"loss.{_loss.name}", f"{_loss.title} derivative", f"dE/dy = {_loss.gradient}"
     )
 
 

@@ -530,8 +530,10 @@ def prove_stable_softmax(size: int = 3) -> ProofResult:
 
 
 def prove_activation(name: str) -> ProofResult:
-    """[act.<name>] f'(x) written in y = f(x) equals sympy.diff(f, x) (region by region at a
-    kink, where the value at 0 is the convention: 0 for the step, 1/100 + 0 for leaky ReLU)."""
+    """[act.<name>] f'(x) as generated code computes it (written in y = f(x), or at z) equals
+    sympy.diff(f, x) (region by region at a kink, where the value at 0 is the convention).
+
+    For f' written in y: the value at 0 is 0 for the step, 1/100 + 0 for leaky ReLU."""
     act = activations.get(name)
     assert act.expr is not None, f"{name} is not elementwise"
     if not act.slope_in_output:
