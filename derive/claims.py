@@ -66,6 +66,10 @@ FUNCTIONS = {  # name -> (min args, max args); None: any number
     "Abs": (1, 1),
     "sigmoid": (1, 1),
     "relu": (1, 1),
+    "softplus": (1, 1),
+    "elu": (1, 1),
+    "gelu": (1, 1),
+    "silu": (1, 1),
     "Max": (1, None),
     "Min": (1, None),
     "Heaviside": (1, 2),
@@ -92,6 +96,7 @@ _SIMPLE = {
     "KroneckerDelta": sp.KroneckerDelta,
     "Eq": sp.Eq,
     "Ne": sp.Ne,
+    **{name: ACTIVATIONS[name].of for name in ("softplus", "elu", "gelu", "silu")},
 }
 _BINOPS: dict[type, Callable[[Any, Any], Any]] = {
     ast.Add: lambda a, b: a + b,
