@@ -521,10 +521,21 @@ def _outermost(expr: sp.Basic, kinds: tuple[type, ...]) -> list[sp.Basic]:
     return [found for arg in expr.args for found in _outermost(arg, kinds)]
 
 
+HYPERBOLIC = (sp.tanh, sp.cosh, sp.sinh, sp.sech, sp.csch, sp.coth)
+
+
 def _is_zero(diff: sp.Expr) -> bool:
-    """simplify(diff) == 0, then .equals(0) (which is only True when it proves it)."""
+    """simplify(diff) == 0, then .equals(0) (which is only True when it proves it).
+
+    Hyperbolic functions are also written as exponentials (an exact rewriting), so that
+    tanh(x) = (e^x - e^-x)/(e^x + e^-x) cancels as a rational function of exp(x)."""
     try:
-        return _cancels(diff) or sp.simplify(diff) == 0 or diff.equals(0) is True
+        return (
+            _cancels(diff)
+            or (diff.has(*HYPERBOLIC) and _cancels(diff.rewrite(sp.exp)))
+            or sp.simplify(diff) == 0
+            or diff.equals(0) is True
+        )
     except (ValueError, TypeError, ArithmeticError):  # SymPy cannot compare a part: no proof
         return False
 
