@@ -168,9 +168,10 @@ def _text(listed: list[Result]) -> str:
     width = max(60, shutil.get_terminal_size((120, 20)).columns - column - 14)
     rows = [f"{'id':<{column}} {'verdict':<12} why"]
     for result in listed:
-        why = reason(result)
+        why, *shown = reason(result).split("\n")  # a LaTeX error: its text and a caret follow
         why = why if len(why) <= width else why[: width - 3] + "..."
         rows.append(f"{result.id:<{column}} {result.verdict:<12} {why}".rstrip())
+        rows += [" " * (column + 14) + line for line in shown]
     return "\n".join(rows) + "\n" + _summary_line(listed)
 
 
