@@ -993,10 +993,13 @@ def _unpack(groups: list[list[str]], source: str) -> list[str]:
 def _constants(spec: Spec) -> list[str]:
     lay = _Layers(spec)
     shapes = ", ".join(f'"{name}": {_shape(spec, name)}' for name in lay.all_params())
-    hyper = ", ".join(
+    items = [
         f'"{key}": {value if isinstance(value, bool) else _num(value)}'
         for key, value in spec.optimizer.hyper
-    )
+    ]
+    hyper = ", ".join(items)
+    if len(f"HYPERPARAMETERS = {{{hyper}}}") > 100:  # one key a line, as ruff format would
+        hyper = "\n" + "".join(f"    {item},\n" for item in items)
     training = spec.training
     params, per_sample = memory_estimate(spec)
     return [

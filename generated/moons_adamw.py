@@ -43,7 +43,13 @@ N_IN, N_OUT = 2, 2
 ACTIVATIONS = ("relu", "relu", "softmax")
 LOSS = "cross_entropy"
 OPTIMIZER = "adamw"
-HYPERPARAMETERS = {"beta1": 0.9, "beta2": 0.999, "epsilon": 1e-08, "learning_rate": 0.01, "weight_decay": 0.05}
+HYPERPARAMETERS = {
+    "beta1": 0.9,
+    "beta2": 0.999,
+    "epsilon": 1e-08,
+    "learning_rate": 0.01,
+    "weight_decay": 0.05,
+}
 DTYPE = numpy.dtype("float32")
 CLASSIFIER = True
 PARAM_NAMES = ("W1", "b1", "W2", "b2", "W3", "b3")
