@@ -73,6 +73,8 @@ class ModuleContext:
     softmax_output: bool
     loss_name: str
     optimizer: str
+    weight_decay: bool  # the readable step adds weight_decay * W to the gradient
+    nesterov: bool
 
 
 def _environment() -> jinja2.Environment:
@@ -359,7 +361,14 @@ class _Numbers:
         ]
 
 
-OPTIMIZER_PREFIXES = {"sgd": (), "momentum": ("v_",), "adam": ("m_", "v_")}
+OPTIMIZER_PREFIXES = {
+    "sgd": (),
+    "momentum": ("v_",),
+    "adam": ("m_", "v_"),
+    "adamw": ("m_", "v_"),
+    "rmsprop": ("v_",),
+}
+COUNTS_STEPS = ("adam", "adamw")  # the optimizers whose state keeps a step count
 
 
 def _block_shape(spec: Spec, layer: int) -> tuple[int, int]:
@@ -403,6 +412,11 @@ class _FastPath:
         """Whether the output of layer `layer` carries a column of ones."""
         return self.bias and layer < self.depth
 
+    def decays(self, layer: int) -> bool:
+        """Whether weight decay works on a view of layer `layer`'s block without its
+        [0 ... 0 1] row (a hidden layer's, with bias)."""
+        return self.spec.optimizer.weight_decay > 0 and self.ones(layer)
+
     def out_t(self, layer: int) -> bool:
         """Whether layer `layer` is computed transposed (a softmax output)."""
         return layer == self.depth and self.transposed
@@ -441,6 +455,8 @@ class _FastPath:
                 group.append((f"W{layer}", f"{blk}[:{rows}, :{cols}]"))
             if not self.out_t(layer):
                 group.append((f"{blk}_T", f"{blk}.T"))
+            if self.decays(layer):  # [W | b] without the [0 ... 0 1] row, which never decays
+                group.append((f"{blk}_wb", f"{blk}[:{self.spec.layers[layer]}]"))
             for prefix in self.prefixes:
                 group.append((prefix + blk, f'_block(state, "{prefix}", {layer}, copies)'))
             groups.append(group)
@@ -584,6 +600,7 @@ class _FastPath:
             block_shape = _block_shape(spec, layer)
             group.append((f"g{blk}", f"numpy.empty({block_shape}, DTYPE)"))
             group.append((f"t{blk}", f"numpy.empty({block_shape}, DTYPE)"))
+            group += [(f"{b}_wb", f"{b}[:{width}]") for b in (f"g{blk}", f"t{blk}")]
             groups.append(group)
         groups.append(
             [
@@ -711,7 +728,7 @@ class _FastPath:
                 f"loss = loss / {per_sample}" + _cite("bp.batch_mean"),
                 f"numpy.copyto({d}, {s})",
             ]
-        adam = lay.spec.optimizer.kind == "adam"
+        adam = lay.spec.optimizer.kind in COUNTS_STEPS
         lines += [
             "if not math.isfinite(loss):",
             "    _refuse(loss, X, Y)  # before any parameter changes",
@@ -720,7 +737,7 @@ class _FastPath:
         delta = backprop.output_delta(loss.name, lay.act(last).name)
         coeff, rest = delta.expr.subs(n, n_out).as_content_primitive()
         optimizer = lay.spec.optimizer
-        self.scale = _num(coeff * (1 if optimizer.kind == "adam" else optimizer.learning_rate))
+        self.scale = _num(coeff * (1 if optimizer.adaptive else optimizer.learning_rate))
         acc = sp.Symbol("d", real=True)
         low = self._lowering({y: a, t: target, acc: d}, last)
         if loss.name == "mse":
@@ -751,18 +768,25 @@ class _FastPath:
         opt, number = self.spec.optimizer, self.number
         p = self.block(layer)
         g = f"g{p}"
+        decay = self._weight_decay(layer)
         if opt.kind == "sgd":
-            return [f"numpy.subtract({p}, {g}, out={p})" + _cite("opt.sgd")]
+            return [*decay, f"numpy.subtract({p}, {g}, out={p})" + _cite("opt.sgd")]
         if opt.kind == "momentum":
-            v = f"v_{p}"
-            return _cited(
-                [
-                    Call("multiply", (v, number(_num(opt["momentum"]), "MOMENTUM")), v),
-                    Call("add", (v, g), v),
-                    Call("subtract", (p, v), p),
-                ],
-                "opt.momentum",
-            )
+            v, mu = f"v_{p}", number(_num(opt["momentum"]), "MOMENTUM")
+            calls = [Call("multiply", (v, mu), v), Call("add", (v, g), v)]
+            if not opt.nesterov:
+                return decay + _cited([*calls, Call("subtract", (p, v), p)], "opt.momentum")
+            tmp = f"t{p}"
+            ahead = [
+                Call("multiply", (v, mu), tmp),
+                Call("add", (tmp, g), tmp),
+                Call("subtract", (p, tmp), p),
+            ]
+            return decay + _cited(calls, "opt.momentum") + _cited(ahead, "opt.nesterov")
+        if opt.kind == "rmsprop":
+            return decay + self._rmsprop(layer)
+        if opt.kind == "adamw" and opt.weight_decay > 0:
+            decay = self._decoupled_decay(layer)
         m, v, tmp = f"m_{p}", f"v_{p}", f"t{p}"
         rest1 = number(f"1 - {_num(opt['beta1'])}", "ONE_MINUS_BETA1")
         rest2 = number(f"1 - {_num(opt['beta2'])}", "ONE_MINUS_BETA2")
@@ -781,12 +805,53 @@ class _FastPath:
             Call("multiply", (g, "step_size"), g),
             Call("subtract", (p, g), p),
         ]
-        return _cited(calls, "opt.adam")
+        return decay + _cited(calls, "opt.adam")
+
+    def _decoupled_decay(self, layer: int) -> list[str]:
+        """AdamW's W <- W (1 - lr wd) on the block's weights and bias."""
+        opt = self.spec.optimizer
+        p = f"{self.block(layer)}_wb" if self.decays(layer) else self.block(layer)
+        keep = self.number(f"1 - {_num(opt.learning_rate)} * {_num(opt.weight_decay)}", "KEEP")
+        return [f"numpy.multiply({p}, {keep}, out={p})" + _cite("opt.adamw")]
+
+    def _rmsprop(self, layer: int) -> list[str]:
+        """RMSprop's update of block `p` from its plain gradient g<p>."""
+        opt, number = self.spec.optimizer, self.number
+        p = self.block(layer)
+        g, v, tmp = f"g{p}", f"v_{p}", f"t{p}"
+        rest = number(f"1 - {_num(opt['alpha'])}", "ONE_MINUS_ALPHA")
+        calls = [
+            Call("square", (g,), tmp),
+            Call("subtract", (tmp, v), tmp),
+            Call("multiply", (tmp, rest), tmp),
+            Call("add", (v, tmp), v),
+            Call("sqrt", (v,), tmp),
+            Call("add", (tmp, number(_num(opt["epsilon"]), "EPSILON")), tmp),
+            Call("divide", (g, tmp), g),
+            Call("multiply", (g, number(_num(opt.learning_rate), "LEARNING_RATE")), g),
+            Call("subtract", (p, g), p),
+        ]
+        return _cited(calls, "opt.rmsprop")
+
+    def _weight_decay(self, layer: int) -> list[str]:
+        """g <- g + wd W on the block's weights and bias (the gradient of sgd and momentum
+        carries the learning rate, so their factor does too); none at weight_decay 0."""
+        opt = self.spec.optimizer
+        if opt.weight_decay == 0 or opt.kind == "adamw":  # adamw's decay is decoupled
+            return []
+        p = self.block(layer)
+        g, tmp = f"g{p}", f"t{p}"
+        if self.decays(layer):
+            p, g, tmp = f"{p}_wb", f"{g}_wb", f"{tmp}_wb"
+        factor = opt.weight_decay * (1 if opt.adaptive else opt.learning_rate)
+        wd = self.number(_num(factor), "WEIGHT_DECAY")
+        calls = [Call("multiply", (p, wd), tmp), Call("add", (g, tmp), g)]
+        return _cited(calls, "opt.weight_decay")
 
     def _step(self) -> list[str]:
         opt = self.spec.optimizer
         lines: list[str] = []
-        if opt.kind == "adam":
+        if opt.kind in COUNTS_STEPS:
             lines += [
                 'step = state.get("step")',
                 "if type(step) is not int or step < 0:",
@@ -928,7 +993,13 @@ def _unpack(groups: list[list[str]], source: str) -> list[str]:
 def _constants(spec: Spec) -> list[str]:
     lay = _Layers(spec)
     shapes = ", ".join(f'"{name}": {_shape(spec, name)}' for name in lay.all_params())
-    hyper = ", ".join(f'"{key}": {_num(value)}' for key, value in spec.optimizer.hyper)
+    items = [
+        f'"{key}": {value if isinstance(value, bool) else _num(value)}'
+        for key, value in spec.optimizer.hyper
+    ]
+    hyper = ", ".join(items)
+    if len(f"HYPERPARAMETERS = {{{hyper}}}") > 100:  # one key a line, as ruff format would
+        hyper = "\n" + "".join(f"    {item},\n" for item in items)
     training = spec.training
     params, per_sample = memory_estimate(spec)
     return [
@@ -967,7 +1038,7 @@ def _init_lines(spec: Spec) -> list[str]:
 
 def _optimizer_init_line(spec: Spec) -> str:
     """The return value of init_optimizer: zero arrays, views of blocks as params' are."""
-    step = ['"step": 0'] if spec.optimizer.kind == "adam" else []
+    step = ['"step": 0'] if spec.optimizer.kind in COUNTS_STEPS else []
     fresh = [f'**_fresh("{prefix}")' for prefix in OPTIMIZER_PREFIXES[spec.optimizer.kind]]
     return "{" + ", ".join(step + fresh) + "}"
 
@@ -1013,6 +1084,8 @@ def context(spec: Spec) -> ModuleContext:
         softmax_output=out_act == "softmax",
         loss_name=spec.loss,
         optimizer=spec.optimizer.kind,
+        weight_decay=spec.optimizer.weight_decay > 0,
+        nesterov=spec.optimizer.nesterov,
     )
 
 

@@ -41,18 +41,23 @@ def sklearn_model(spec: specs.Spec, data: datasets.Dataset) -> Any:
     """scikit-learn's MLP with the spec's hidden layers, activation, optimizer and training.
 
     What it cannot copy: a network without biases, leaky ReLU (plain ReLU instead), an output
-    other than softmax/sigmoid (classifier) or identity (regressor), and MSE on a softmax.
-    L2 penalty and tolerance-based stopping are turned off so that it runs every epoch.
+    other than softmax/sigmoid (classifier) or identity (regressor), MSE on a softmax, AdamW's
+    decoupled weight decay and RMSprop (its adam, without decay, instead). An L2 weight_decay
+    becomes its `alpha`, which it divides by the batch size and puts on the weights only.
+    Tolerance-based stopping is turned off so that it runs every epoch.
     """
     from sklearn.neural_network import MLPClassifier, MLPRegressor
 
     opt = spec.optimizer
     solver: dict[str, object] = {"solver": "adam"}
-    if opt.kind == "adam":
+    l2 = 0.0 if opt.kind in ("adamw", "rmsprop") else opt.weight_decay
+    if opt.kind in ("adam", "adamw"):
         solver.update(beta_1=opt["beta1"], beta_2=opt["beta2"], epsilon=opt["epsilon"])
+    elif opt.kind == "rmsprop":
+        solver.update(epsilon=opt["epsilon"])
     else:
         momentum = opt["momentum"] if opt.kind == "momentum" else 0.0
-        solver.update(solver="sgd", momentum=momentum, nesterovs_momentum=False)
+        solver.update(solver="sgd", momentum=momentum, nesterovs_momentum=opt.nesterov)
     hidden = spec.activations[0] if spec.depth > 1 else "identity"
     epochs = spec.training.epochs
     model = MLPClassifier if data.task == "classification" else MLPRegressor
@@ -65,7 +70,7 @@ def sklearn_model(spec: specs.Spec, data: datasets.Dataset) -> Any:
         max_iter=epochs,
         n_iter_no_change=epochs,
         tol=0.0,
-        alpha=0.0,
+        alpha=l2 * spec.training.batch_size,
         shuffle=True,
         random_state=spec.training.seed,
         **solver,
@@ -167,7 +172,7 @@ def main() -> int:
     print(
         "scikit-learn cannot copy: no-bias networks, leaky ReLU, softplus, ELU, GELU, SiLU or a"
         " spec's own activation (runs ReLU), a ReLU output or MSE on a softmax (runs its own"
-        " output and loss)."
+        " output and loss), AdamW's decoupled weight decay or RMSprop (runs adam without decay)."
     )
     return 0 if all_met else 1
 

@@ -47,11 +47,20 @@ LATEX = {
     "opt.adam": r"m \leftarrow \beta_1 m + (1 - \beta_1) g;\ v \leftarrow \beta_2 v"
     r" + (1 - \beta_2) g^2;\ W \leftarrow W - \frac{\eta}{1 - \beta_1^k}"
     r" \frac{m}{\sqrt{v / (1 - \beta_2^k)} + \epsilon}",
+    "opt.weight_decay": r"g \leftarrow \frac{\partial E}{\partial W} + \lambda W",
+    "opt.nesterov": r"v \leftarrow \mu v + \eta g;\ W \leftarrow W - (\eta g + \mu v)",
+    "opt.adamw": r"W \leftarrow W (1 - \eta \lambda)",
+    "opt.rmsprop": r"v \leftarrow \alpha v + (1 - \alpha) g^2;\ W \leftarrow W"
+    r" - \eta \frac{g}{\sqrt{v} + \epsilon}",
 }
 TORCH_TESTED = {
-    "opt.sgd": "torch.optim.SGD",
-    "opt.momentum": "torch.optim.SGD(momentum=...)",
-    "opt.adam": "torch.optim.Adam",
+    "opt.sgd": "torch.optim.SGD (test_schedules)",
+    "opt.momentum": "torch.optim.SGD(momentum=...) (test_schedules)",
+    "opt.adam": "torch.optim.Adam (test_schedules)",
+    "opt.weight_decay": "torch.optim.SGD and Adam(weight_decay=...) (test_optimizers_torch)",
+    "opt.nesterov": "torch.optim.SGD(momentum=..., nesterov=True) (test_optimizers_torch)",
+    "opt.adamw": "torch.optim.AdamW (test_optimizers_torch)",
+    "opt.rmsprop": "torch.optim.RMSprop (test_optimizers_torch)",
 }
 
 
@@ -114,7 +123,7 @@ def entries() -> list[Entry]:
     for record in records:
         how = tuple(proved.get(record.id, ()))
         if record.id in TORCH_TESTED:
-            how = (f"tested step for step against {TORCH_TESTED[record.id]} (test_schedules)",)
+            how = (f"tested step for step against {TORCH_TESTED[record.id]}",)
         result.append(
             Entry(
                 record.id,

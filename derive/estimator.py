@@ -224,5 +224,9 @@ class DeriveRegressor(RegressorMixin, _DeriveEstimator):
 
 def _adam(learning_rate: float) -> tuple[tuple[str, float], ...]:
     """Adam's hyperparameters with the spec loader's defaults."""
-    defaults = {k: v for k, v in specs.OPTIMIZERS["adam"].items() if v is not None}
+    defaults = {
+        k: float(v)
+        for k, v in specs.OPTIMIZERS["adam"].items()
+        if v is not None and k not in specs.OPTIONAL_HYPER  # left out at their defaults
+    }
     return tuple(sorted({**defaults, "learning_rate": learning_rate}.items()))

@@ -28,12 +28,30 @@ DTYPES = ("float32", "float64")
 MAX_WIDTH = 65536
 MAX_DEPTH = 64
 
-# Each optimizer's hyperparameters with their defaults; learning_rate has none.
-OPTIMIZERS: dict[str, dict[str, float | None]] = {
-    "sgd": {"learning_rate": None},
-    "momentum": {"learning_rate": None, "momentum": 0.9},
-    "adam": {"learning_rate": None, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8},
+# Each optimizer's hyperparameters with their defaults (PyTorch's); learning_rate has none.
+OPTIMIZERS: dict[str, dict[str, float | bool | None]] = {
+    "sgd": {"learning_rate": None, "weight_decay": 0.0},
+    "momentum": {"learning_rate": None, "momentum": 0.9, "weight_decay": 0.0, "nesterov": False},
+    "adam": {
+        "learning_rate": None,
+        "beta1": 0.9,
+        "beta2": 0.999,
+        "epsilon": 1e-8,
+        "weight_decay": 0.0,
+    },
+    "adamw": {
+        "learning_rate": None,
+        "beta1": 0.9,
+        "beta2": 0.999,
+        "epsilon": 1e-8,
+        "weight_decay": 0.01,
+    },
+    "rmsprop": {"learning_rate": None, "alpha": 0.99, "epsilon": 1e-8, "weight_decay": 0.0},
 }
+# Hyperparameters added in the second edition: left out of a spec's `Optimizer` (so of its
+# fingerprint and generated module) when they keep their default, so older specs stay the same.
+OPTIONAL_HYPER = ("weight_decay", "nesterov")
+FIRST_EDITION = ("sgd", "momentum", "adam")
 # A module file named as one of these, in a folder on sys.path (`--out .`, or a script run
 # from generated/), would be imported in place of the real one: by the generated module
 # itself (its imports, kept equal to this list by a test), by derive, or by anything else.
@@ -74,10 +92,32 @@ class Optimizer:
     """An optimizer and its hyperparameters (sorted by name)."""
 
     kind: str
-    hyper: tuple[tuple[str, float], ...]
+    hyper: tuple[tuple[str, float | bool], ...]
 
     def __getitem__(self, key: str) -> float:
-        return dict(self.hyper)[key]
+        return float(dict(self.hyper)[key])
+
+    def get(self, key: str) -> float | bool:
+        """A hyperparameter, or its default when the spec leaves it out (OPTIONAL_HYPER)."""
+        value = dict(self.hyper).get(key, OPTIMIZERS[self.kind].get(key))
+        assert value is not None, f"{self.kind} has no {key}"
+        return value
+
+    @property
+    def weight_decay(self) -> float:
+        """L2 weight decay (PyTorch's weight_decay), 0 when the spec leaves it out."""
+        return float(self.get("weight_decay")) if "weight_decay" in OPTIMIZERS[self.kind] else 0.0
+
+    @property
+    def adaptive(self) -> bool:
+        """Whether the update divides by a running root mean square of the gradient (adam,
+        adamw, rmsprop): its gradient is kept plain, without the learning rate folded in."""
+        return self.kind in ("adam", "adamw", "rmsprop")
+
+    @property
+    def nesterov(self) -> bool:
+        """Nesterov momentum (PyTorch's SGD(nesterov=True))."""
+        return self.kind == "momentum" and bool(self.get("nesterov"))
 
     @property
     def learning_rate(self) -> float:
@@ -271,10 +311,18 @@ def _optimizer(table: Any, src: str) -> Optimizer:
     kind = _one_of(table.get("kind", "sgd"), tuple(OPTIMIZERS), src, "optimizer.kind")
     defaults = OPTIMIZERS[kind]
     _no_unknown_keys(table, ("kind", *defaults), src, "optimizer.")
-    hyper: dict[str, float] = {}
+    hyper: dict[str, float | bool] = {}
     for key, default in defaults.items():
         value = table.get(key, default)
         where = f"optimizer.{key}"
+        if key == "nesterov":
+            if not isinstance(value, bool):
+                raise input_error(src, where, "true or false", value)
+            if value and hyper["momentum"] == 0:  # as torch.optim.SGD
+                raise input_error(src, where, "false when momentum is 0", value)
+            if value:
+                hyper[key] = True
+            continue
         if value is None:
             raise input_error(src, where, f"a number (required for {kind})", "it missing")
         if (
@@ -285,14 +333,16 @@ def _optimizer(table: Any, src: str) -> Optimizer:
             raise input_error(src, where, "a finite number", value)
         # epsilon stays nonzero in float32 (where 1e-50 is 0 and 0 / 0 makes NaN)
         low_ok = {"learning_rate": value > 0, "epsilon": value >= 1e-30}.get(key, value >= 0)
-        high_ok = value < 1 if key in ("momentum", "beta1", "beta2") else value <= 1e3
+        high_ok = value < 1 if key in ("momentum", "beta1", "beta2", "alpha") else value <= 1e3
         if not (low_ok and high_ok):
             expected = {
                 "learning_rate": "a number in (0, 1000]",
                 "epsilon": "a number in [1e-30, 1000]",
+                "weight_decay": "a number in [0, 1000]",
             }
             raise input_error(src, where, expected.get(key, "a number in [0, 1)"), value)
-        hyper[key] = float(value)
+        if kind not in FIRST_EDITION or key not in OPTIONAL_HYPER or value != default:
+            hyper[key] = float(value)
     return Optimizer(kind, tuple(sorted(hyper.items())))
 
 

@@ -342,7 +342,7 @@ def bad_optimizer(draw: st.DrawFn, fields: dict[str, Any]) -> tuple[bytes, str]:
         return _dump(fields, "optimizer")
     if which == "kind":
         opt["kind"] = draw(
-            st.one_of(not_str, unknown_names.filter(lambda s: s not in ("sgd", "momentum", "adam")))
+            st.one_of(not_str, unknown_names.filter(lambda s: s not in specs.OPTIMIZERS))
         )
         return _dump(fields, "optimizer.kind")
     if which == "rate":

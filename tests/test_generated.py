@@ -35,6 +35,10 @@ OPTIMIZERS = [
     {"kind": "sgd", "learning_rate": 0.05},
     {"kind": "momentum", "learning_rate": 0.05, "momentum": 0.8},
     {"kind": "adam", "learning_rate": 0.01},
+    {"kind": "momentum", "learning_rate": 0.05, "nesterov": True, "weight_decay": 0.01},
+    {"kind": "adam", "learning_rate": 0.01, "weight_decay": 0.1},
+    {"kind": "adamw", "learning_rate": 0.01, "weight_decay": 0.1},
+    {"kind": "rmsprop", "learning_rate": 0.01, "weight_decay": 0.01},
 ]
 
 
@@ -55,11 +59,19 @@ def reference_step(
     new = {}
     for key, value in params.items():
         g = grads[key]
+        if net.OPTIMIZER == "adamw":  # decoupled weight decay
+            value = value * (1 - lr * hyper["weight_decay"])
+        else:  # PyTorch's L2 weight decay
+            g = g + hyper.get("weight_decay", 0.0) * value
         if net.OPTIMIZER == "sgd":
             new[key] = value - lr * g
         elif net.OPTIMIZER == "momentum":
             velocity = hyper["momentum"] * state.get("v_" + key, 0) + g
-            new[key] = value - lr * velocity
+            ahead = g + hyper["momentum"] * velocity if hyper.get("nesterov") else velocity
+            new[key] = value - lr * ahead
+        elif net.OPTIMIZER == "rmsprop":
+            v = (1 - hyper["alpha"]) * g**2
+            new[key] = value - lr * g / (np.sqrt(v) + hyper["epsilon"])
         else:
             step = state.get("step", 0) + 1
             m = (1 - hyper["beta1"]) * g

@@ -219,6 +219,17 @@ def test_the_sklearn_twin_copies_layers_optimizer_and_schedule() -> None:
         False,
     )
 
+    spec = specs.load(SPECS / "moons_adamw.toml")  # no decoupled decay there: adam without
+    params = demo.sklearn_model(spec, datasets.load("moons")).get_params()
+    assert (params["solver"], params["beta_1"], params["alpha"]) == ("adam", 0.9, 0.0)
+
+    text = (SPECS / "blobs.toml").read_text(encoding="utf-8")
+    spec = specs.parse(
+        text.replace("[training]", "nesterov = true\nweight_decay = 0.01\n[training]")
+    )
+    params = demo.sklearn_model(spec, datasets.load("blobs")).get_params()
+    assert params["nesterovs_momentum"] and params["alpha"] == pytest.approx(0.01 * 32)
+
     spec = specs.load(SPECS / "sine.toml")
     model = demo.sklearn_model(spec, datasets.load("sine"))
     assert type(model).__name__ == "MLPRegressor"
