@@ -309,7 +309,7 @@ def _decide_instance(
     if not kinks and _cancels(diff):  # cheap without kinks; with them, sampling comes first
         return
     for _ in range(SAMPLES):
-        point = {s: rng.choice(VALUES) for s in symbols}
+        point = {s: rng.choice(_values_of(s)) for s in symbols}
         if any(_value(k, point) in (0, None) for k in kinks):
             continue
         if _differs(lhs, rhs, point):
@@ -337,6 +337,11 @@ def _decide_instance(
             out.status = "fails"
             return
         out.status, out.kink = "kink", names.get(zero[0], sp.sstr(zero[0]))
+
+
+def _values_of(symbol: sp.Symbol) -> list[sp.Rational]:
+    """The points tried for a symbol: its domain's (see derive.declarations), else VALUES."""
+    return list(getattr(symbol, "sample_values", ())) or VALUES
 
 
 def _cancels(diff: sp.Expr) -> bool:
@@ -514,7 +519,7 @@ def _search(
     solved = {symbol for symbol, _ in subs}
     free = [s for s in symbols if s not in solved]
     for _ in range(WITNESS_TRIES):
-        point = {s: rng.choice(VALUES) for s in free}
+        point = {s: rng.choice(_values_of(s)) for s in free}
         for symbol, value in reversed(subs):
             point[symbol] = value.xreplace(point)
         if any(v.has(sp.zoo, sp.nan) for v in point.values()):
@@ -541,6 +546,10 @@ def check_file(cfile: ClaimsFile) -> list[Result]:
 
 def check_claim(claim: Claim, cfile: ClaimsFile) -> Result:
     """holds, fails (counterexample and corrected form) or conditional (the named condition)."""
+    if cfile.declarations is not None:  # [symbols]: vectors and matrices, entry by entry
+        from derive.entrywise import check_claim as check_entrywise
+
+        return check_entrywise(claim, cfile)
     result = Result(claim.id, "holds", claim.statement, claim.source, claim.latex)
     cases = instances(claim, cfile)
     outcomes = [judge(case, cfile, claim.lhs, claim.rhs) for case in cases]

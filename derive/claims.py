@@ -13,6 +13,7 @@ The format is documented in docs/claims.md.
 from __future__ import annotations
 
 import ast
+import difflib
 import importlib.util
 import math
 import re
@@ -21,13 +22,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sympy as sp
 
 from derive.activations import ACTIVATIONS, HEAVISIDE_AT_ZERO, softmax
 from derive.errors import DeriveError, input_error
 from derive.losses import LOSSES
+
+if TYPE_CHECKING:
+    from derive.declarations import Declarations
 
 __all__ = [
     "FUNCTIONS",
@@ -129,6 +133,7 @@ CLAIM_KEYS = {
     "domain",
     "layers",
     "conditions",
+    "tolerance",
 }
 KINDS = ("equation", "network", "procedure")
 
@@ -169,6 +174,7 @@ class Claim:
     domain: Expression | None = None
     layers: tuple[tuple[int, ...], ...] = ()
     conditions: tuple[Condition, ...] = ()
+    tolerance: float | None = None  # a numeric claim: |lhs - rhs| <= tolerance
 
 
 @dataclass(frozen=True)
@@ -188,6 +194,7 @@ class ClaimsFile:
     claims: tuple[Claim, ...]
     network: Network | None = None
     title: str = ""
+    declarations: Declarations | None = None  # [symbols] and [definitions]: entrywise claims
 
 
 class Scope:
@@ -238,7 +245,13 @@ def _refuse(where: str, text: str, why: str) -> DeriveError:
     return DeriveError(f"{where}: {why}: {shown!r}")
 
 
-def _check_tree(tree: ast.AST, where: str, text: str) -> None:
+def _check_tree(
+    tree: ast.AST,
+    where: str,
+    text: str,
+    allowed: tuple[type, ...] = _ALLOWED_NODES,
+    functions: dict[str, tuple[int, int | None]] = FUNCTIONS,
+) -> None:
     """Refuse any node outside the whitelist, dunder names, unknown calls, deep or big trees."""
     count = 0
     stack: list[tuple[ast.AST, int]] = [(tree, 0)]
@@ -247,15 +260,18 @@ def _check_tree(tree: ast.AST, where: str, text: str) -> None:
         count += 1
         if count > MAX_NODES or depth > MAX_DEPTH:
             raise _refuse(where, text, "expression too large or too deeply nested")
-        if not isinstance(node, _ALLOWED_NODES):
+        if not isinstance(node, allowed):
             raise _refuse(where, text, f"{type(node).__name__} is not allowed")
         if isinstance(node, ast.Name) and node.id.startswith("_"):
             raise _refuse(where, text, f"name {node.id!r} is not allowed")
         if isinstance(node, ast.Constant):
             _check_constant(node.value, where, text)
         if isinstance(node, ast.Call):
-            _check_call(node, where, text)
-        if isinstance(node, ast.Subscript) and not isinstance(node.value, ast.Name):
+            _check_call(node, where, text, functions)
+        if isinstance(node, ast.Attribute) and node.attr != "T":
+            raise _refuse(where, text, f"attribute .{node.attr} is not allowed (only .T)")
+        subscript = isinstance(node, ast.Subscript) and not isinstance(node.value, ast.Name)
+        if subscript and allowed is _ALLOWED_NODES:
             raise _refuse(where, text, "only a name can be subscripted, as in w[l, i, j]")
         stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
 
@@ -269,15 +285,22 @@ def _check_constant(value: object, where: str, text: str) -> None:
         raise _refuse(where, text, f"numbers are limited to {MAX_NUMBER}")
 
 
-def _check_call(node: ast.Call, where: str, text: str) -> None:
-    if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
+def _check_call(
+    node: ast.Call, where: str, text: str, functions: dict[str, tuple[int, int | None]]
+) -> None:
+    if not isinstance(node.func, ast.Name) or node.func.id not in functions:
         name = node.func.id if isinstance(node.func, ast.Name) else ast.unparse(node.func)
-        raise _refuse(where, text, f"unknown function {name!r} (allowed: {', '.join(FUNCTIONS)})")
+        raise _refuse(where, text, f"unknown function {name!r}{_did_you_mean(name, functions)}")
     if node.keywords or any(isinstance(arg, ast.Starred) for arg in node.args):
         raise _refuse(where, text, "keyword and starred arguments are not allowed")
-    low, high = FUNCTIONS[node.func.id]
+    low, high = functions[node.func.id]
     if len(node.args) < low or (high is not None and len(node.args) > high):
         raise _refuse(where, text, f"wrong number of arguments to {node.func.id}")
+
+
+def _did_you_mean(name: str, known: dict[str, Any]) -> str:
+    close = difflib.get_close_matches(name, [k for k in known if "__" not in k], n=1)
+    return f" (did you mean {close[0]!r}?)" if close else f" (allowed: {', '.join(known)})"
 
 
 # --- building SymPy expressions from a checked AST -----------------------------------------
@@ -556,14 +579,19 @@ def load(path: Path) -> ClaimsFile:
         raise input_error(path, "", "UTF-8 text", "undecodable bytes") from None
     except tomllib.TOMLDecodeError as exc:
         raise input_error(path, "", "valid TOML", str(exc)) from None
-    unknown = set(data) - {"claim", "network", "title"}
+    unknown = set(data) - {"claim", "network", "title", "symbols", "definitions"}
     if unknown:
-        raise input_error(path, sorted(unknown)[0], "one of claim, network, title", "unknown key")
+        expected = "one of claim, network, title, symbols, definitions"
+        raise input_error(path, sorted(unknown)[0], expected, "unknown key")
     raw_claims = data.get("claim")
     if not isinstance(raw_claims, list) or not raw_claims:
         raise input_error(path, "claim", "one or more [[claim]] tables", raw_claims)
     network = _network(path, data["network"]) if "network" in data else None
-    claims = [_claim(path, raw, number) for number, raw in enumerate(raw_claims, 1)]
+    declarations = _declarations(path, data)
+    parse = parse_expression if declarations is None else declarations.parse
+    claims = [_claim(path, raw, number, parse) for number, raw in enumerate(raw_claims, 1)]
+    if declarations is not None:
+        declarations.check_claims(path, claims)
     seen: set[str] = set()
     for claim in claims:
         if claim.id in seen:
@@ -571,7 +599,19 @@ def load(path: Path) -> ClaimsFile:
         seen.add(claim.id)
         if claim.kind != "equation" and network is None:
             raise input_error(path, f"claim {claim.id}: kind", "a [network] table", claim.kind)
-    return ClaimsFile(Path(path), tuple(claims), network, str(data.get("title", "")))
+    title = str(data.get("title", ""))
+    return ClaimsFile(Path(path), tuple(claims), network, title, declarations)
+
+
+def _declarations(path: Path, data: dict[str, Any]) -> Declarations | None:
+    """The second edition's tables; a file with them (or a numeric claim) is checked entrywise."""
+    raw_claims = [raw for raw in data["claim"] if isinstance(raw, dict)]
+    numeric = any("tolerance" in raw for raw in raw_claims)
+    if not ({"symbols", "definitions"} & set(data) or numeric):
+        return None
+    from derive.declarations import read
+
+    return read(path, data.get("symbols", {}), data.get("definitions", {}))
 
 
 def _network(path: Path, raw: object) -> Network:
@@ -603,7 +643,7 @@ def _layers(path: Path, key: str, raw: object) -> tuple[tuple[int, ...], ...]:
     return tuple(tuple(shape) for shape in shapes)
 
 
-def _claim(path: Path, raw: object, number: int) -> Claim:
+def _claim(path: Path, raw: object, number: int, parse: Callable[[object, str], ast.expr]) -> Claim:
     if not isinstance(raw, dict):
         raise input_error(path, f"claim #{number}", "a table", raw)
     cid = raw.get("id")
@@ -623,14 +663,15 @@ def _claim(path: Path, raw: object, number: int) -> Claim:
     return Claim(
         id=cid,
         kind=kind,
-        lhs=_side(at, raw, "lhs"),
-        rhs=_side(at, raw, "rhs"),
+        lhs=_side(at, raw, "lhs", parse),
+        rhs=_side(at, raw, "rhs", parse),
         assumptions=tuple(assumptions),
         indices=_indices(at, raw.get("indices", {})),
         sizes=_sizes(at, raw.get("sizes", {})),
         domain=_optional(at, raw, "domain"),
         layers=_layers(path, f"claim {cid}: layers", raw["layers"]) if "layers" in raw else (),
-        conditions=_conditions(at, raw.get("conditions", [])),
+        conditions=_conditions(at, raw.get("conditions", []), parse),
+        tolerance=_tolerance(at, raw),
         **texts,
     )
 
@@ -642,22 +683,36 @@ def _text(at: str, raw: dict[str, Any], key: str) -> str:
     return value
 
 
-def _side(at: str, raw: dict[str, Any], key: str) -> Expression:
+def _tolerance(at: str, raw: dict[str, Any]) -> float | None:
+    value = raw.get("tolerance")
+    if value is None:
+        return None
+    if type(value) not in (int, float) or not 0 < value < MAX_NUMBER:
+        raise DeriveError(f"{at}: tolerance: expected a positive number, found {value!r:.60}")
+    return float(value)
+
+
+def _side(
+    at: str, raw: dict[str, Any], key: str, parse: Callable[[object, str], ast.expr]
+) -> Expression:
     if (key in raw) == (f"{key}_latex" in raw):
         raise DeriveError(f"{at}: expected exactly one of {key}, {key}_latex")
     if key in raw:
-        return Expression(
-            raw[key], parse_expression(raw[key], f"{at}: {key}"), where=f"{at}: {key}"
-        )
+        return Expression(raw[key], parse(raw[key], f"{at}: {key}"), where=f"{at}: {key}")
     where = f"{at}: {key}_latex"
     text = raw[f"{key}_latex"]
     return Expression(str(text), None, parse_latex_side(text, where), where)
 
 
-def _optional(at: str, raw: dict[str, Any], key: str) -> Expression | None:
+def _optional(
+    at: str,
+    raw: dict[str, Any],
+    key: str,
+    parse: Callable[[object, str], ast.expr] = parse_expression,
+) -> Expression | None:
     if key not in raw:
         return None
-    return Expression(raw[key], parse_expression(raw[key], f"{at}: {key}"), where=f"{at}: {key}")
+    return Expression(raw[key], parse(raw[key], f"{at}: {key}"), where=f"{at}: {key}")
 
 
 def _indices(at: str, raw: object) -> tuple[tuple[str, Expression, Expression], ...]:
@@ -693,7 +748,9 @@ def _sizes(at: str, raw: object) -> tuple[tuple[str, tuple[int, ...]], ...]:
     return tuple((name, tuple(values)) for name, values in raw.items())
 
 
-def _conditions(at: str, raw: object) -> tuple[Condition, ...]:
+def _conditions(
+    at: str, raw: object, parse: Callable[[object, str], ast.expr]
+) -> tuple[Condition, ...]:
     if not isinstance(raw, list):
         raise DeriveError(f"{at}: conditions: expected a list of tables")
     result = []
@@ -704,6 +761,8 @@ def _conditions(at: str, raw: object) -> tuple[Condition, ...]:
         if set(item) - {"text", "where", "lhs"} or set(item) == {"text"}:
             raise DeriveError(f"{where}: expected text and where and/or lhs")
         result.append(
-            Condition(item["text"], _optional(where, item, "where"), _optional(where, item, "lhs"))
+            Condition(
+                item["text"], _optional(where, item, "where"), _optional(where, item, "lhs", parse)
+            )
         )
     return tuple(result)

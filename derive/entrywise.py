@@ -1,0 +1,233 @@
+"""Deciding a claim of a file with `[symbols]`: entry by entry, at every instance.
+
+Input: a claim and its file's `Declarations`. Output: a checker `Result`. At each instance
+(sizes, labels, one-hot targets; see `derive.declarations`) both sides are built by the tensor
+layer; their shapes must agree, and each pair of entries is decided by the checker as a scalar
+claim. A counterexample names the instance, the entry (`grad(C, W1)[1, 0]`), the point and both
+values. The corrected form is a factor when one fits every instance (a number, or a power of a
+size such as `1/N`), else the true entries at the smallest failing instance.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+import sympy as sp
+
+from derive import checker
+from derive.activations import KINK_CONVENTION
+from derive.claims import Claim, ClaimsFile, Expression
+from derive.declarations import Case, Declarations
+from derive.errors import DeriveError
+from derive.tensors import Context, Evaluator, ShapeError, entry_names, is_tensor
+
+__all__ = ["check_claim"]
+
+EXPONENTS = (1, -1, 2, -2)  # a factor that varies with the sizes: k * size**e
+
+
+@dataclass
+class Judged:
+    """One instance: the first failing entry (or a holding outcome) and every entry pair."""
+
+    case: Case
+    outcome: checker.Outcome
+    pairs: list[tuple[sp.Expr, sp.Expr]] = field(default_factory=list)
+
+
+def check_claim(claim: Claim, cfile: ClaimsFile) -> checker.Result:
+    """holds (proved at every instance), fails (entry, point, values, correction), conditional."""
+    decl = cfile.declarations
+    assert decl is not None
+    result = checker.Result(claim.id, "holds", claim.statement, claim.source, claim.latex)
+    trees = [side.tree for side in (claim.lhs, claim.rhs) if side.tree is not None]
+    cases = list(decl.cases(claim, trees))
+    if claim.tolerance is not None:
+        return _numeric(result, claim, decl, cases, claim.tolerance)
+    judged = [_judge(decl, case, claim.lhs, claim.rhs) for case in cases]
+    failed = [j for j in judged if j.outcome.status in ("fails", "missing")]
+    kinked = [j for j in judged if j.outcome.status == "kink"]
+    if not failed and not kinked:
+        touches = any(_has_kink(pair) for j in judged for pair in j.pairs)
+        result.condition = f"checked with {KINK_CONVENTION}" if touches else None
+        result.condition = _domain_note(claim, decl, trees) or result.condition
+        return result
+    _explain(result, claim, judged, failed or kinked)
+    result.verdict = "conditional"
+    if not failed:
+        result.condition = checker._kink_text([j.outcome for j in kinked])
+        return result
+    for condition in claim.conditions:
+        assert condition.lhs is not None
+        again = [_judge(decl, case, condition.lhs, claim.rhs) for case in cases]
+        if all(j.outcome.status in ("holds", "kink") for j in again):
+            result.condition = condition.text
+            return result
+    result.verdict = "fails"
+    return result
+
+
+def _judge(decl: Declarations, case: Case, lhs: Expression, rhs: Expression) -> Judged:
+    """Both sides at one instance, decided entry by entry; the first failing entry is kept."""
+    outcome = checker.Outcome("holds", case.label, env=case.env)
+    judged = Judged(case, outcome)
+    sub = decl.restricted(decl.needed([t for t in (lhs.tree, rhs.tree) if t is not None]))
+    ctx = Context(sub, case.env, case.fixed, case.plain)
+    try:
+        left, right = _side(ctx, lhs), _side(ctx, rhs)
+    except ShapeError as exc:
+        outcome.status, outcome.reason = "missing", str(exc)
+        return judged
+    if _shape(left) != _shape(right):
+        outcome.status = "missing"
+        outcome.reason = (
+            f"shapes differ: {lhs.text} is {_shape(left)}, {rhs.text} is {_shape(right)}"
+        )
+        return judged
+    rng = random.Random(case.label)
+    for (index, true), (_, stated) in zip(entry_names(left), entry_names(right), strict=True):
+        judged.pairs.append((true, stated))
+        if outcome.status != "holds":
+            continue
+        entry = checker.Outcome("holds", _entry_label(case, lhs, index), env=case.env)
+        checker._decide_instance(entry, true, stated, {}, rng)
+        entry.lhs, entry.rhs = true, stated
+        if entry.status != "holds":
+            judged.outcome = outcome = entry
+    return judged
+
+
+def _side(ctx: Context, side: Expression) -> Any:
+    value = Evaluator(ctx, None, ctx.values(None)).build(side)
+    for _, entry in entry_names(value):
+        if not isinstance(entry, sp.Expr) or entry.has(sp.nan, sp.zoo, sp.oo, -sp.oo, sp.I):
+            raise ShapeError(f"{side.text} is not a finite real expression ({entry})")
+    return value
+
+
+def _shape(value: Any) -> str:
+    return str(value.shape) if is_tensor(value) else "scalar"
+
+
+def _entry_label(case: Case, side: Expression, index: tuple[int, ...]) -> str:
+    at = f"{side.text}[{', '.join(map(str, index))}]" if index else ""
+    return ", ".join(part for part in (case.label, at) if part)
+
+
+def _has_kink(pair: tuple[sp.Expr, sp.Expr]) -> bool:
+    return any(side.has(sp.Heaviside, sp.Max) for side in pair)
+
+
+# --- explaining a failure --------------------------------------------------------------------
+
+
+def _explain(
+    result: checker.Result, claim: Claim, judged: list[Judged], failed: list[Judged]
+) -> None:
+    valued = [j for j in failed if j.outcome.point is not None]
+    first = (valued or failed)[0].outcome
+    result.evidence = first
+    if first.point is None:
+        result.counterexample = {"at": first.label, "missing": first.reason}
+        return
+    assert first.lhs is not None and first.rhs is not None
+    result.counterexample = {
+        "at": first.label,
+        "point": {str(s): checker._show(v) for s, v in first.point.items()},
+        "stated": checker._show(first.at_point(first.rhs)),
+        "true": checker._show(first.at_point(first.lhs)),
+    }
+    if first.status == "kink":
+        result.counterexample["kink"] = f"{first.kink} = 0"
+        return
+    factor = _factor(judged, failed)
+    if factor is not None:
+        result.corrected_expr = factor * first.rhs
+        scale = f"stated = {sp.sstr(1 / factor)} x true"
+        result.corrected = f"{sp.sstr(factor)}*({claim.rhs.text}) ({scale})"
+        return
+    smallest = min(valued or failed, key=lambda j: sum(j.case.env.values())).outcome
+    true = [checker._tidy(t) for t, _ in (valued or failed)[0].pairs]
+    result.corrected_expr = checker._tidy(first.lhs)
+    shown = sp.sstr(true[0]) if len(true) == 1 else sp.sstr(true)
+    result.corrected = f"at {smallest.label.split(', ' + claim.lhs.text)[0]}: {shown}"
+
+
+def _factor(judged: list[Judged], failed: list[Judged]) -> sp.Expr | None:
+    """c (a number or k * size**e) with true = c * stated at every instance, proved."""
+    if any(j.outcome.status != "fails" for j in failed) or not failed:
+        return None
+    ratios: dict[int, sp.Expr] = {}
+    for number, j in enumerate(judged):
+        if j.outcome.status == "holds":
+            ratios[number] = sp.Integer(1)
+            continue
+        o = j.outcome
+        ratio = checker._guess_ratio(o.lhs, o.rhs, o.point)
+        if ratio is None or not all(checker._cancels(t - ratio * s) for t, s in j.pairs):
+            return None
+        ratios[number] = ratio
+    values = set(ratios.values())
+    if len(values) == 1:
+        return values.pop()
+    sizes = sorted({name for j in judged for name in j.case.env})
+    for name in sizes:
+        for power in EXPONENTS:
+            scaled = {r / sp.Integer(judged[k].case.env[name]) ** power for k, r in ratios.items()}
+            if len(scaled) == 1:
+                return scaled.pop() * sp.Symbol(name) ** power
+    return None
+
+
+# --- domains and numeric claims ----------------------------------------------------------------
+
+
+def _domain_note(claim: Claim, decl: Declarations, trees: list[Any]) -> str | None:
+    """When the claim uses a domain: does it hold without it? If not, say the domain is needed."""
+    used = decl.needed(trees)
+    declared = [n for n in decl.symbols if n in used]
+    domains = [n for n in declared if decl.symbols[n].domain not in ("", "label")]
+    if not domains:
+        return None
+    case = next(decl.cases(claim, trees, plain=True))
+    judged = _judge(decl, case, claim.lhs, claim.rhs)
+    if judged.outcome.status not in ("fails", "missing"):
+        return None
+    names = ", ".join(f"{n} {decl.symbols[n].domain}" for n in domains)
+    return f"uses the domain ({names}): without it the claim fails at {judged.outcome.label}"
+
+
+def _numeric(
+    result: checker.Result,
+    claim: Claim,
+    decl: Declarations,
+    cases: list[Case],
+    tolerance: float,
+) -> checker.Result:
+    """A value read off a figure: every entry within the tolerance of the true value."""
+    worst = 0.0
+    for case in cases:
+        ctx = Context(decl, case.env, case.fixed, case.plain)
+        left, right = _side(ctx, claim.lhs), _side(ctx, claim.rhs)
+        for (index, true), (_, stated) in zip(entry_names(left), entry_names(right), strict=True):
+            if true.free_symbols or stated.free_symbols:
+                raise DeriveError(
+                    f"{claim.lhs.where}: a claim with a tolerance compares numbers; "
+                    f"{sp.sstr(true - stated)} has free symbols"
+                )
+            gap = abs(float(sp.N(true - stated, 30)))
+            worst = max(worst, gap)
+            if gap > tolerance:
+                result.verdict = "fails"
+                result.counterexample = {
+                    "at": _entry_label(case, claim.lhs, index),
+                    "point": {"tolerance": str(tolerance)},
+                    "stated": checker._show(stated),
+                    "true": checker._show(true),
+                }
+                result.corrected = f"{float(sp.N(true, 15)):.6g}"
+                return result
+    result.condition = f"within the tolerance {tolerance} (largest gap {worst:.3g})"
+    return result
