@@ -175,6 +175,10 @@ class Declarations:
         """Parse an expression of the tensor language into a checked AST."""
         if not isinstance(text, str) or len(text) > MAX_TEXT:
             return parse_expression(text, where)  # its message for a non-string or a long one
+        for match in _PRIME.finditer(text):
+            if f"{match[1]}__prime" not in FUNCTIONS:
+                known = ", ".join(ELEMENTWISE)
+                raise DeriveError(f"{where}: {match[1]}' is not a derivative derive knows: {known}")
         return _parse(_PRIME.sub(r"\1__prime", text), where, text)
 
     def check_claims(self, path: Path, claims: list[Claim]) -> None:
@@ -305,7 +309,8 @@ def _check_names(expr: Expression, known: set[str], later: set[str]) -> None:
             raise DeriveError(
                 f"{expr.where}: {name!r} is defined further down: definitions are read in order"
             )
-        close = difflib.get_close_matches(name, sorted(known | later), n=1)
+        same = [k for k in sorted(known | later) if k.lower() == name.lower()]
+        close = same or difflib.get_close_matches(name, sorted(known | later), n=1, cutoff=0.5)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise DeriveError(
             f"{expr.where}: unknown name {name!r}{hint}: declare it in [symbols] or [definitions]"

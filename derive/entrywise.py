@@ -10,6 +10,7 @@ size such as `1/N`), else the true entries at the smallest failing instance.
 
 from __future__ import annotations
 
+import ast
 import random
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +35,7 @@ class Judged:
 
     case: Case
     outcome: checker.Outcome
+    ctx: Context
     pairs: list[tuple[sp.Expr, sp.Expr]] = field(default_factory=list)
 
 
@@ -47,6 +49,7 @@ def check_claim(claim: Claim, cfile: ClaimsFile) -> checker.Result:
     if claim.tolerance is not None:
         return _numeric(result, claim, decl, cases, claim.tolerance)
     judged = [_judge(decl, case, claim.lhs, claim.rhs) for case in cases]
+    _refuse_constant_derivatives(judged)
     failed = [j for j in judged if j.outcome.status in ("fails", "missing")]
     kinked = [j for j in judged if j.outcome.status == "kink"]
     if not failed and not kinked:
@@ -69,12 +72,22 @@ def check_claim(claim: Claim, cfile: ClaimsFile) -> checker.Result:
     return result
 
 
+def _refuse_constant_derivatives(judged: list[Judged]) -> None:
+    """A derivative by something the expression never depends on: a typo, not a 0."""
+    always = [
+        {message for message, yes in j.ctx.independent.items() if yes}
+        for j in judged
+        if j.ctx.independent
+    ]
+    if always and set.intersection(*always):
+        raise DeriveError(sorted(set.intersection(*always))[0])
+
+
 def _judge(decl: Declarations, case: Case, lhs: Expression, rhs: Expression) -> Judged:
     """Both sides at one instance, decided entry by entry; the first failing entry is kept."""
     outcome = checker.Outcome("holds", case.label, env=case.env)
-    judged = Judged(case, outcome)
-    sub = decl.restricted(decl.needed([t for t in (lhs.tree, rhs.tree) if t is not None]))
-    ctx = Context(sub, case.env, case.fixed, case.plain)
+    ctx = _context(decl, case, lhs, rhs)
+    judged = Judged(case, outcome, ctx)
     try:
         left, right = _side(ctx, lhs), _side(ctx, rhs)
     except ShapeError as exc:
@@ -97,6 +110,12 @@ def _judge(decl: Declarations, case: Case, lhs: Expression, rhs: Expression) -> 
         if entry.status != "holds":
             judged.outcome = outcome = entry
     return judged
+
+
+def _context(decl: Declarations, case: Case, lhs: Expression, rhs: Expression) -> Context:
+    """The instance's context, with only the symbols and definitions the claim uses."""
+    sub = decl.restricted(decl.needed([t for t in (lhs.tree, rhs.tree) if t is not None]))
+    return Context(sub, case.env, case.fixed, case.plain)
 
 
 def _side(ctx: Context, side: Expression) -> Any:
@@ -136,8 +155,8 @@ def _explain(
     result.counterexample = {
         "at": first.label,
         "point": {str(s): checker._show(v) for s, v in first.point.items()},
-        "stated": checker._show(first.at_point(first.rhs)),
-        "true": checker._show(first.at_point(first.lhs)),
+        "stated": _show(first.at_point(first.rhs)),
+        "true": _show(first.at_point(first.lhs)),
     }
     if first.status == "kink":
         result.counterexample["kink"] = f"{first.kink} = 0"
@@ -148,11 +167,33 @@ def _explain(
         scale = f"stated = {sp.sstr(1 / factor)} x true"
         result.corrected = f"{sp.sstr(factor)}*({claim.rhs.text}) ({scale})"
         return
-    smallest = min(valued or failed, key=lambda j: sum(j.case.env.values())).outcome
-    true = [checker._tidy(t) for t, _ in (valued or failed)[0].pairs]
     result.corrected_expr = checker._tidy(first.lhs)
+    smallest = min(valued, key=lambda j: sum(j.case.env.values()))
+    own = _functions(claim.lhs) | _functions(claim.rhs)
+    true = [smallest.ctx.fold(_in_own_terms(t, own)) for t, _ in smallest.pairs]
     shown = sp.sstr(true[0]) if len(true) == 1 else sp.sstr(true)
-    result.corrected = f"at {smallest.label.split(', ' + claim.lhs.text)[0]}: {shown}"
+    at = f"at {smallest.case.label}: " if smallest.case.label else ""
+    result.corrected = f"{at}{claim.lhs.text} = {shown}"
+
+
+def _functions(side: Expression) -> set[str]:
+    assert side.tree is not None
+    calls = [node for node in ast.walk(side.tree) if isinstance(node, ast.Call)]
+    return {node.func.id for node in calls if isinstance(node.func, ast.Name)}
+
+
+def _in_own_terms(expr: sp.Expr, own: set[str]) -> sp.Expr:
+    """The simplest of expr and its simplified form that uses only the claim's functions."""
+    candidates = [expr, checker._tidy(expr)]
+    used = [{type(f).__name__ for f in c.atoms(sp.Function)} for c in candidates]
+    fitting = [c for c, names in zip(candidates, used, strict=True) if names <= own]
+    return min(fitting or candidates, key=sp.count_ops)
+
+
+def _show(value: sp.Expr) -> str:
+    """A value: exact when short, else its decimal approximation."""
+    text = checker._show(value)
+    return text if len(text) <= 40 else "≈ " + text.split(" ≈ ")[-1]
 
 
 def _factor(judged: list[Judged], failed: list[Judged]) -> sp.Expr | None:
@@ -209,7 +250,7 @@ def _numeric(
     """A value read off a figure: every entry within the tolerance of the true value."""
     worst = 0.0
     for case in cases:
-        ctx = Context(decl, case.env, case.fixed, case.plain)
+        ctx = _context(decl, case, claim.lhs, claim.rhs)
         left, right = _side(ctx, claim.lhs), _side(ctx, claim.rhs)
         for (index, true), (_, stated) in zip(entry_names(left), entry_names(right), strict=True):
             if true.free_symbols or stated.free_symbols:

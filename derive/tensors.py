@@ -101,6 +101,7 @@ class Context:
             for name in decl.tensors()
         }
         self._values: dict[str | None, dict[str, Any]] = {}
+        self.independent: dict[str, bool] = {}  # "F does not depend on V": true here?
 
     def values(self, cut: str | None) -> dict[str, Any]:
         """Every declared and defined quantity; `cut` (a definition) replaced by free symbols."""
@@ -118,6 +119,22 @@ class Context:
                 raise DeriveError(f"{expr.where}: {exc} (at {sizes})") from None
         self._values[cut] = values
         return values
+
+    def fold(self, expr: sp.Expr) -> sp.Expr:
+        """expr written in the defined quantities where it contains them (for reading only)."""
+        values = dict(self.base)
+        for name, definition in self.decl.definitions:
+            try:
+                local = Evaluator(self, None, values).build(definition)
+            except (DeriveError, ShapeError):
+                break  # a derivative inside a definition: fold no further
+            values[name] = _free(name, local)
+            for (_, symbol), (_, value) in zip(
+                entry_names(values[name]), entry_names(local), strict=True
+            ):
+                if isinstance(value, sp.Expr) and not value.is_Atom:
+                    expr = expr.subs(value, symbol)
+        return expr
 
 
 def _free(name: str, like: Any) -> Any:
@@ -370,9 +387,10 @@ class Evaluator(_Builder):
         return wrt
 
     def depends(self, node: ast.expr, value: Any, wrt: Any, label: str) -> None:
+        """Record whether value depends on wrt: never, at any instance, is an error."""
         free = set().union(*[sp.sympify(v).free_symbols for v in _flat(value)])
-        if not free & set(_flat(wrt)):
-            raise DeriveError(f"{self.expr.where}: {shown(node)} does not depend on {label}")
+        message = f"{self.expr.where}: {shown(node)} does not depend on {label}"
+        self.ctx.independent[message] = not free & set(_flat(wrt))
 
     def call_grad(self, args: list[ast.expr]) -> Any:
         name, index = self.target(args[1])

@@ -1,0 +1,239 @@
+"""Claims files, second edition: [symbols], [definitions], vectors and matrices, domains."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sympy as sp
+
+from derive import checker, claims, cli
+from derive.errors import DeriveError
+
+NETWORK = """
+[symbols]
+n = { size = [1, 2] }
+h = { size = [1, 2] }
+m = { size = [2] }
+x = { shape = ["n"] }
+W1 = { shape = ["h", "n"] }
+b1 = { shape = ["h"] }
+W2 = { shape = ["m", "h"] }
+b2 = { shape = ["m"] }
+y = { shape = ["m"], domain = "one_hot" }
+
+[definitions]
+z1 = "W1 @ x + b1"
+a1 = "sigmoid(z1)"
+z2 = "W2 @ a1 + b2"
+a2 = "softmax(z2)"
+C = "-sum(y * log(a2))"
+"""
+
+
+def load(tmp_path: Path, text: str) -> claims.ClaimsFile:
+    path = tmp_path / "c.toml"
+    path.write_text(text, encoding="utf-8")
+    return claims.load(path)
+
+
+def verdicts(tmp_path: Path, text: str) -> dict[str, checker.Result]:
+    cfile = load(tmp_path, text)
+    return {claim.id: checker.check_claim(claim, cfile) for claim in cfile.claims}
+
+
+def claim(cid: str, lhs: str, rhs: str, extra: str = "") -> str:
+    return f'\n[[claim]]\nid = "{cid}"\nlhs = "{lhs}"\nrhs = "{rhs}"\n{extra}'
+
+
+def assert_values_at_point(result: checker.Result) -> None:
+    """The counterexample's entry really differs at its point."""
+    evidence = result.evidence
+    assert evidence is not None and evidence.point is not None
+    assert evidence.lhs is not None and evidence.rhs is not None
+    true, stated = evidence.lhs.xreplace(evidence.point), evidence.rhs.xreplace(evidence.point)
+    assert abs(complex(sp.N(true - stated, 30))) > 1e-12
+
+
+def test_backprop_equations_in_matrix_form_hold(tmp_path: Path) -> None:
+    text = NETWORK + claim("BP1", "grad(C, z2)", "a2 - y")
+    text += claim("BP2", "grad(C, z1)", "(W2.T @ grad(C, z2)) * sigmoid'(z1)")
+    text += claim("BP3", "grad(C, b1)", "grad(C, z1)")
+    text += claim("BP4", "grad(C, W1)", "outer(grad(C, z1), x)")
+    results = verdicts(tmp_path, text)
+    assert {k: r.verdict for k, r in results.items()} == dict.fromkeys(results, "holds")
+    # a2 - y needs sum(y) = 1: the report says the one-hot domain was used
+    assert "y one_hot" in (results["BP1"].condition or "")
+    assert results["BP4"].condition is None
+
+
+def test_a_missing_activation_derivative_names_sizes_entry_point_and_values(
+    tmp_path: Path,
+) -> None:
+    result = verdicts(tmp_path, NETWORK + claim("BP2", "grad(C, z1)", "W2.T @ grad(C, z2)"))["BP2"]
+    assert result.verdict == "fails"
+    example = result.counterexample
+    assert example is not None
+    assert example["at"] == "n=1, h=1, m=2, y=[1, 0], grad(C, z1)[0]"
+    assert set(example["point"]) >= {"W1[0, 0]", "x[0]", "b2[1]"}  # type: ignore[arg-type]
+    assert example["stated"] != example["true"]
+    assert_values_at_point(result)
+    assert (result.corrected or "").startswith("at n=1, h=1, m=2, y=[1, 0]: grad(C, z1) = ")
+
+
+def test_a_missing_transpose_fails_where_the_shapes_differ(tmp_path: Path) -> None:
+    text = NETWORK.replace("m = { size = [2] }", "m = { size = [3] }")
+    result = verdicts(tmp_path, text + claim("t", "grad(C, z1)", "(W2 @ grad(C, z2)) * a1"))["t"]
+    assert result.verdict == "fails"
+    assert result.counterexample == {
+        "at": "n=1, h=1, m=3, y=[1, 0, 0]",
+        "missing": "W2 @ grad(C, z2): shapes (3, 1) and (3,) do not fit",
+    }
+
+
+def test_chain_rule_through_a_defined_scalar(tmp_path: Path) -> None:
+    text = '[symbols]\nx = {}\n[definitions]\nu = "tanh(x)"\nC = "u**2"\n'
+    text += claim("by_u", "Derivative(C, u)", "2*u")
+    text += claim("by_x", "Derivative(C, x)", "Derivative(C, u) * (1 - u**2)")
+    results = verdicts(tmp_path, text)
+    assert [r.verdict for r in results.values()] == ["holds", "holds"]
+
+
+@pytest.mark.parametrize(
+    ("lhs", "rhs"),
+    [
+        ("tanh'(x)", "cosh(x)**(-2)"),
+        ("Derivative(sinh(x), x)", "cosh(x)"),
+        ("Derivative(sin(x), x)", "cos(x)"),
+        ("softplus'(x)", "sigmoid(x)"),
+        ("sigmoid'(x)", "sigmoid(x) * (1 - sigmoid(x))"),
+        ("leaky_relu'(x, alpha)", "Piecewise((1, x > 0), (alpha, True))"),
+        ("elu'(x)", "Piecewise((1, x > 0), (exp(x), True))"),
+        ("relu'(z)", "indicator(z > 0)"),
+        ("jacobian(softmax(z), z)", "diag(softmax(z)) - outer(softmax(z), softmax(z))"),
+        ("grad(-log_softmax(z)[k], z)", "softmax(z) - eye(n)[k]"),
+        ("sum(ones(n) * z)", "ones(n) @ z"),
+        ("eye(n) @ z", "z"),
+    ],
+)
+def test_functions_of_the_language_hold(tmp_path: Path, lhs: str, rhs: str) -> None:
+    text = (
+        '[symbols]\nn = { size = [1, 2, 3] }\nx = {}\nalpha = { domain = "(0, 1)" }\n'
+        'z = { shape = ["n"] }\nk = { domain = "label < n" }\n'
+    )
+    assert verdicts(tmp_path, text + claim("c", lhs, rhs))["c"].verdict == "holds"
+
+
+def test_a_wrong_derivative_is_corrected_in_the_claims_own_functions(tmp_path: Path) -> None:
+    text = "[symbols]\nx = {}\n" + claim("t", "Derivative(tanh(x), x)", "1 - tanh(x)")
+    result = verdicts(tmp_path, text)["t"]
+    assert result.verdict == "fails"
+    assert result.corrected == "Derivative(tanh(x), x) = 1 - tanh(x)**2"
+
+
+BATCH = """
+[symbols]
+N = { size = [1, 2, 3] }
+n = { size = [1] }
+m = { size = [1, 2] }
+X = { shape = ["N", "n"] }
+Y = { shape = ["N", "m"] }
+W = { shape = ["m", "n"] }
+b = { shape = ["m"] }
+
+[definitions]
+Z = "X @ W.T + b"
+A = "Z"
+C = "sum((A - Y)**2) / (2*N)"
+"""
+
+
+def test_a_batch_mean_is_checked_at_several_batch_sizes(tmp_path: Path) -> None:
+    text = BATCH + claim("W", "grad(C, W)", "(A - Y).T @ X / N")
+    text += claim("b", "grad(C, b)", "sum(A - Y, 0) / N")
+    text += claim("dropped", "grad(C, W)", "(A - Y).T @ X")
+    results = verdicts(tmp_path, text)
+    assert (results["W"].verdict, results["b"].verdict) == ("holds", "holds")
+    dropped = results["dropped"]
+    assert dropped.verdict == "fails"
+    assert dropped.corrected == "1/N*((A - Y).T @ X) (stated = N x true)"
+    assert dropped.counterexample is not None and "N=2" in str(dropped.counterexample["at"])
+
+
+def test_a_pure_scale_error_says_so(tmp_path: Path) -> None:
+    text = "[symbols]\nx = {}\nt = {}\n"
+    text += claim("half", "Derivative((x - t)**2 / 2, x)", "2*(x - t)")
+    result = verdicts(tmp_path, text)["half"]
+    assert result.verdict == "fails"
+    assert result.corrected == "1/2*(2*(x - t)) (stated = 2 x true)"
+
+
+def test_a_numeric_claim_is_compared_within_its_tolerance(tmp_path: Path) -> None:
+    text = claim("close", "sigmoid(0.5)", "0.62", "tolerance = 0.005")
+    text += claim("far", "sigmoid(0.5)", "0.60", "tolerance = 0.005")
+    results = verdicts(tmp_path, text)
+    assert results["close"].verdict == "holds"
+    assert results["far"].verdict == "fails" and results["far"].corrected == "0.622459"
+
+
+def test_a_label_indexes_a_vector(tmp_path: Path) -> None:
+    text = '[symbols]\nm = { size = [2, 3] }\nz = { shape = ["m"] }\ny = { domain = "label < m" }\n'
+    text += '[definitions]\na = "softmax(z)"\nC = "-log(a[y])"\n'
+    text += claim("ce", "grad(C, z)", "a - eye(m)[y]")
+    text += claim("wrong", "grad(C, z)", "a")
+    results = verdicts(tmp_path, text)
+    assert results["ce"].verdict == "holds"
+    assert results["wrong"].verdict == "fails"
+    assert "y=0" in str(results["wrong"].counterexample)
+
+
+def test_a_domain_is_used_in_the_proof_and_named(tmp_path: Path) -> None:
+    text = '[symbols]\np = { domain = "> 0" }\n' + claim("abs", "Abs(p)", "p")
+    result = verdicts(tmp_path, text)["abs"]
+    assert result.verdict == "holds" and "p > 0" in (result.condition or "")
+
+
+def test_counterexamples_stay_inside_the_domain(tmp_path: Path) -> None:
+    text = '[symbols]\np = { domain = "(0, 1)" }\n' + claim("log", "log(p)**2", "log(p)")
+    result = verdicts(tmp_path, text)["log"]
+    assert result.verdict == "fails"
+    assert result.evidence is not None and result.evidence.point is not None
+    (value,) = result.evidence.point.values()
+    assert 0 < value < 1
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (NETWORK.replace('"W2 @ a1 + b2"', '"W3 @ a1 + b2"'), "unknown name 'W3' (did you mean"),
+        (NETWORK + claim("c", "grad(C, z2)", "a2 - Y"), "claim c: rhs: unknown name 'Y'"),
+        (NETWORK.replace('z1 = "W1 @ x + b1"', 'z1 = "W1 @ a1"'), "'a1' is defined further down"),
+        (NETWORK + claim("c", "grad(C, z2)", "sigmod(z2)"), "did you mean 'sigmoid'"),
+        (NETWORK + claim("c", "foo'(z2)", "z2"), "foo' is not a derivative derive knows"),
+        (NETWORK + claim("c", "z2.shape", "z2"), "only .T"),
+        ('[symbols]\nx = { shape = ["k"] }\n' + claim("c", "x", "x"), "symbols.x"),
+        ('[symbols]\nx = { domain = "< 3" }\n' + claim("c", "x", "x"), "symbols.x.domain"),
+        ('[symbols]\nx = {}\n[definitions]\nx = "1"\n' + claim("c", "x", "x"), "definitions.x"),
+    ],
+)
+def test_bad_declarations_are_one_line_errors(tmp_path: Path, body: str, message: str) -> None:
+    if "[[claim]]" not in body:
+        body += claim("c", "C", "C")
+    with pytest.raises(DeriveError) as info:
+        load(tmp_path, body)
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_derivative_by_an_unused_quantity_is_reported(tmp_path: Path) -> None:
+    text = NETWORK + '\n[[claim]]\nid = "c"\nlhs = "Derivative(C, W1[1, 0])"\nrhs = "0"\n'
+    cfile = load(tmp_path, text.replace('z1 = "W1 @ x + b1"', 'z1 = "b1"'))
+    with pytest.raises(DeriveError, match=r"claim c: lhs: C does not depend on W1\[1, 0\]"):
+        checker.check_claim(cfile.claims[0], cfile)
+
+
+def test_the_cli_exits_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(NETWORK + claim("c", "grad(C, z3)", "a2 - y"), encoding="utf-8")
+    assert cli.main(["verify", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown name 'z3' (did you mean 'z2'?)" in err
