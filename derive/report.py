@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -130,10 +131,18 @@ def _text(listed: list[Result]) -> str:
     width = max(60, shutil.get_terminal_size((120, 20)).columns - column - 14)
     rows = [f"{'id':<{column}} {'verdict':<12} why"]
     for result in listed:
-        why = reason(result)
-        why = why if len(why) <= width else why[: width - 3] + "..."
-        rows.append(f"{result.id:<{column}} {result.verdict:<12} {why}".rstrip())
+        lines = _wrap(reason(result), width) or [""]
+        if result.corrected is not None:
+            lines += _wrap(f"corrected: {result.corrected}", width)
+        rows.append(f"{result.id:<{column}} {result.verdict:<12} {lines[0]}".rstrip())
+        rows += [" " * (column + 14) + line for line in lines[1:]]
     return "\n".join(rows) + "\n" + _summary_line(listed)
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    """Lines of at most `width`, never broken inside brackets (`W1[1, 0]` stays whole)."""
+    kept = re.sub(r"\[[^\[\]]*\]", lambda m: m[0].replace(" ", "\0"), text)
+    return [line.replace("\0", " ") for line in textwrap.wrap(kept, width)]
 
 
 def _markdown(listed: list[Result], files: list[str]) -> str:

@@ -390,7 +390,8 @@ class Evaluator(_Builder):
         """Record whether value depends on wrt: never, at any instance, is an error."""
         free = set().union(*[sp.sympify(v).free_symbols for v in _flat(value)])
         message = f"{self.expr.where}: {shown(node)} does not depend on {label}"
-        self.ctx.independent[message] = not free & set(_flat(wrt))
+        independent = not free & set(_flat(wrt))
+        self.ctx.independent[message] = self.ctx.independent.get(message, True) and independent
 
     def call_grad(self, args: list[ast.expr]) -> Any:
         name, index = self.target(args[1])
