@@ -134,7 +134,17 @@ class Context:
             ):
                 if isinstance(value, sp.Expr) and not value.is_Atom:
                     expr = expr.subs(value, symbol)
+                    expr = _sigmoid_inverse(expr, value, symbol)
+        return expr if sp.count_ops(expr) > 100 else sp.factor(expr)
+
+
+def _sigmoid_inverse(expr: sp.Expr, value: sp.Expr, symbol: sp.Symbol) -> sp.Expr:
+    """With a = sigmoid(u): exp(-u) = (1 - a)/a, so sigmoid' reads a*(1 - a)."""
+    u = sp.Wild("u")
+    match = value.match(ELEMENTWISE["sigmoid"](u))
+    if not match or not match[u].is_Symbol:
         return expr
+    return expr.subs(sp.exp(-match[u]), (1 - symbol) / symbol)
 
 
 def _free(name: str, like: Any) -> Any:
