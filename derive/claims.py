@@ -295,7 +295,8 @@ def _check_call(
         raise _refuse(where, text, "keyword and starred arguments are not allowed")
     low, high = functions[node.func.id]
     if len(node.args) < low or (high is not None and len(node.args) > high):
-        raise _refuse(where, text, f"wrong number of arguments to {node.func.id}")
+        shown = node.func.id.replace("__prime", "'")  # sigmoid'(z), pre-lexed
+        raise _refuse(where, text, f"wrong number of arguments to {shown}")
 
 
 def _did_you_mean(name: str, known: dict[str, Any]) -> str:

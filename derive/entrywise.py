@@ -233,11 +233,21 @@ def _domain_note(claim: Claim, decl: Declarations, trees: list[Any]) -> str | No
     if not domains:
         return None
     case = next(decl.cases(claim, trees, plain=True))
-    judged = _judge(decl, case, claim.lhs, claim.rhs)
-    if judged.outcome.status not in ("fails", "missing"):
-        return None
+    ctx = _context(decl, case, claim.lhs, claim.rhs)
     names = ", ".join(f"{n} {decl.symbols[n].domain}" for n in domains)
-    return f"uses the domain ({names}): without it the claim fails at {judged.outcome.label}"
+    note = f"uses the domain ({names}): without it the claim fails at"
+    try:
+        left, right = _side(ctx, claim.lhs), _side(ctx, claim.rhs)
+    except ShapeError:
+        return f"{note} {case.label}"
+    rng = random.Random(case.label)
+    for (index, true), (_, stated) in zip(entry_names(left), entry_names(right), strict=True):
+        symbols = sorted(true.free_symbols | stated.free_symbols, key=str)
+        for _ in range(checker.SAMPLES):  # sampling only: a point where it differs is enough
+            point = {s: rng.choice(checker.VALUES) for s in symbols}
+            if checker._differs(true, stated, point):
+                return f"{note} {_entry_label(case, claim.lhs, index)}"
+    return None
 
 
 def _numeric(
@@ -251,7 +261,11 @@ def _numeric(
     worst = 0.0
     for case in cases:
         ctx = _context(decl, case, claim.lhs, claim.rhs)
-        left, right = _side(ctx, claim.lhs), _side(ctx, claim.rhs)
+        try:
+            left, right = _side(ctx, claim.lhs), _side(ctx, claim.rhs)
+        except ShapeError as exc:
+            result.verdict, result.counterexample = "fails", {"at": case.label, "missing": str(exc)}
+            return result
         for (index, true), (_, stated) in zip(entry_names(left), entry_names(right), strict=True):
             if true.free_symbols or stated.free_symbols:
                 raise DeriveError(

@@ -135,7 +135,9 @@ class Context:
                 if isinstance(value, sp.Expr) and not value.is_Atom:
                     expr = expr.subs(value, symbol)
                     expr = _sigmoid_inverse(expr, value, symbol)
-        return expr if sp.count_ops(expr) > 100 else sp.factor(expr)
+        if sp.count_ops(expr) > 100:
+            return expr
+        return min((expr, sp.factor(expr)), key=sp.count_ops)
 
 
 def _sigmoid_inverse(expr: sp.Expr, value: sp.Expr, symbol: sp.Symbol) -> sp.Expr:
@@ -452,7 +454,7 @@ def _indicator(condition: Any) -> sp.Expr:
     if condition in (sp.true, sp.false):
         return sp.Integer(1 if condition == sp.true else 0)
     if not isinstance(condition, Relational):
-        raise DeriveError(f"indicator takes a comparison, found {condition}")
+        raise TypeError(f"indicator takes a comparison, found {condition}")
     gap = condition.lhs - condition.rhs
     steps = {sp.Gt: (gap, 0), sp.Ge: (gap, 1), sp.Lt: (-gap, 0), sp.Le: (-gap, 1)}
     if type(condition) in steps:

@@ -237,3 +237,56 @@ def test_the_cli_exits_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFix
     assert cli.main(["verify", str(path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "unknown name 'z3' (did you mean 'z2'?)" in err
+
+
+HOSTILE_HEAD = """
+[symbols]
+n = { size = [1, 2] }
+x = { shape = ["n"] }
+W = { shape = ["n", "n"] }
+y = { shape = ["n"], domain = "one_hot" }
+k = { domain = "label < n" }
+s = {}
+[definitions]
+C = "sum((W @ x)**2)"
+"""
+
+
+@pytest.mark.parametrize(
+    ("lhs", "message"),
+    [
+        ("grad(C, 3)", "3 is not a declared or defined quantity"),
+        ("grad(C, y)", "y is fixed by its domain"),
+        ("x[1.5]", "must be an integer"),
+        ("sum(x, 5)", "sum over axis 5"),
+        ("ones(100)", "a size from 1 to 64"),
+        ("jacobian(C, x)", "jacobian(u, v) takes two vectors"),
+        ("x @ s", "@ takes vectors or matrices"),
+        ("x ** x", "an exponent must be a scalar"),
+        ("indicator(x)", "indicator takes a comparison"),
+        ("sigmoid'(x, x)", "wrong number of arguments to sigmoid'"),
+        ("Eq(x, x)", "x must be a scalar here"),
+        ("grad(k, x)", "k does not depend on x"),
+    ],
+)
+def test_bad_expressions_are_one_line_errors(tmp_path: Path, lhs: str, message: str) -> None:
+    with pytest.raises(DeriveError) as info:
+        verdicts(tmp_path, HOSTILE_HEAD + claim("c", lhs, "0"))
+    assert message in str(info.value) and "claim c" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("lhs", "missing"),
+    [
+        ("W[5, 5]", "W[5, 5] is out of range: shape (1, 1)"),
+        ("outer(W, x)", "W must be a vector, found shape (1, 1)"),
+        ("1/(x - x)", "1/(x - x) is not a finite real expression (zoo)"),
+        ("Max(x, W)", "shapes differ: Max(x, W) is (1, 1), 0 is scalar"),
+    ],
+)
+def test_sides_that_cannot_be_compared_fail_saying_why(
+    tmp_path: Path, lhs: str, missing: str
+) -> None:
+    result = verdicts(tmp_path, HOSTILE_HEAD + claim("c", lhs, "0"))["c"]
+    assert result.verdict == "fails"
+    assert result.counterexample == {"at": "n=1", "missing": missing}
