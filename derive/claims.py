@@ -587,7 +587,8 @@ def load(path: Path) -> ClaimsFile:
     raw_claims = data.get("claim")
     if not isinstance(raw_claims, list) or not raw_claims:
         raise input_error(path, "claim", "one or more [[claim]] tables", raw_claims)
-    network = _network(path, data["network"]) if "network" in data else None
+    shorthand = "network" in data and "symbols" in data  # the network written as definitions
+    network = _network(path, data["network"]) if "network" in data and not shorthand else None
     declarations = _declarations(path, data)
     parse = parse_expression if declarations is None else declarations.parse
     claims = [_claim(path, raw, number, parse) for number, raw in enumerate(raw_claims, 1)]
@@ -612,7 +613,12 @@ def _declarations(path: Path, data: dict[str, Any]) -> Declarations | None:
         return None
     from derive.declarations import read
 
-    return read(path, data.get("symbols", {}), data.get("definitions", {}))
+    symbols, definitions = data.get("symbols", {}), data.get("definitions", {})
+    if "network" in data and isinstance(symbols, dict) and isinstance(definitions, dict):
+        from derive.shorthand import expand
+
+        symbols, definitions = expand(path, data["network"], symbols, definitions)
+    return read(path, symbols, definitions)
 
 
 def _network(path: Path, raw: object) -> Network:

@@ -102,6 +102,7 @@ class Context:
         }
         self._values: dict[str | None, dict[str, Any]] = {}
         self.independent: dict[str, bool] = {}  # "F does not depend on V": true here?
+        self._lifted: dict[sp.Expr, sp.Dummy] | None = None
 
     def values(self, cut: str | None) -> dict[str, Any]:
         """Every declared and defined quantity; `cut` (a definition) replaced by free symbols."""
@@ -119,6 +120,20 @@ class Context:
                 raise DeriveError(f"{expr.where}: {exc} (at {sizes})") from None
         self._values[cut] = values
         return values
+
+    def lift(self, expr: sp.Expr) -> sp.Expr:
+        """expr with every subtree that is a defined quantity's value replaced by a new symbol.
+
+        An identity in the new symbols stays one when their values are put back, so a
+        difference that cancels once lifted is a proof, found on far smaller expressions.
+        """
+        if self._lifted is None:
+            self._lifted = {}
+            for name, _ in self.decl.definitions:
+                for _, value in entry_names(self.values(None)[name]):
+                    if isinstance(value, sp.Expr) and not value.is_Atom:
+                        self._lifted.setdefault(value, sp.Dummy(name))
+        return expr.xreplace(self._lifted)
 
     def fold(self, expr: sp.Expr) -> sp.Expr:
         """expr written in the defined quantities where it contains them (for reading only)."""

@@ -290,3 +290,71 @@ def test_sides_that_cannot_be_compared_fail_saying_why(
     result = verdicts(tmp_path, HOSTILE_HEAD + claim("c", lhs, "0"))["c"]
     assert result.verdict == "fails"
     assert result.counterexample == {"at": "n=1", "missing": missing}
+
+
+SHORTHAND = """
+[symbols]
+n = { size = [1, 2] }
+h = { size = [1, 2] }
+m = { size = [2] }
+
+[network]
+layers = ["n", "h", "m"]
+activations = ["tanh", "softmax"]
+loss = "cross_entropy"
+"""
+
+
+def test_the_network_shorthand_writes_the_definitions(tmp_path: Path) -> None:
+    text = SHORTHAND + claim("out", "grad(C, z2)", "a2 - y")
+    text += claim("hidden", "grad(C, z1)", "(W2.T @ (a2 - y)) * (1 - a1**2)")
+    text += claim("W1", "grad(C, W1)", "outer(grad(C, z1), x)")
+    cfile = load(tmp_path, text)
+    assert cfile.network is None and cfile.declarations is not None
+    assert dict(cfile.declarations.definitions)["z1"].text == "W1 @ x + b1"
+    assert cfile.declarations.symbols["y"].domain == "one_hot"
+    results = {c.id: checker.check_claim(c, cfile).verdict for c in cfile.claims}
+    assert results == {"out": "holds", "hidden": "holds", "W1": "holds"}
+
+
+def test_the_network_shorthand_over_a_batch(tmp_path: Path) -> None:
+    text = (
+        "[symbols]\nN = { size = [1, 2] }\nn = { size = [1] }\nm = { size = [1, 2] }\n"
+        '[network]\nlayers = ["n", "m"]\nactivation = "sigmoid"\nloss = "mse"\nbatch = "N"\n'
+    )
+    text += claim("W1", "grad(C, W1)", "(2 * (a1 - Y) * a1 * (1 - a1) / (m * N)).T @ X")
+    text += claim("mean", "grad(C, W1)", "(2 * (a1 - Y) * a1 * (1 - a1) / m).T @ X")
+    cfile = load(tmp_path, text)
+    assert dict(cfile.declarations.definitions)["C"].text == "(sum((a1 - Y)**2) / m) / N"  # type: ignore[union-attr]
+    results = {c.id: checker.check_claim(c, cfile) for c in cfile.claims}
+    assert results["W1"].verdict == "holds"
+    assert (
+        results["mean"].corrected
+        == "1/N*((2 * (a1 - Y) * a1 * (1 - a1) / m).T @ X) (stated = N x true)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ('activations = ["softmax", "softmax"]', "softmax on the output only"),
+        ('activations = ["swish", "softmax"]', "network.activations"),
+        ('activations = ["tanh"]', "network.activations"),
+        ("activations = 3", "network.activations"),
+        ('layers = ["n"]', "network.layers"),
+        ("loss = 3", "network.loss"),
+    ],
+)
+def test_a_bad_network_shorthand_is_refused(tmp_path: Path, change: str, message: str) -> None:
+    key = change.split(" = ")[0]
+    text = "\n".join(
+        change if line.startswith(key + " = ") else line for line in SHORTHAND.splitlines()
+    )
+    with pytest.raises(DeriveError, match=message):
+        load(tmp_path, text + claim("c", "C", "C"))
+
+
+def test_the_shorthand_and_symbols_may_not_both_define_a_name(tmp_path: Path) -> None:
+    text = SHORTHAND.replace("m = { size = [2] }", "m = { size = [2] }\nW1 = {}")
+    with pytest.raises(DeriveError, match="network: defines 'W1', which"):
+        load(tmp_path, text + claim("c", "C", "C"))
