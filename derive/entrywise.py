@@ -11,7 +11,10 @@ size such as `1/N`), else the true entries at the smallest failing instance.
 from __future__ import annotations
 
 import ast
+import itertools
 import random
+from collections.abc import Iterator
+from copy import deepcopy as copy_tree
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,12 +26,13 @@ from derive.activations import KINK_CONVENTION
 from derive.claims import Claim, ClaimsFile, Expression
 from derive.declarations import Case, Declarations
 from derive.errors import DeriveError
-from derive.tensors import Context, Evaluator, ShapeError, entry_names, is_tensor
+from derive.tensors import Context, Evaluator, ShapeError, entry_names, is_tensor, shown
 
 __all__ = ["check_claim"]
 
 VALUES = [-3, -2, -1, -0.5, 1 / 3, 0.5, 1, 1.5, 2, 3]  # the checker's points, as floats
 EXPONENTS = (1, -1, 2, -2)  # a factor that varies with the sizes: k * size**e
+MAX_REWRITES = 8  # matrix-form corrections tried (a transpose added or removed)
 
 
 @dataclass
@@ -59,7 +63,7 @@ def check_claim(claim: Claim, cfile: ClaimsFile) -> checker.Result:
         result.condition = f"checked with {KINK_CONVENTION}" if touches else None
         result.condition = _domain_note(claim, decl, trees) or result.condition
         return result
-    _explain(result, claim, judged, failed or kinked)
+    _explain(result, claim, decl, judged, failed or kinked)
     result.verdict = "conditional"
     if not failed:
         result.condition = checker._kink_text([j.outcome for j in kinked])
@@ -158,13 +162,20 @@ def _has_kink(pair: tuple[sp.Expr, sp.Expr]) -> bool:
 
 
 def _explain(
-    result: checker.Result, claim: Claim, judged: list[Judged], failed: list[Judged]
+    result: checker.Result,
+    claim: Claim,
+    decl: Declarations,
+    judged: list[Judged],
+    failed: list[Judged],
 ) -> None:
     valued = [j for j in failed if j.outcome.point is not None]
     first = (valued or failed)[0].outcome
     result.evidence = first
+    failing_first = [j.case for j in failed] + [j.case for j in judged if j not in failed]
+    rewritten = _rewritten(claim, decl, failing_first) if failed else None
     if first.point is None:
         result.counterexample = {"at": first.label, "missing": first.reason}
+        result.corrected = rewritten
         return
     assert first.lhs is not None and first.rhs is not None
     result.counterexample = {
@@ -183,12 +194,65 @@ def _explain(
         result.corrected = f"{sp.sstr(factor)}*({claim.rhs.text}) ({scale})"
         return
     result.corrected_expr = checker._tidy(first.lhs)
+    if rewritten is not None:
+        result.corrected = rewritten
+        return
     smallest = min(valued, key=lambda j: sum(j.case.env.values()))
     own = _functions(claim.lhs) | _functions(claim.rhs)
     true = [smallest.ctx.fold(_in_own_terms(t, own)) for t, _ in smallest.pairs]
     shown = sp.sstr(true[0]) if len(true) == 1 else sp.sstr(true)
     at = f"at {smallest.case.label}: " if smallest.case.label else ""
     result.corrected = f"{at}{claim.lhs.text} = {shown}"
+
+
+def _rewritten(claim: Claim, decl: Declarations, cases: list[Case]) -> str | None:
+    """The right side with a transpose added or removed (or outer's factors swapped), when
+    that makes the claim hold at every instance: the correction in matrix form."""
+    assert claim.rhs.tree is not None
+    for tree in itertools.islice(_transposed(claim.rhs.tree), MAX_REWRITES):
+        rhs = Expression(shown(tree), tree, where=claim.rhs.where)
+        if all(_plausible(decl, case, claim.lhs, rhs) for case in cases) and all(
+            _judge(decl, case, claim.lhs, rhs).outcome.status == "holds" for case in cases
+        ):
+            return rhs.text
+    return None
+
+
+def _transposed(tree: ast.expr) -> Iterator[ast.expr]:
+    """Copies of tree with one operand of one @ transposed (or untransposed), or outer swapped."""
+    for number, node in enumerate(ast.walk(tree)):
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.MatMult):
+            for side in ("left", "right"):
+                copy = copy_tree(tree)
+                target = list(ast.walk(copy))[number]
+                setattr(target, side, _toggle_transpose(getattr(target, side)))
+                yield copy
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "outer":
+            copy = copy_tree(tree)
+            target = list(ast.walk(copy))[number]
+            assert isinstance(target, ast.Call)
+            target.args = target.args[::-1]
+            yield copy
+
+
+def _toggle_transpose(node: ast.expr) -> ast.expr:
+    if isinstance(node, ast.Attribute) and node.attr == "T":
+        return node.value
+    return ast.Attribute(value=node, attr="T", ctx=ast.Load())
+
+
+def _plausible(decl: Declarations, case: Case, lhs: Expression, rhs: Expression) -> bool:
+    """Both sides fit and agree at a few float points (a cheap screen before a proof)."""
+    ctx = _context(decl, case, lhs, rhs)
+    try:
+        left, right = _side(ctx, lhs), _side(ctx, rhs)
+    except (ShapeError, DeriveError):
+        return False
+    if _shape(left) != _shape(right):
+        return False
+    rng = random.Random(case.label)
+    pairs = zip(entry_names(left), entry_names(right), strict=True)
+    return not any(_differs_in_floats(t - s, rng) for (_, t), (_, s) in pairs)
 
 
 def _functions(side: Expression) -> set[str]:

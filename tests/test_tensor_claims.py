@@ -81,14 +81,16 @@ def test_a_missing_activation_derivative_names_sizes_entry_point_and_values(
     assert (result.corrected or "").startswith("at n=1, h=1, m=2, y=[1, 0]: grad(C, z1) = ")
 
 
-def test_a_missing_transpose_fails_where_the_shapes_differ(tmp_path: Path) -> None:
+def test_a_missing_transpose_fails_where_the_shapes_differ_and_is_corrected(tmp_path: Path) -> None:
     text = NETWORK.replace("m = { size = [2] }", "m = { size = [3] }")
-    result = verdicts(tmp_path, text + claim("t", "grad(C, z1)", "(W2 @ grad(C, z2)) * a1"))["t"]
+    rhs = "(W2 @ grad(C, z2)) * sigmoid'(z1)"
+    result = verdicts(tmp_path, text + claim("t", "grad(C, z1)", rhs))["t"]
     assert result.verdict == "fails"
     assert result.counterexample == {
         "at": "n=1, h=1, m=3, y=[1, 0, 0]",
         "missing": "W2 @ grad(C, z2): shapes (3, 1) and (3,) do not fit",
     }
+    assert result.corrected == "W2.T @ grad(C, z2) * sigmoid'(z1)"  # the matrix form that holds
 
 
 def test_chain_rule_through_a_defined_scalar(tmp_path: Path) -> None:
