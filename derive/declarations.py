@@ -33,6 +33,7 @@ from derive.claims import (
     _check_tree,
     parse_expression,
 )
+from derive.claims import FUNCTIONS as FIRST_EDITION
 from derive.errors import DeriveError, input_error
 from derive.tensors import ELEMENTWISE
 
@@ -47,15 +48,13 @@ FUNCTIONS: dict[str, tuple[int, int | None]] = {  # name -> (min args, max args)
     "elu__prime": (1, 2),
     "Max": (2, 2),
     "Min": (2, 2),
-    "Heaviside": (1, 2),
+    **{  # as in the first edition
+        name: FIRST_EDITION[name]
+        for name in ("Heaviside", "KroneckerDelta", "Eq", "Ne", "Piecewise", "Sum")
+    },
+    "Derivative": FIRST_EDITION["Derivative"],
+    "diff": FIRST_EDITION["diff"],
     "indicator": (1, 1),
-    "KroneckerDelta": (2, 2),
-    "Eq": (2, 2),
-    "Ne": (2, 2),
-    "Piecewise": (1, None),
-    "Sum": (2, None),
-    "Derivative": (2, None),
-    "diff": (2, None),
     "grad": (2, 2),
     "jacobian": (2, 2),
     "outer": (2, 2),

@@ -221,10 +221,6 @@ class Evaluator(_Builder):
         value = self.node(node.value)  # the parser lets only .T through
         return value.T if is_tensor(value) else value
 
-    def _UnaryOp(self, node: ast.UnaryOp) -> Any:
-        value = self.node(node.operand)
-        return -value if isinstance(node.op, ast.USub) else value
-
     def _BinOp(self, node: ast.BinOp) -> Any:
         left, right = self.node(node.left), self.node(node.right)
         if isinstance(node.op, ast.MatMult):
