@@ -360,3 +360,26 @@ def test_the_shorthand_and_symbols_may_not_both_define_a_name(tmp_path: Path) ->
     text = SHORTHAND.replace("m = { size = [2] }", "m = { size = [2] }\nW1 = {}")
     with pytest.raises(DeriveError, match="network: defines 'W1', which"):
         load(tmp_path, text + claim("c", "C", "C"))
+
+
+def test_probabilities_sum_to_one_in_the_proof(tmp_path: Path) -> None:
+    text = '[symbols]\nm = { size = [1, 2, 3] }\nz = { shape = ["m"] }\n'
+    text += 'p = { shape = ["m"], domain = "probabilities" }\n'
+    text += '[definitions]\nC = "-sum(p * log_softmax(z))"\n'
+    text += claim("soft", "grad(C, z)", "softmax(z) - p")
+    text += claim("sum", "sum(p)", "1")
+    results = verdicts(tmp_path, text)
+    assert results["soft"].verdict == "holds" and "p probabilities" in (
+        results["soft"].condition or ""
+    )
+    assert results["sum"].verdict == "holds"
+
+
+def test_a_claim_checks_at_its_own_sizes_and_tries_its_readings(tmp_path: Path) -> None:
+    text = '[symbols]\nm = { size = [1, 2, 3] }\na = { shape = ["m"] }\ny = { shape = ["m"] }\n'
+    text += '[definitions]\nC = "sum((a - y)**2)"\n'
+    reading = 'conditions = [{ text = "C halved", lhs = "grad(C / 2, a)" }]\nsizes = { m = [2] }'
+    text += claim("half", "grad(C, a)", "a - y", reading)
+    result = verdicts(tmp_path, text)["half"]
+    assert (result.verdict, result.condition) == ("conditional", "C halved")
+    assert result.counterexample is not None and result.counterexample["at"].startswith("m=2")  # type: ignore[union-attr]
