@@ -98,6 +98,13 @@ def _probability(n: int) -> type[Sampled]:
     return _PROBABILITY[n]
 
 
+def __getattr__(name: str) -> type[Sampled]:
+    """`Probability3` and the like, made on demand: a symbol of one pickles by its class name."""
+    if name.startswith("Probability") and name[11:].isdigit():
+        return _probability(int(name[11:]))
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 @dataclass(frozen=True)
 class Declared:
     """One entry of `[symbols]`: a size (its values), or a scalar/vector/matrix with a domain."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import pytest
@@ -383,3 +384,14 @@ def test_a_claim_checks_at_its_own_sizes_and_tries_its_readings(tmp_path: Path) 
     result = verdicts(tmp_path, text)["half"]
     assert (result.verdict, result.condition) == ("conditional", "C halved")
     assert result.counterexample is not None and result.counterexample["at"].startswith("m=2")  # type: ignore[union-attr]
+
+
+def test_results_with_domain_symbols_pickle(tmp_path: Path) -> None:
+    """A claim may be checked in a worker process: its result crosses by pickle."""
+    text = '[symbols]\nm = { size = [3] }\np = { shape = ["m"], domain = "probabilities" }\n'
+    text += 'q = { domain = "(0, 1)" }\n' + claim("c", "sum(p * p)", "q")
+    result = verdicts(tmp_path, text)["c"]
+    assert result.verdict == "fails" and result.evidence is not None
+    again = pickle.loads(pickle.dumps(result))
+    assert again.evidence.point == result.evidence.point
+    assert {type(s).__name__ for s in again.evidence.point} == {"Probability3", "UnitInterval"}
