@@ -114,6 +114,11 @@ class Declared:
     domain: str = ""  # one of DOMAINS with "label < n" read as "label"; "" for none
     bound: str | int = 0  # a label is < bound
 
+    @property
+    def finite(self) -> bool:
+        """A size, a label or a one-hot target: bound to values by each instance."""
+        return bool(self.sizes) or self.domain in ("label", "one_hot")
+
     def extent(self, env: dict[str, int]) -> tuple[int, ...]:
         """The shape at these sizes."""
         return tuple(env[s] if isinstance(s, str) else s for s in self.shape)

@@ -13,8 +13,6 @@ from __future__ import annotations
 import ast
 import itertools
 import random
-from collections.abc import Iterator
-from copy import deepcopy as copy_tree
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,15 +22,16 @@ import sympy as sp
 from derive import checker
 from derive.activations import KINK_CONVENTION
 from derive.claims import Claim, ClaimsFile, Expression
-from derive.declarations import Case, Declarations
+from derive.declarations import Case, Declarations, Declared
 from derive.errors import DeriveError
+from derive.rewrites import rewrites
 from derive.tensors import Context, Evaluator, ShapeError, entry_names, is_tensor, shown
 
 __all__ = ["check_claim"]
 
 VALUES = [-3, -2, -1, -0.5, 1 / 3, 0.5, 1, 1.5, 2, 3]  # the checker's points, as floats
 EXPONENTS = (1, -1, 2, -2)  # a factor that varies with the sizes: k * size**e
-MAX_REWRITES = 8  # matrix-form corrections tried (a transpose added or removed)
+MAX_REWRITES = 12  # candidate corrections tried (derive.rewrites)
 
 
 @dataclass
@@ -206,39 +205,20 @@ def _explain(
 
 
 def _rewritten(claim: Claim, decl: Declarations, cases: list[Case]) -> str | None:
-    """The right side with a transpose added or removed (or outer's factors swapped), when
-    that makes the claim hold at every instance: the correction in matrix form."""
+    """The right side with one common mistake undone (see derive.rewrites), when that makes
+    the claim hold at every instance: the correction in the claim's own notation."""
     assert claim.rhs.tree is not None
-    for tree in itertools.islice(_transposed(claim.rhs.tree), MAX_REWRITES):
+    bound = set(cases[0].env) | set(cases[0].fixed)
+    for tree in itertools.islice(rewrites(claim.rhs.tree, decl), MAX_REWRITES):
         rhs = Expression(shown(tree), tree, where=claim.rhs.where)
+        finite = {n for n in decl.needed([tree]) if decl.symbols.get(n, Declared()).finite}
+        if not finite <= bound:
+            continue  # it needs a size or a label the claim's instances do not bind
         if all(_plausible(decl, case, claim.lhs, rhs) for case in cases) and all(
             _judge(decl, case, claim.lhs, rhs).outcome.status == "holds" for case in cases
         ):
             return rhs.text
     return None
-
-
-def _transposed(tree: ast.expr) -> Iterator[ast.expr]:
-    """Copies of tree with one operand of one @ transposed (or untransposed), or outer swapped."""
-    for number, node in enumerate(ast.walk(tree)):
-        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.MatMult):
-            for side in ("left", "right"):
-                copy = copy_tree(tree)
-                target = list(ast.walk(copy))[number]
-                setattr(target, side, _toggle_transpose(getattr(target, side)))
-                yield copy
-        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "outer":
-            copy = copy_tree(tree)
-            target = list(ast.walk(copy))[number]
-            assert isinstance(target, ast.Call)
-            target.args = target.args[::-1]
-            yield copy
-
-
-def _toggle_transpose(node: ast.expr) -> ast.expr:
-    if isinstance(node, ast.Attribute) and node.attr == "T":
-        return node.value
-    return ast.Attribute(value=node, attr="T", ctx=ast.Load())
 
 
 def _plausible(decl: Declarations, case: Case, lhs: Expression, rhs: Expression) -> bool:

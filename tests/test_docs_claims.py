@@ -68,6 +68,7 @@ def test_nielsen_holds_and_every_kind_of_mistake_fails() -> None:
     for cid in mistakes:
         assert re.search(rf"^{re.escape(cid)} +fails", reports, re.M), cid
     assert "corrected: 1/N*((Z - Y).T @ X) (stated = N x true)" in reports
+    assert reports.count("corrected: W2.T @ grad(C, z2) * sigmoid'(z1)") == 3
     assert "(stated = 2 x true)" in reports
 
 

@@ -79,7 +79,7 @@ def test_a_missing_activation_derivative_names_sizes_entry_point_and_values(
     assert set(example["point"]) >= {"W1[0, 0]", "x[0]", "b2[1]"}  # type: ignore[arg-type]
     assert example["stated"] != example["true"]
     assert_values_at_point(result)
-    assert (result.corrected or "").startswith("at n=1, h=1, m=2, y=[1, 0]: grad(C, z1) = ")
+    assert result.corrected == "W2.T @ grad(C, z2) * sigmoid'(z1)"  # the derivative put back
 
 
 def test_a_missing_transpose_fails_where_the_shapes_differ_and_is_corrected(tmp_path: Path) -> None:
@@ -125,6 +125,15 @@ def test_functions_of_the_language_hold(tmp_path: Path, lhs: str, rhs: str) -> N
         'z = { shape = ["n"] }\nk = { domain = "label < n" }\n'
     )
     assert verdicts(tmp_path, text + claim("c", lhs, rhs))["c"].verdict == "holds"
+
+
+def test_without_a_rewrite_the_true_entries_are_shown(tmp_path: Path) -> None:
+    text = NETWORK + claim("c", "grad(C, z1)", "W2.T @ grad(C, z2) * a1")
+    result = verdicts(tmp_path, text)["c"]
+    assert result.verdict == "fails"
+    corrected = result.corrected or ""
+    assert corrected.startswith("at n=1, h=1, m=2, y=[1, 0]: grad(C, z1) = ")
+    assert "a1[0]" in corrected and "x[0]" not in corrected  # in the defined quantities
 
 
 def test_a_wrong_derivative_is_corrected_in_the_claims_own_functions(tmp_path: Path) -> None:
