@@ -4,8 +4,9 @@ Input: a claim and its file's `Declarations`. Output: a checker `Result`. At eac
 (sizes, labels, one-hot targets; see `derive.declarations`) both sides are built by the tensor
 layer; their shapes must agree, and each pair of entries is decided by the checker as a scalar
 claim. A counterexample names the instance, the entry (`grad(C, W1)[1, 0]`), the point and both
-values. The corrected form is a factor when one fits every instance (a number, or a power of a
-size such as `1/N`), else the true entries at the smallest failing instance.
+values. The corrected form is the right side with one common mistake undone when that holds
+everywhere (`derive.rewrites`), else a factor that fits every instance (a number, or a power of
+a size such as `1/N`), else the true entries at the smallest failing instance.
 """
 
 from __future__ import annotations
@@ -68,7 +69,9 @@ def check_claim(claim: Claim, cfile: ClaimsFile) -> checker.Result:
         result.condition = checker._kink_text([j.outcome for j in kinked])
         return result
     for condition in claim.conditions:
-        assert condition.lhs is not None
+        assert condition.lhs is not None and condition.lhs.tree is not None
+        if not _binds(decl, cases, condition.lhs.tree):
+            continue
         again = [_judge(decl, case, condition.lhs, claim.rhs) for case in cases]
         if all(j.outcome.status in ("holds", "kink") for j in again):
             result.condition = condition.text
@@ -208,17 +211,21 @@ def _rewritten(claim: Claim, decl: Declarations, cases: list[Case]) -> str | Non
     """The right side with one common mistake undone (see derive.rewrites), when that makes
     the claim hold at every instance: the correction in the claim's own notation."""
     assert claim.rhs.tree is not None
-    bound = set(cases[0].env) | set(cases[0].fixed)
     for tree in itertools.islice(rewrites(claim.rhs.tree, decl), MAX_REWRITES):
         rhs = Expression(shown(tree), tree, where=claim.rhs.where)
-        finite = {n for n in decl.needed([tree]) if decl.symbols.get(n, Declared()).finite}
-        if not finite <= bound:
-            continue  # it needs a size or a label the claim's instances do not bind
+        if not _binds(decl, cases, tree):
+            continue
         if all(_plausible(decl, case, claim.lhs, rhs) for case in cases) and all(
             _judge(decl, case, claim.lhs, rhs).outcome.status == "holds" for case in cases
         ):
             return rhs.text
     return None
+
+
+def _binds(decl: Declarations, cases: list[Case], tree: ast.expr) -> bool:
+    """The instances bind every size, label and one-hot target the expression needs."""
+    bound = set(cases[0].env) | set(cases[0].fixed)
+    return all(n in bound for n in decl.needed([tree]) if decl.symbols.get(n, Declared()).finite)
 
 
 def _plausible(decl: Declarations, case: Case, lhs: Expression, rhs: Expression) -> bool:

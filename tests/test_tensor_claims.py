@@ -404,3 +404,11 @@ def test_results_with_domain_symbols_pickle(tmp_path: Path) -> None:
     again = pickle.loads(pickle.dumps(result))
     assert again.evidence.point == result.evidence.point
     assert {type(s).__name__ for s in again.evidence.point} == {"Probability3", "UnitInterval"}
+
+
+def test_a_reading_that_needs_other_sizes_is_skipped(tmp_path: Path) -> None:
+    text = '[symbols]\nm = { size = [1, 2] }\nk = { size = [3] }\na = { shape = ["m"] }\n'
+    text += 'y = { shape = ["m"] }\nv = { shape = ["k"] }\n[definitions]\nC = "sum((a - y)**2)"\n'
+    readings = 'conditions = [{ text = "v", lhs = "v" }, { text = "half", lhs = "grad(C / 2, a)" }]'
+    result = verdicts(tmp_path, text + claim("c", "grad(C, a)", "a - y", readings))["c"]
+    assert (result.verdict, result.condition) == ("conditional", "half")
