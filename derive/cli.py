@@ -36,9 +36,19 @@ def _parser() -> argparse.ArgumentParser:
 
     generate = sub.add_parser("generate", help="generate a NumPy training module per spec")
     generate.add_argument("specs", nargs="*", type=Path, metavar="SPEC")
-    generate.add_argument("--all", action="store_true", help="every spec under generated/specs/")
     generate.add_argument(
-        "--out", type=Path, default=None, help="output folder (default generated/)"
+        "--all", action="store_true", help="every spec in ./generated/specs/ of this folder"
+    )
+    generate.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="output folder (default: ./generated/, made when missing)",
+    )
+    generate.add_argument(
+        "--prune",
+        action="store_true",
+        help="with --all: remove derive-made modules whose spec is gone (else only reported)",
     )
     generate.add_argument(
         "--check",
@@ -77,7 +87,12 @@ def _generate(args: argparse.Namespace) -> int:
     from derive.codegen import run_generate
 
     return run_generate(
-        args.specs, out=args.out, all_specs=args.all, check=args.check, force=args.force
+        args.specs,
+        out=args.out,
+        all_specs=args.all,
+        check=args.check,
+        force=args.force,
+        prune=args.prune,
     )
 
 

@@ -19,12 +19,12 @@ from typing import Any
 
 import numpy as np
 
-from derive import datasets, train
+from derive import codegen, datasets, train
 from derive import spec as specs
 
-ROOT = Path(__file__).resolve().parent.parent
-SPECS = ROOT / "generated" / "specs"
-PLOTS = ROOT / "plots"
+# The current directory's, as for `derive generate --all`: `make demo` runs in the checkout.
+SPECS = codegen.SPECS
+PLOTS = Path("plots")
 
 # scikit-learn has one activation for all hidden layers and no leaky ReLU.
 SKLEARN_ACTIVATIONS = {

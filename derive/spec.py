@@ -12,6 +12,7 @@ import hashlib
 import json
 import keyword
 import math
+import sys
 import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,6 +32,13 @@ OPTIMIZERS: dict[str, dict[str, float | None]] = {
     "momentum": {"learning_rate": None, "momentum": 0.9},
     "adam": {"learning_rate": None, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8},
 }
+# A module file named as one of these, in a folder on sys.path (`--out .`, or a script run
+# from generated/), would be imported in place of the real one: by the generated module
+# itself (its imports, kept equal to this list by a test), by derive, or by anything else.
+GENERATED_MODULE_IMPORTS = ("math", "numpy", "os", "tempfile", "zipfile")
+RESERVED_NAMES = frozenset(
+    (*sys.stdlib_module_names, *GENERATED_MODULE_IMPORTS, "derive", "generated")
+)
 TOP_KEYS = ("name", "layers", "activations", "loss", "bias", "dtype", "optimizer", "training")
 TRAINING_KEYS = ("epochs", "batch_size", "seed", "dataset", "patience")
 
@@ -159,6 +167,9 @@ def _validate(data: dict[str, Any], src: str) -> Spec:
         )
     if len(name) > 64:
         raise input_error(src, "name", "at most 64 characters", name)
+    if name in RESERVED_NAMES:
+        expected = "a name no imported module uses (numpy, derive, the standard library)"
+        raise input_error(src, "name", expected, name)
 
     layers = data["layers"]
     if not (isinstance(layers, list) and 2 <= len(layers) <= MAX_DEPTH + 1):

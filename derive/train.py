@@ -52,9 +52,16 @@ def check_fits(spec: specs.Spec, data: datasets.Dataset, source: str | Path) -> 
             )
         expected = data.n_outputs
         what = f"{expected} target column(s)"
+    elif spec.loss == "binary_cross_entropy":  # one sigmoid output: the probability of class 1
+        if data.n_classes != 2:
+            raise DeriveError(
+                f"{source}: loss: binary_cross_entropy needs 2 classes, but data set"
+                f" {data.name!r} has {data.n_classes} (use softmax and cross_entropy)"
+            )
+        expected = 1
+        what = "2 classes in one column of labels"
     else:
-        binary = spec.loss == "binary_cross_entropy" and data.n_classes == 2
-        expected = 1 if binary and spec.n_out == 1 else data.n_classes
+        expected = data.n_classes
         what = f"{data.n_classes} classes"
     if spec.n_out != expected:
         raise DeriveError(

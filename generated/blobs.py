@@ -47,6 +47,8 @@ BIAS = True
 BLOCK_SHAPES = ((17, 3), (4, 17))
 EPOCHS, BATCH_SIZE, SEED = 20, 32, 0
 PATIENCE = None
+# bytes, estimated at generation: checked against the machine's memory before allocating
+PARAMS_BYTES, BATCH_BYTES_PER_SAMPLE = 4352, 386
 K_1_100 = numpy.array(1 / 100, DTYPE)
 K_99_100 = numpy.array(99 / 100, DTYPE)
 MOMENTUM = numpy.array(0.9, DTYPE)
@@ -64,12 +66,26 @@ def _glorot(rng, fan_out, fan_in):
     return rng.uniform(-limit, limit, (fan_out, fan_in)).astype(DTYPE)
 
 
+def _check_memory(nbytes, what):
+    """Refuse, before allocating, what would need more memory than the machine has."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # the OS does not say: NumPy will
+        return
+    if nbytes > total:
+        raise MemoryError(
+            f"{what} need about {nbytes / 2**30:.1f} GiB, more than this machine's"
+            f" {total / 2**30:.1f} GiB"
+        )
+
+
 def init_params(seed=SEED):
     """Fresh parameters from numpy.random.default_rng(seed); biases start at zero.
 
     The arrays are views of the blocks the fast path works on (see _block), so train_step
     uses them as they are. Any other arrays of the right shapes work too, copied in and out.
     """
+    _check_memory(PARAMS_BYTES, "the parameters, their gradients and optimizer state")
     rng = numpy.random.default_rng(seed)
     params = _fresh("")
     numpy.copyto(params["W1"], _he(rng, 16, 2))
@@ -124,6 +140,7 @@ def _loss_and_grads(params, X, T):
 
 def _workspace(batch):
     """The buffers of one training step for `batch` samples, made once and reused."""
+    _check_memory(batch * BATCH_BYTES_PER_SAMPLE, f"the buffers of a batch of {batch}")
     xb = numpy.ones((batch, 3), DTYPE)
     x0 = xb[:, :2]  # X goes here: xb = [X | 1]
     a1 = numpy.empty((batch, 17), DTYPE)

@@ -26,6 +26,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from derive import cli, codegen
+from derive import spec as specs
+
+ROOT = Path(__file__).resolve().parent.parent
 
 ELEMENTWISE = ["relu", "leaky_relu", "sigmoid", "tanh", "identity"]
 PAIRINGS = [(act, "mse") for act in [*ELEMENTWISE, "softmax"]] + [
@@ -112,7 +115,9 @@ def to_toml(fields: dict[str, Any]) -> bytes:
 # --- valid specs ----------------------------------------------------------------------------
 
 names = st.from_regex(r"[a-z][a-z0-9_]{0,15}", fullmatch=True).filter(
-    lambda name: not keyword.iskeyword(name) and not keyword.issoftkeyword(name)
+    lambda name: (
+        not (keyword.iskeyword(name) or keyword.issoftkeyword(name) or name in specs.RESERVED_NAMES)
+    )
 )
 
 
@@ -262,6 +267,7 @@ def bad_name(draw: st.DrawFn, fields: dict[str, Any]) -> tuple[bytes, str]:
             ),
             st.from_regex(r"_[a-z_]{0,8}", fullmatch=True),
             st.from_regex(r"[a-z]{65,80}", fullmatch=True),
+            st.sampled_from(sorted(specs.RESERVED_NAMES)),  # would shadow an imported module
         )
     )
     return _dump(fields, "name")
@@ -485,7 +491,7 @@ def test_every_invalid_spec_exits_2_with_one_line_and_writes_nothing(
         spec_path.write_bytes(raw)
         out = folder / "out"
         out.mkdir()
-        shutil.copy(codegen.GENERATED / "xor.py", out / "xor.py")
+        shutil.copy(ROOT / "generated" / "xor.py", out / "xor.py")
         (out / "notes.txt").write_text("not derive's\n")
         before = snapshot(out)
 

@@ -108,3 +108,27 @@ def test_a_diverging_run_exits_1_naming_the_batch(
     assert "training boom" in out
     assert "derive: training stopped: epoch 2, batch 12: non-finite loss" in err
     assert "try a smaller optimizer.learning_rate" in err
+
+
+BCE = """name = "bce"
+layers = [2, 8, {outputs}]
+activations = ["relu", "sigmoid"]
+loss = "binary_cross_entropy"
+"""
+
+
+@pytest.mark.parametrize(
+    ("outputs", "dataset", "message"),
+    [
+        (2, "moons", "layers: output size 2 does not fit data set 'moons', which has 2 classes"),
+        (4, "blobs", "loss: binary_cross_entropy needs 2 classes, but data set 'blobs' has 4"),
+    ],
+)
+def test_binary_cross_entropy_needs_one_output_and_two_classes(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, outputs: int, dataset: str, message: str
+) -> None:
+    spec = tmp_path / "bce.toml"
+    spec.write_text(BCE.format(outputs=outputs))
+    code, out, err = run(capsys, str(spec), "--dataset", dataset, "--epochs", "1")
+    assert (code, out) == (2, "")
+    assert err.startswith(f"derive: error: {spec}: {message}") and err.count("\n") == 1
