@@ -117,6 +117,9 @@ def test_chain_rule_through_a_defined_scalar(tmp_path: Path) -> None:
         ("grad(-log_softmax(z)[k], z)", "softmax(z) - eye(n)[k]"),
         ("sum(ones(n) * z)", "ones(n) @ z"),
         ("eye(n) @ z", "z"),
+        ("sigmoid'(2*x)", "sigmoid(2*x) * (1 - sigmoid(2*x))"),
+        ("sum(softmax(2*z + 1))", "1"),
+        ("log(softmax(z)[k])", "log_softmax(z)[k]"),
     ],
 )
 def test_functions_of_the_language_hold(tmp_path: Path, lhs: str, rhs: str) -> None:
