@@ -369,9 +369,11 @@ def _declared(path: Path, name: str, raw: object) -> Declared:
     if not isinstance(raw, dict) or set(raw) - {"size", "shape", "domain"}:
         raise input_error(path, key, "a table with size, or shape and/or domain", raw)
     if "size" in raw:
+        if len(raw) > 1:
+            raise input_error(path, key, "a size alone (size = [...]) without shape or domain", raw)
         values = raw["size"]
         ok = isinstance(values, list) and 0 < len(values) <= 6
-        if not ok or not all(type(v) is int and 1 <= v <= 8 for v in values) or len(raw) > 1:
+        if not ok or not all(type(v) is int and 1 <= v <= 8 for v in values):
             raise input_error(path, f"{key}.size", "a list of 1-6 sizes from 1 to 8", values)
         return Declared(sizes=tuple(values))
     shape = raw.get("shape", [])
@@ -387,6 +389,8 @@ def _declared(path: Path, name: str, raw: object) -> Declared:
         if shape:
             raise input_error(path, f"{key}.domain", "a label without a shape", domain)
         bound = label[1]
+        if bound.isdigit() and not 1 <= int(bound) <= 8:
+            raise input_error(path, f"{key}.domain", "label < a size from 1 to 8", domain)
         return Declared(domain="label", bound=int(bound) if bound.isdigit() else bound)
     if normal not in ("", *DOMAINS[:5]):
         raise input_error(path, f"{key}.domain", f"one of {', '.join(DOMAINS)}", domain)

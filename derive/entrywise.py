@@ -52,6 +52,8 @@ def check_claim(claim: Claim, cfile: ClaimsFile) -> checker.Result:
     result = checker.Result(claim.id, "holds", claim.statement, claim.source, claim.latex)
     trees = [side.tree for side in (claim.lhs, claim.rhs) if side.tree is not None]
     cases = list(decl.cases(claim, trees))
+    if not cases:  # every size and label has a value: never, but a claim holds on no instance
+        raise DeriveError(f"{claim.lhs.where}: no instance to check")
     if claim.tolerance is not None:
         return _numeric(result, claim, decl, cases, claim.tolerance)
     judged = [_judge(decl, case, claim.lhs, claim.rhs) for case in cases]

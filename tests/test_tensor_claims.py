@@ -229,6 +229,8 @@ def test_counterexamples_stay_inside_the_domain(tmp_path: Path) -> None:
         ('[symbols]\nx = { shape = ["k"] }\n' + claim("c", "x", "x"), "symbols.x"),
         ('[symbols]\nx = { domain = "< 3" }\n' + claim("c", "x", "x"), "symbols.x.domain"),
         ('[symbols]\nx = {}\n[definitions]\nx = "1"\n' + claim("c", "x", "x"), "definitions.x"),
+        ('[symbols]\ny = { domain = "label < 0" }\n' + claim("c", "y", "y"), "label < a size"),
+        ("[symbols]\nn = { size = [1], shape = [2] }\n" + claim("c", "n", "n"), "a size alone"),
     ],
 )
 def test_bad_declarations_are_one_line_errors(tmp_path: Path, body: str, message: str) -> None:
