@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: test demo bench lint generate clean
+.PHONY: test demo bench bench-load lint generate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ $(VENV)/.bench-stamp: $(STAMP)
 
 bench: $(VENV)/.bench-stamp
 	$(BIN)/python bench/bench.py
+
+# The same with a busy process for the loaded blocks (issue 15: BLAS threads on a busy core).
+bench-load: $(VENV)/.bench-stamp
+	$(BIN)/python bench/bench.py --load
 
 generate: $(STAMP)
 	$(BIN)/derive generate --all

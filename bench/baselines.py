@@ -531,19 +531,30 @@ def load_generated(work: Workload, directory: Path) -> ModuleType:
     return module
 
 
-def make_generated(work: Workload, module: ModuleType) -> Impl:
+def make_generated(work: Workload, module: ModuleType, label: str = "generated") -> Impl:
     """The generated module's train_step, its parameters overwritten in place with the start."""
     params = module.init_params(work.spec.training.seed)
     for name, value in work.params.items():
         np.copyto(params[name], value)
     state = module.init_optimizer(params)
     return Impl(
-        "generated",
+        label,
         module.train_step,
         (params, work.X, work.Y, state),
         lambda: _copies(params),
         source=module.train_step,
     )
+
+
+def make_library_threads(work: Workload, module: ModuleType) -> Impl:
+    """The generated step leaving the BLAS thread count to the library, as before issue 15:
+    a second copy of the module whose thread holder finds no count to hold (its private
+    `_BLAS.get` answers 0, which is never the library's own count)."""
+    module._BLAS.get = int
+    return make_generated(work, module, LIBRARY_THREADS)
+
+
+LIBRARY_THREADS = "gen-libthreads"
 
 
 def count_calls(impl: Impl) -> int:

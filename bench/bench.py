@@ -1,6 +1,6 @@
 """Time one training step (forward, backward, SGD update) of a generated module and its rivals.
 
-Usage: `make bench`, or `.venv/bin/python bench/bench.py [--quick] [--workloads w1,w3]`.
+Usage: `make bench`, or `.venv/bin/python bench/bench.py [--quick] [--load] [--workloads w1,w3]`.
 
 For each workload of bench/specs/ (W1-W4, issue 5) it builds every implementation from the
 same initial parameters, checks that one step of each gives the float64 oracle's update,
@@ -10,6 +10,10 @@ per-step time over the rounds. Also printed: the float32 GEMM peak, each impleme
 GFLOP/s (matrix-multiply FLOPs only), the NumPy per-call floor, the steady-state allocation
 of the NumPy steps, the time of `derive generate --all` and `derive verify`, and a PASS/MISS
 line per target of the issue, for the generated module and for the hand-optimized NumPy.
+
+With --load (`make bench-load`) the rounds are run again with a busy process (Python
+spinning on one core, pinned to the last CPU where the system allows), and the loaded
+times, their ratio to the quiet ones and issue 15's targets are shown too.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import gc
 import importlib.util
 import os
 import platform
+import signal
 import statistics
 import subprocess
 import sys
@@ -38,7 +43,7 @@ import baselines
 from workloads import KEYS, Workload, load_workload
 
 ROOT = Path(__file__).resolve().parents[1]
-GENERATED, FAST = "generated", "numpy-fast"
+GENERATED, FAST, LIBRARY_THREADS = "generated", "numpy-fast", baselines.LIBRARY_THREADS
 NUMPY_STEPS = (GENERATED, FAST, "numpy-plain")  # tracemalloc sees their allocations
 PAUSE = 0.05  # seconds before each block: OpenMP and BLAS threads spin a while after work
 ALLOC_LIMIT = 4096  # bytes per steady step: iterator bookkeeping and scalars, no array
@@ -54,6 +59,7 @@ class Result:
     spread: dict[str, float] = field(default_factory=dict)  # (max - min) / median over rounds
     best: dict[str, float] = field(default_factory=dict)  # the fastest round, per step
     samples: dict[str, list[float]] = field(default_factory=dict)  # per step, one per round
+    loaded: dict[str, list[float]] = field(default_factory=dict)  # the same, a core kept busy
     calls: dict[str, int] = field(default_factory=dict)  # NumPy calls per step, as written
     alloc: dict[str, tuple[int, int]] = field(default_factory=dict)  # steady step, n and 2n
     error: dict[str, str] = field(default_factory=dict)  # one-step check, as shown
@@ -147,6 +153,10 @@ def build(
             GENERATED,
             lambda: baselines.make_generated(work, baselines.load_generated(work, directory)),
         ),
+        (
+            LIBRARY_THREADS,
+            lambda: baselines.make_library_threads(work, baselines.load_generated(work, directory)),
+        ),
         (FAST, lambda: baselines.make_fast(work)),
         ("numpy-plain", lambda: baselines.make_plain(work)),
         ("torch-eager", lambda: baselines.make_torch(work, threads)),
@@ -188,8 +198,55 @@ def check(work: Workload, impls: list[baselines.Impl], result: Result) -> list[b
     return kept
 
 
-def time_blocks(impls: list[baselines.Impl], rounds: int, block: float) -> dict[str, list[float]]:
-    """Per-step seconds of each implementation, one sample per round, rounds interleaved."""
+class Load:
+    """A busy process for the loaded rounds: Python spinning on one core (pinned to the
+    last CPU where os.sched_setaffinity exists), stopped (SIGSTOP) outside them; it ends
+    when this process does."""
+
+    CODE = (
+        "import os\n"
+        "if hasattr(os, 'sched_setaffinity'):\n"
+        "    os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})\n"
+        "parent = os.getppid()\n"
+        "while os.getppid() == parent:\n"
+        "    pass\n"
+    )
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen([sys.executable, "-c", self.CODE])
+        self.quiet()
+
+    def busy(self) -> None:
+        self.process.send_signal(signal.SIGCONT)
+        time.sleep(PAUSE)  # it is running when the block starts
+
+    def quiet(self) -> None:
+        self.process.send_signal(signal.SIGSTOP)
+
+    def close(self) -> None:
+        self.process.kill()
+        self.process.wait()
+
+
+def time_blocks(
+    impls: list[baselines.Impl], rounds: int, block: float, load: Load | None = None
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Per-step seconds of each implementation, one sample per round, rounds interleaved;
+    with `load`, the same again with the busy process running throughout (its own
+    calibration first: a step that adapts to the load, as the generated one does, is timed
+    once it has, the steady state of a lasting neighbour)."""
+    samples = _rounds(impls, rounds, block)
+    loaded: dict[str, list[float]] = {}
+    if load is not None:
+        load.busy()
+        try:
+            loaded = _rounds(impls, rounds, block)
+        finally:
+            load.quiet()
+    return samples, loaded
+
+
+def _rounds(impls: list[baselines.Impl], rounds: int, block: float) -> dict[str, list[float]]:
     counts = {impl.name: _steps_per_block(impl, block) for impl in impls}
     samples: dict[str, list[float]] = {impl.name: [] for impl in impls}
     gc_was_enabled = gc.isenabled()
@@ -239,7 +296,9 @@ def steady_allocation(impl: baselines.Impl, steps: int = 3) -> int:
     return peak - before
 
 
-def run_workload(key: str, args: argparse.Namespace, directory: Path, threads: int) -> Result:
+def run_workload(
+    key: str, args: argparse.Namespace, directory: Path, threads: int, load: Load | None
+) -> Result:
     """Build, check, time and measure one workload; print its table."""
     work = load_workload(key)
     result = Result(work)
@@ -252,7 +311,8 @@ def run_workload(key: str, args: argparse.Namespace, directory: Path, threads: i
     for impl, twice in zip([i for i in impls if i.name in NUMPY_STEPS], doubled, strict=False):
         if impl.name == twice.name:
             result.alloc[impl.name] = (steady_allocation(impl), steady_allocation(twice))
-    result.samples = samples = time_blocks(impls, args.rounds, args.block)
+    samples, result.loaded = time_blocks(impls, args.rounds, args.block, load)
+    result.samples = samples
     for name, values in samples.items():
         median = statistics.median(values)
         result.seconds[name] = median
@@ -266,14 +326,22 @@ def run_workload(key: str, args: argparse.Namespace, directory: Path, threads: i
     return result
 
 
-def ratio(result: Result, name: str, other: str) -> float:
+def ratio(result: Result, name: str, other: str, loaded: bool = False) -> float:
     """The time of `name` over that of `other`: the median of the ratios within a round.
 
     Both ran in the same round, seconds apart, so a machine that slows down for a while
     (a busy neighbour, a descheduled BLAS thread) slows both alike and the ratio holds.
+    `loaded`: the same from the loaded blocks.
     """
-    pairs = zip(result.samples[name], result.samples[other], strict=True)
+    samples = result.loaded if loaded else result.samples
+    pairs = zip(samples[name], samples[other], strict=True)
     return statistics.median(mine / theirs for mine, theirs in pairs)
+
+
+def load_ratio(result: Result, name: str) -> float:
+    """Loaded time over quiet time of `name`: the ratio of their medians (the loaded rounds
+    ran after the quiet ones, a minute apart at most)."""
+    return statistics.median(result.loaded[name]) / statistics.median(result.samples[name])
 
 
 # --- output ------------------------------------------------------------------------------
@@ -291,16 +359,22 @@ def print_workload(result: Result, missing: dict[str, str]) -> None:
     )
     head = f"  {'implementation':<14}{'us/step':>10}{'best':>10}{'spread':>8}{f'/{base}':>13}"
     head += f"{'GFLOP/s':>9}"
+    if result.loaded:
+        head += f"{'loaded us':>11}{'load/quiet':>11}"
     print(head + f"{'calls':>7}{'alloc B n/2n':>14}  check")
     for name, seconds in sorted(result.seconds.items(), key=lambda item: item[1]):
         relative = ratio(result, name, base)
         gflops = work.gemm_flops / seconds / 1e9
         calls = result.calls.get(name, "")
         alloc = "/".join(map(str, result.alloc.get(name, ())))
+        loaded = ""
+        if result.loaded:
+            median = statistics.median(result.loaded[name])
+            loaded = f"{median * 1e6:>11.1f}{load_ratio(result, name):>11.2f}"
         print(
             f"  {name:<14}{seconds * 1e6:>10.1f}{result.best.get(name, seconds) * 1e6:>10.1f}"
             f"{result.spread[name]:>7.0%} {relative:>12.2f}"
-            f"{gflops:>9.2f}{calls!s:>7}{alloc:>14}  {result.error.get(name, '')}"
+            f"{gflops:>9.2f}{loaded}{calls!s:>7}{alloc:>14}  {result.error.get(name, '')}"
         )
     for name, error in result.error.items():
         if name not in result.seconds:
@@ -348,9 +422,10 @@ def targets(
         ok = value >= bound if at_least else value <= bound
         rows.append((label, f"{'PASS' if ok else 'MISS'} {value:.2f}"))
 
-    for key in KEYS:
+    for key in KEYS:  # issue 15: W1's bound allows the generated step's input checks
+        bound = 1.15 if key == "w1" else 1.05
         if name != FAST:
-            ratio_row(f"{key.upper()} time / numpy-fast <= 1.05", key, FAST, 1.05, False)
+            ratio_row(f"{key.upper()} time / numpy-fast <= {bound:g}", key, FAST, bound, False)
     for key in KEYS:
         bound = 1.0 if key == "w4" else 4.0
         ratio_row(f"{key.upper()} torch-eager / it >= {bound:g}", key, "torch-eager", bound, True)
@@ -398,6 +473,71 @@ def _verdict(ok: bool) -> str:
     return "PASS" if ok else "MISS"
 
 
+def load_targets(results: list[Result], name: str, peak: float) -> list[tuple[str, str]]:
+    """Each target of issue 15 (threads under load) as (description, PASS/MISS/n/a value)."""
+    by_key = {r.work.key: r for r in results}
+    rows: list[tuple[str, str]] = []
+
+    def row(
+        label: str,
+        key: str,
+        value: Callable[[Result], float],
+        ok: Callable[[float], bool],
+        needs: tuple[str, ...] = (),
+        loaded: bool = False,
+        shown: str = "{:.2f}",
+    ) -> None:
+        r = by_key.get(key)
+        have = r is not None and all(n in r.seconds for n in (name, *needs))
+        if r is None or not have or (loaded and not r.loaded):
+            rows.append((label, "n/a"))
+            return
+        measured = value(r)
+        rows.append((label, f"{_verdict(ok(measured))} {shown.format(measured)}"))
+
+    for key in ("w1", "w2", "w3"):
+        row(
+            f"{key.upper()} loaded / quiet <= 1.3",
+            key,
+            lambda r: load_ratio(r, name),
+            lambda v: v <= 1.3,
+            loaded=True,
+        )
+    row(
+        "W4 loaded GFLOP/s >= 45% of quiet GEMM peak",
+        "w4",
+        lambda r: r.work.gemm_flops / statistics.median(r.loaded[name]) / 1e9 / peak,
+        lambda v: v >= 0.45,
+        loaded=True,
+        shown="{:.0%}",
+    )
+    if name != LIBRARY_THREADS:
+        row(
+            f"W3 {LIBRARY_THREADS} / it >= 1.5 (quiet)",
+            "w3",
+            lambda r: ratio(r, LIBRARY_THREADS, name),
+            lambda v: v >= 1.5,
+            (LIBRARY_THREADS,),
+        )
+    for key in ("w1", "w2", "w3"):
+        row(
+            f"{key.upper()} jax-jit / it >= 2 (quiet)",
+            key,
+            lambda r: ratio(r, "jax-jit", name),
+            lambda v: v >= 2,
+            ("jax-jit",),
+        )
+        row(
+            f"{key.upper()} jax-jit / it >= 2 (loaded)",
+            key,
+            lambda r: ratio(r, "jax-jit", name, loaded=True),
+            lambda v: v >= 2,
+            ("jax-jit",),
+            loaded=True,
+        )
+    return rows
+
+
 def print_targets(results: list[Result], peak: float, per_call: float, cli: dict) -> None:
     """The targets table: the generated module's verdicts, and numpy-fast's beside them."""
     mine = targets(results, GENERATED, peak, per_call, cli)
@@ -406,6 +546,13 @@ def print_targets(results: list[Result], peak: float, per_call: float, cli: dict
     print(f"  {'target (issue 5)':<48}{'generated':<22}{'numpy-fast':<22}")
     for label, verdict in mine:
         print(f"  {label:<48}{verdict:<22}{bar.get(label, '-'):<22}")
+    names = (GENERATED, LIBRARY_THREADS, FAST)
+    tables = [load_targets(results, impl, peak) for impl in names]
+    print()
+    print(f"  {'target (issue 15)':<48}" + "".join(f"{impl:<22}" for impl in names))
+    for label, _ in tables[0]:
+        cells = [dict(table).get(label, "-") for table in tables]
+        print(f"  {label:<48}" + "".join(f"{cell:<22}" for cell in cells))
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -416,6 +563,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=None, help="blocks per implementation")
     parser.add_argument("--block", type=float, default=None, help="seconds per block")
     parser.add_argument("--no-cli", action="store_true", help="skip timing the derive CLI")
+    parser.add_argument(
+        "--load", action="store_true", help="also time every block with a core kept busy"
+    )
     parser.add_argument(
         "--only", default="", help="implementations to run, e.g. generated,numpy-fast"
     )
@@ -443,9 +593,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"float32 GEMM peak: {peak:.1f} GFLOP/s (numpy.matmul, best of 5)")
     print(f"NumPy per-call cost: {per_call * 1e6:.3f} us (np.add on (4, 16) float64, out=)")
     results = []
-    with tempfile.TemporaryDirectory() as directory:
-        for key in args.keys:
-            results.append(run_workload(key, args, Path(directory), threads))
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # the busy process is ended too
+    load = Load() if args.load else None
+    try:
+        with tempfile.TemporaryDirectory() as directory:
+            for key in args.keys:
+                results.append(run_workload(key, args, Path(directory), threads, load))
+    finally:
+        if load is not None:
+            load.close()
     print()
     print("NumPy call floor (calls per step x per-call cost):")
     for r in results:

@@ -331,7 +331,7 @@ class _FastPath:
         self.prefixes = OPTIMIZER_PREFIXES[lay.spec.optimizer.kind]
         self.number = _Numbers()
         self.held = self._held()
-        body = self._step()
+        body = self._threaded(self._step())
         self.hold = self._hold()
         self.workspace, unpack = self._workspace(body)
         self.lines, self.imports = _bare(self._prelude(unpack) + _fit(body))
@@ -453,6 +453,32 @@ class _FastPath:
             "    _copy_in(copies)",
         ]
 
+    # BLAS threads -----------------------------------------------------------------------
+
+    def _threaded(self, body: list[str]) -> list[str]:
+        """body run on the BLAS thread count that `threads` chooses for the batch (the
+        workspace's _Plan), set by the module's _Blas and restored after, also on an
+        exception."""
+        return [
+            "threads = 0 if plan.library else _BLAS.enter(plan)",
+            "try:",
+            *[f"    {line}" for line in body],
+            "finally:",
+            "    if threads:  # what enter set, restored",
+            "        _BLAS.leave(plan, threads)",
+        ]
+
+    def thread_constants(self) -> list[str]:
+        """THREADS_ONE and THREADS_MEASURED, the batch sizes where `threads` changes."""
+        one, measured = thread_batches(self.spec)
+        return [
+            f"# BLAS threads (see _Blas): the largest product of a step is batch x"
+            f" {_largest(self.spec)} multiply-adds;",
+            f"# one thread from {ONE_THREAD_FROM}, the faster count, measured, from"
+            f" {MEASURED_FROM} (derive.codegen.threads)",
+            f"THREADS_ONE, THREADS_MEASURED = {one}, {measured}",
+        ]
+
     # the workspace ----------------------------------------------------------------------
 
     def _workspace(self, body: list[str]) -> tuple[list[str], list[str]]:
@@ -496,7 +522,12 @@ class _FastPath:
             group.append((f"g{blk}", f"numpy.empty({block_shape}, DTYPE)"))
             group.append((f"t{blk}", f"numpy.empty({block_shape}, DTYPE)"))
             groups.append(group)
-        groups.append([("scale", f"numpy.array({self.scale} / batch, DTYPE)")])
+        groups.append(
+            [
+                ("scale", f"numpy.array({self.scale} / batch, DTYPE)"),
+                ("plan", "_Plan(batch)  # the BLAS threads of this batch size"),
+            ]
+        )
         lines: list[str] = []
         kept: list[list[str]] = []
         for group in groups:
@@ -707,6 +738,62 @@ class _FastPath:
         return _cited(low.lower(acc * derivative, d), "bp.hidden", f"act.{act.name}", what=what)
 
 
+# --- BLAS threads: chosen per product from its shape ----------------------------------------
+
+# OpenBLAS puts a product of m*k*n multiply-adds on one thread per 65536 * 4 of them
+# (interface/gemm.c: SMP_THRESHOLD_MIN * GEMM_MULTITHREAD_THRESHOLD), so below twice that
+# it runs on one thread whatever its count: nothing to set.
+ONE_THREAD_FROM = 2 * 65536 * 4
+# From here a second thread can pay on a quiet machine, and costs a collapse on a busy one:
+# the step times both counts. An estimate between two quiet measurements (0.54 M: one
+# thread faster; 34 M and up: two), see bench/README.md; bench/threads.py measures it.
+MEASURED_FROM = 4_000_000
+
+
+@dataclass(frozen=True)
+class Product:
+    """One matrix product of a training step: `per_sample` multiply-adds for each sample of
+    the batch (m*k*n = batch * per_sample), layer `layer`, `what` it computes."""
+
+    layer: int
+    what: str
+    per_sample: int
+
+
+def products(spec: Spec) -> list[Product]:
+    """Every matrix product of the generated train_step, with its size per sample."""
+    found = []
+    for layer in range(1, spec.depth + 1):
+        rows, cols = _block_shape(spec, layer)
+        found.append(Product(layer, "forward", rows * cols))
+        found.append(Product(layer, "weight gradient", rows * cols))
+        if layer > 1:
+            below = spec.layers[layer] * spec.layers[layer - 1]  # d<l> W<l>: W alone
+            found.append(Product(layer, "error to the layer below", below))
+    return found
+
+
+def _largest(spec: Spec) -> int:
+    """The multiply-adds per sample of the step's largest product."""
+    return max(product.per_sample for product in products(spec))
+
+
+def threads(product: Product, batch: int) -> str:
+    """The BLAS threads for `product` at `batch` samples: "library" (OpenBLAS keeps it on
+    one thread itself), "one", or "measured" (the faster of one and the library's count).
+
+    A step runs on the choice of its largest product.
+    """
+    size = product.per_sample * batch
+    return "library" if size < ONE_THREAD_FROM else "one" if size < MEASURED_FROM else "measured"
+
+
+def thread_batches(spec: Spec) -> tuple[int, int]:
+    """The batch sizes from which a step's largest product is "one", and "measured"."""
+    largest = _largest(spec)
+    return -(-ONE_THREAD_FROM // largest), -(-MEASURED_FROM // largest)
+
+
 def _bare(lines: list[str]) -> tuple[list[str], list[str]]:
     """The lines calling NumPy by bare names (a global is one lookup, `numpy.f` two; on W1
     of the bench that is 0.8 us a step), and the import statement of those names."""
@@ -814,7 +901,7 @@ def context(spec: Spec) -> ModuleContext:
         forward_returns=returns,
         loss=_fit(_loss_lines(lay)),
         loss_and_grads=_grad_lines(lay),
-        fast_constants=fast.number.lines(),
+        fast_constants=fast.number.lines() + fast.thread_constants(),
         hold=fast.hold,
         workspace=fast.workspace,
         numpy_imports=fast.imports,

@@ -35,7 +35,7 @@ OPTIMIZERS: dict[str, dict[str, float | None]] = {
 # A module file named as one of these, in a folder on sys.path (`--out .`, or a script run
 # from generated/), would be imported in place of the real one: by the generated module
 # itself (its imports, kept equal to this list by a test), by derive, or by anything else.
-GENERATED_MODULE_IMPORTS = ("math", "numpy", "os", "tempfile", "zipfile")
+GENERATED_MODULE_IMPORTS = ("ctypes", "math", "numpy", "os", "tempfile", "time", "zipfile")
 RESERVED_NAMES = frozenset(
     (*sys.stdlib_module_names, *GENERATED_MODULE_IMPORTS, "derive", "generated")
 )

@@ -13,6 +13,7 @@ of layer l-1 to neuron i of layer l. NumPy is the only dependency."""
 import math
 import os
 import tempfile
+import time
 import zipfile
 
 import numpy
@@ -37,6 +38,9 @@ PATIENCE = None
 # bytes, estimated at generation: checked against the machine's memory before allocating
 PARAMS_BYTES, BATCH_BYTES_PER_SAMPLE = 3200, 717
 ZERO = numpy.array(0, DTYPE)
+# BLAS threads (see _Blas): the largest product of a step is batch x 48 multiply-adds;
+# one thread from 524288, the faster count, measured, from 4000000 (derive.codegen.threads)
+THREADS_ONE, THREADS_MEASURED = 10923, 83334
 
 
 def _he(rng, fan_out, fan_in):
@@ -84,16 +88,18 @@ def init_optimizer(params):
 
 
 def _forward(params, X):
-    """Every layer's weighted input z<l> and output a<l>, straight-line (eq. (1))."""
-    W1 = params["W1"]
-    W2 = params["W2"]
-    z1 = X @ W1.T  # [bp.dense]
-    a1 = numpy.maximum(z1, 0)  # [def.relu]
-    z2 = a1 @ W2.T  # [bp.dense]
-    shifted2 = z2 - z2.max(axis=1, keepdims=True)  # [bp.stable_softmax]
-    exp2 = numpy.exp(shifted2)
-    a2 = exp2 / exp2.sum(axis=1, keepdims=True)
-    return z1, a1, z2, a2
+    """Every layer's weighted input z<l> and output a<l>, straight-line (eq. (1)), on the
+    BLAS threads train_step uses for this many samples (see _Blas)."""
+    with _plan(X.shape[0]):
+        W1 = params["W1"]
+        W2 = params["W2"]
+        z1 = X @ W1.T  # [bp.dense]
+        a1 = numpy.maximum(z1, 0)  # [def.relu]
+        z2 = a1 @ W2.T  # [bp.dense]
+        shifted2 = z2 - z2.max(axis=1, keepdims=True)  # [bp.stable_softmax]
+        exp2 = numpy.exp(shifted2)
+        a2 = exp2 / exp2.sum(axis=1, keepdims=True)
+        return z1, a1, z2, a2
 
 
 def _loss(z, a, T):
@@ -136,10 +142,11 @@ def _workspace(batch):
     s2 = numpy.empty((3, batch), DTYPE)
     gW2 = numpy.empty((3, 16), DTYPE)
     scale = numpy.array(0.3333333333333333 / batch, DTYPE)
+    plan = _Plan(batch)  # the BLAS threads of this batch size
     return (
         (a1, a1_T, d1, d1_T, s1, m1, gW1),
         (a2, targets, wide, cols, d2, d2_T, s2, gW2),
-        (scale,),
+        (scale, plan),
     )
 
 
@@ -202,44 +209,49 @@ def train_step(params, X, Y, state):
         buffers = fast.buffers[batch] = _workspace(batch)
     a1, a1_T, d1, d1_T, s1, m1, gW1 = buffers[0]
     a2, targets, wide, cols, d2, d2_T, s2, gW2 = buffers[1]
-    (scale,) = buffers[2]
+    scale, plan = buffers[2]
     if copies:  # arrays that are not views of blocks: copied in, and back at the end
         _copy_in(copies)
-    matmul(X, W1_T, out=a1)  # [bp.dense]
-    # a1 = z1 * s1, s1 = relu'(z1), kept  # [def.relu] [act.relu]
-    greater(a1, ZERO, out=m1)
-    copyto(s1, m1)
-    multiply(a1, s1, out=a1)
-    dot(W2, a1_T, out=a2)  # [bp.dense]
-    copyto(targets, Y.T)
-    maximum.reduce(a2, axis=0, out=cols)  # [bp.stable_softmax]
-    copyto(wide, cols)
-    subtract(a2, wide, out=a2)
-    exp(a2, out=a2)
-    add.reduce(a2, axis=0, out=cols)
-    copyto(wide, cols)
-    divide(a2, wide, out=a2)
-    subtract(a2, targets, out=d2)  # [loss.mse]
-    loss = float(vdot(d2, d2)) / (3 * batch)  # [bp.batch_mean]
-    if not math.isfinite(loss):
-        _refuse(loss, X, Y)  # before any parameter changes
-    multiply(d2, a2, out=s2)  # [bp.softmax_jvp]
-    add.reduce(s2, axis=0, out=cols)
-    copyto(wide, cols)
-    subtract(d2, wide, out=d2)
-    multiply(d2, a2, out=d2)
-    multiply(d2, scale, out=d2)
-    # layer 2, as the notes' Steps: gradients, propagate, update
-    dot(d2, a1, out=gW2)  # [bp.grad_w]
-    dot(d2_T, W2, out=d1)  # [bp.hidden]
-    subtract(W2, gW2, out=W2)  # [opt.sgd]
-    multiply(d1, s1, out=d1)  # [bp.hidden] [act.relu]
-    # layer 1, as the notes' Steps: gradients, propagate, update
-    matmul(d1_T, X, out=gW1)  # [bp.grad_w]
-    subtract(W1, gW1, out=W1)  # [opt.sgd]
-    if copies:
-        _copy_out(copies)
-    return loss
+    threads = 0 if plan.library else _BLAS.enter(plan)
+    try:
+        matmul(X, W1_T, out=a1)  # [bp.dense]
+        # a1 = z1 * s1, s1 = relu'(z1), kept  # [def.relu] [act.relu]
+        greater(a1, ZERO, out=m1)
+        copyto(s1, m1)
+        multiply(a1, s1, out=a1)
+        dot(W2, a1_T, out=a2)  # [bp.dense]
+        copyto(targets, Y.T)
+        maximum.reduce(a2, axis=0, out=cols)  # [bp.stable_softmax]
+        copyto(wide, cols)
+        subtract(a2, wide, out=a2)
+        exp(a2, out=a2)
+        add.reduce(a2, axis=0, out=cols)
+        copyto(wide, cols)
+        divide(a2, wide, out=a2)
+        subtract(a2, targets, out=d2)  # [loss.mse]
+        loss = float(vdot(d2, d2)) / (3 * batch)  # [bp.batch_mean]
+        if not math.isfinite(loss):
+            _refuse(loss, X, Y)  # before any parameter changes
+        multiply(d2, a2, out=s2)  # [bp.softmax_jvp]
+        add.reduce(s2, axis=0, out=cols)
+        copyto(wide, cols)
+        subtract(d2, wide, out=d2)
+        multiply(d2, a2, out=d2)
+        multiply(d2, scale, out=d2)
+        # layer 2, as the notes' Steps: gradients, propagate, update
+        dot(d2, a1, out=gW2)  # [bp.grad_w]
+        dot(d2_T, W2, out=d1)  # [bp.hidden]
+        subtract(W2, gW2, out=W2)  # [opt.sgd]
+        multiply(d1, s1, out=d1)  # [bp.hidden] [act.relu]
+        # layer 1, as the notes' Steps: gradients, propagate, update
+        matmul(d1_T, X, out=gW1)  # [bp.grad_w]
+        subtract(W1, gW1, out=W1)  # [opt.sgd]
+        if copies:
+            _copy_out(copies)
+        return loss
+    finally:
+        if threads:  # what enter set, restored
+            _BLAS.leave(plan, threads)
 
 
 def _new_block(layer, unit):
@@ -343,6 +355,149 @@ def _prepare(params, state):
         fast = state["_fast"] = _Fast()
     fast.held = _hold(params, state)
     return fast, fast.held
+
+
+class _Plan:
+    """How the products of one batch size use the BLAS's threads (see _Blas): left to the
+    library below THREADS_ONE samples, `measured` from THREADS_MEASURED, and then whether
+    the next call runs on `one` thread, the last time of each count ([own, one]), and when
+    (perf_counter) to try the slower count again: after 100 times the faster one's time,
+    4 times as long after each try it lost, up to 64 times. As a context manager it holds
+    the count for the readable path: `with _plan(batch):`."""
+
+    __slots__ = (
+        "backoff",
+        "due",
+        "library",
+        "measured",
+        "one",
+        "probing",
+        "seconds",
+        "start",
+        "threads",
+    )
+
+    def __init__(self, batch):
+        self.library, self.measured = batch < THREADS_ONE, batch >= THREADS_MEASURED
+        self.one, self.probing, self.seconds = False, False, [0.0, 0.0]
+        self.start, self.due, self.backoff, self.threads = 0.0, 0.0, 1, 0
+
+    def __enter__(self):
+        self.threads = 0 if self.library else _BLAS.enter(self)
+
+    def __exit__(self, *exception):
+        if self.threads:
+            _BLAS.leave(self, self.threads)
+
+
+def _plan(batch):
+    """The _Plan of the readable path's calls on `batch` samples (kept for a few sizes)."""
+    plan = _PLANS.get(batch)
+    if plan is None:
+        plan = _Plan(batch)
+        if len(_PLANS) < 16:
+            _PLANS[batch] = plan
+    return plan
+
+
+class _Blas:
+    """The thread count of the OpenBLAS that NumPy calls, held for the products of
+    train_step and of the forward pass (_forward: forward, predict, evaluate, fit).
+
+    Two BLAS threads cost a small product more than they save, and when another process
+    keeps a core busy they wait for each other by the millisecond. So a step whose products
+    are all small (from THREADS_ONE samples up to THREADS_MEASURED; below, OpenBLAS keeps
+    them on one thread itself) runs on one thread, and a step with a large product runs on
+    whichever of one thread and the library's own count was faster, each step timed. The
+    count is set only while it is still the one the library started with: a count the user
+    chose (_USER_VARIABLES in the environment, or threadpoolctl's threadpool_limits around
+    the call) is left alone. What a step sets it restores, also on an exception.
+    Nothing is looked up before the first step.
+    """
+
+    __slots__ = ("get", "own", "set")
+
+    def __init__(self):
+        self.get, self.set, self.own = self._find, None, -1
+
+    def _find(self):
+        """Find the library (once), keep its getter and setter; return the current count."""
+        self.get, self.set = int, None  # int() is 0: no count to hold
+        if any(os.environ.get(name) for name in _USER_VARIABLES):
+            return 0
+        functions = _openblas_threads()
+        if functions is not None and functions[0]() > 1:
+            self.get, self.set = functions
+            self.own = self.get()
+        return self.get()
+
+    def enter(self, plan):
+        """Set the count for a step of `plan`; the count to restore, or 0 if none was set."""
+        threads = self.get()
+        if threads != self.own:  # the user's count, or no library found
+            return 0
+        if plan.measured:
+            plan.start = time.perf_counter()
+            if not plan.one:
+                return threads
+        self.set(1)
+        return threads
+
+    def leave(self, plan, threads):
+        """Restore the count `enter` found; time a measured step and pick the next count."""
+        if plan.measured:
+            one, seconds, now = plan.one, plan.seconds, time.perf_counter()
+            elapsed = seconds[one] = now - plan.start
+            if plan.probing:  # the other count had its try: keep the faster
+                plan.probing = False
+                if elapsed > seconds[not one]:
+                    plan.one, plan.backoff = not one, min(4 * plan.backoff, 64)
+                else:
+                    plan.backoff = 1
+                plan.due = now + 100 * plan.backoff * min(seconds)
+            elif now > plan.due or elapsed > 1.5 * seconds[not one]:  # due, or slowed down
+                plan.one, plan.probing = not one, True
+            if not one:  # it ran on the library's count: nothing to restore
+                return
+        self.set(threads)
+
+
+def _openblas_threads():
+    """(get, set) of the thread count of the OpenBLAS NumPy loaded, or None.
+
+    Found as threadpoolctl finds it, among the shared libraries loaded in this process
+    (Linux's /proc/self/maps; None elsewhere): NumPy's own copy (numpy.libs, numpy/.dylibs),
+    else the only OpenBLAS loaded; opened without loading anything, and called by the names
+    OpenBLAS builds use (a scipy_ prefix, a 64_ suffix).
+    """
+    import ctypes
+
+    try:
+        with open("/proc/self/maps", encoding="utf-8") as maps:
+            found = {line.split(maxsplit=5)[-1].strip() for line in maps if "openblas" in line}
+    except OSError:
+        return None
+    paths = sorted(path for path in found if "openblas" in os.path.basename(path))
+    home = os.path.dirname(numpy.__file__)
+    numpys = [path for path in paths if path.startswith(home)]
+    for path in numpys or paths[: len(paths) == 1]:
+        try:
+            library = ctypes.CDLL(path, mode=os.RTLD_NOLOAD)
+        except OSError:
+            continue
+        for prefix in ("", "scipy_"):
+            for suffix in ("", "64_"):
+                get = getattr(library, f"{prefix}openblas_get_num_threads{suffix}", None)
+                set_ = getattr(library, f"{prefix}openblas_set_num_threads{suffix}", None)
+                if get is not None and set_ is not None:
+                    set_.restype = None
+                    return get, set_
+    return None
+
+
+_USER_VARIABLES = ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS")  # OpenBLAS's
+_BLAS = _Blas()
+_PLANS = {}
 
 
 def _as_inputs(X, name="X"):

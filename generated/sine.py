@@ -13,6 +13,7 @@ of layer l-1 to neuron i of layer l. NumPy is the only dependency."""
 import math
 import os
 import tempfile
+import time
 import zipfile
 
 import numpy
@@ -40,6 +41,9 @@ EPSILON = numpy.array(1e-08, DTYPE)
 ONE = numpy.array(1, DTYPE)
 ONE_MINUS_BETA1 = numpy.array(1 - 0.9, DTYPE)
 ONE_MINUS_BETA2 = numpy.array(1 - 0.999, DTYPE)
+# BLAS threads (see _Blas): the largest product of a step is batch x 1089 multiply-adds;
+# one thread from 524288, the faster count, measured, from 4000000 (derive.codegen.threads)
+THREADS_ONE, THREADS_MEASURED = 482, 3674
 
 
 def _he(rng, fan_out, fan_in):
@@ -88,17 +92,19 @@ def init_optimizer(params):
 
 
 def _forward(params, X):
-    """Every layer's weighted input z<l> and output a<l>, straight-line (eq. (1))."""
-    W1, b1 = params["W1"], params["b1"]
-    W2, b2 = params["W2"], params["b2"]
-    W3, b3 = params["W3"], params["b3"]
-    z1 = X @ W1.T + b1  # [bp.dense]
-    a1 = numpy.tanh(z1)  # [def.tanh]
-    z2 = a1 @ W2.T + b2  # [bp.dense]
-    a2 = numpy.tanh(z2)  # [def.tanh]
-    z3 = a2 @ W3.T + b3  # [bp.dense]
-    a3 = z3  # [def.identity]
-    return z1, a1, z2, a2, z3, a3
+    """Every layer's weighted input z<l> and output a<l>, straight-line (eq. (1)), on the
+    BLAS threads train_step uses for this many samples (see _Blas)."""
+    with _plan(X.shape[0]):
+        W1, b1 = params["W1"], params["b1"]
+        W2, b2 = params["W2"], params["b2"]
+        W3, b3 = params["W3"], params["b3"]
+        z1 = X @ W1.T + b1  # [bp.dense]
+        a1 = numpy.tanh(z1)  # [def.tanh]
+        z2 = a1 @ W2.T + b2  # [bp.dense]
+        a2 = numpy.tanh(z2)  # [def.tanh]
+        z3 = a2 @ W3.T + b3  # [bp.dense]
+        a3 = z3  # [def.identity]
+        return z1, a1, z2, a2, z3, a3
 
 
 def _loss(z, a, T):
@@ -155,12 +161,13 @@ def _workspace(batch):
     gWb3 = numpy.empty((1, 33), DTYPE)
     tWb3 = numpy.empty((1, 33), DTYPE)
     scale = numpy.array(2.0 / batch, DTYPE)
+    plan = _Plan(batch)  # the BLAS threads of this batch size
     return (
         (xb, x0),
         (a1, a1_1, d1, d1h, d1_T, s1, gWb1, tWb1),
         (a2, a2_1, d2, d2h, d2_T, s2, gWb2, tWb2),
         (a3, d3, d3_T, gWb3, tWb3),
-        (scale,),
+        (scale, plan),
     )
 
 
@@ -268,90 +275,95 @@ def train_step(params, X, Y, state):
     a1, a1_1, d1, d1h, d1_T, s1, gWb1, tWb1 = buffers[1]
     a2, a2_1, d2, d2h, d2_T, s2, gWb2, tWb2 = buffers[2]
     a3, d3, d3_T, gWb3, tWb3 = buffers[3]
-    (scale,) = buffers[4]
+    scale, plan = buffers[4]
     if copies:  # arrays that are not views of blocks: copied in, and back at the end
         _copy_in(copies)
-    step = state.get("step")
-    if type(step) is not int or step < 0:
-        raise ValueError(f"state['step']: expected a step count, found {step!r}")
-    step += 1
-    root_correction = 1 / math.sqrt(1 - 0.999**step)
-    step_size = 0.01 / (1 - 0.9**step)
-    copyto(x0, X)  # xb = [X | 1]
-    dot(xb, Wb1_T, out=a1)  # [bp.dense]
-    tanh(a1, out=a1)  # [def.tanh]
-    copyto(a1_1, ONE)  # the column of ones: tanh(1) != 1
-    dot(a1, Wb2_T, out=a2)  # [bp.dense]
-    tanh(a2, out=a2)  # [def.tanh]
-    copyto(a2_1, ONE)  # the column of ones: tanh(1) != 1
-    dot(a2, Wb3_T, out=a3)  # [bp.dense]
-    subtract(a3, Y, out=d3)  # [loss.mse]
-    loss = float(vdot(d3, d3)) / batch  # [bp.batch_mean]
-    if not math.isfinite(loss):
-        _refuse(loss, X, Y)  # before any parameter changes
-    state["step"] = step  # counted once the step is sure to happen
-    multiply(d3, scale, out=d3)  # [loss.mse] [act.identity] [bp.delta_out]
-    # layer 3, as the notes' Steps: gradients, propagate, update
-    dot(d3_T, a2, out=gWb3)  # [bp.grad_w] [bp.grad_b]
-    matmul(d3, W3, out=d2h)  # [bp.hidden]
-    # [opt.adam]
-    subtract(gWb3, m_Wb3, out=tWb3)
-    multiply(tWb3, ONE_MINUS_BETA1, out=tWb3)
-    add(m_Wb3, tWb3, out=m_Wb3)
-    square(gWb3, out=gWb3)
-    subtract(gWb3, v_Wb3, out=gWb3)
-    multiply(gWb3, ONE_MINUS_BETA2, out=gWb3)
-    add(v_Wb3, gWb3, out=v_Wb3)
-    sqrt(v_Wb3, out=gWb3)
-    multiply(gWb3, root_correction, out=gWb3)
-    add(gWb3, EPSILON, out=gWb3)
-    divide(m_Wb3, gWb3, out=gWb3)
-    multiply(gWb3, step_size, out=gWb3)
-    subtract(Wb3, gWb3, out=Wb3)
-    # d2 *= 1 - a2**2  # [bp.hidden] [act.tanh]
-    square(a2, out=s2)
-    subtract(ONE, s2, out=s2)
-    multiply(d2, s2, out=d2)
-    # layer 2, as the notes' Steps: gradients, propagate, update
-    dot(d2_T, a1, out=gWb2)  # [bp.grad_w] [bp.grad_b]
-    matmul(d2h, W2, out=d1h)  # [bp.hidden]
-    # [opt.adam]
-    subtract(gWb2, m_Wb2, out=tWb2)
-    multiply(tWb2, ONE_MINUS_BETA1, out=tWb2)
-    add(m_Wb2, tWb2, out=m_Wb2)
-    square(gWb2, out=gWb2)
-    subtract(gWb2, v_Wb2, out=gWb2)
-    multiply(gWb2, ONE_MINUS_BETA2, out=gWb2)
-    add(v_Wb2, gWb2, out=v_Wb2)
-    sqrt(v_Wb2, out=gWb2)
-    multiply(gWb2, root_correction, out=gWb2)
-    add(gWb2, EPSILON, out=gWb2)
-    divide(m_Wb2, gWb2, out=gWb2)
-    multiply(gWb2, step_size, out=gWb2)
-    subtract(Wb2, gWb2, out=Wb2)
-    # d1 *= 1 - a1**2  # [bp.hidden] [act.tanh]
-    square(a1, out=s1)
-    subtract(ONE, s1, out=s1)
-    multiply(d1, s1, out=d1)
-    # layer 1, as the notes' Steps: gradients, propagate, update
-    dot(d1_T, xb, out=gWb1)  # [bp.grad_w] [bp.grad_b]
-    # [opt.adam]
-    subtract(gWb1, m_Wb1, out=tWb1)
-    multiply(tWb1, ONE_MINUS_BETA1, out=tWb1)
-    add(m_Wb1, tWb1, out=m_Wb1)
-    square(gWb1, out=gWb1)
-    subtract(gWb1, v_Wb1, out=gWb1)
-    multiply(gWb1, ONE_MINUS_BETA2, out=gWb1)
-    add(v_Wb1, gWb1, out=v_Wb1)
-    sqrt(v_Wb1, out=gWb1)
-    multiply(gWb1, root_correction, out=gWb1)
-    add(gWb1, EPSILON, out=gWb1)
-    divide(m_Wb1, gWb1, out=gWb1)
-    multiply(gWb1, step_size, out=gWb1)
-    subtract(Wb1, gWb1, out=Wb1)
-    if copies:
-        _copy_out(copies)
-    return loss
+    threads = 0 if plan.library else _BLAS.enter(plan)
+    try:
+        step = state.get("step")
+        if type(step) is not int or step < 0:
+            raise ValueError(f"state['step']: expected a step count, found {step!r}")
+        step += 1
+        root_correction = 1 / math.sqrt(1 - 0.999**step)
+        step_size = 0.01 / (1 - 0.9**step)
+        copyto(x0, X)  # xb = [X | 1]
+        dot(xb, Wb1_T, out=a1)  # [bp.dense]
+        tanh(a1, out=a1)  # [def.tanh]
+        copyto(a1_1, ONE)  # the column of ones: tanh(1) != 1
+        dot(a1, Wb2_T, out=a2)  # [bp.dense]
+        tanh(a2, out=a2)  # [def.tanh]
+        copyto(a2_1, ONE)  # the column of ones: tanh(1) != 1
+        dot(a2, Wb3_T, out=a3)  # [bp.dense]
+        subtract(a3, Y, out=d3)  # [loss.mse]
+        loss = float(vdot(d3, d3)) / batch  # [bp.batch_mean]
+        if not math.isfinite(loss):
+            _refuse(loss, X, Y)  # before any parameter changes
+        state["step"] = step  # counted once the step is sure to happen
+        multiply(d3, scale, out=d3)  # [loss.mse] [act.identity] [bp.delta_out]
+        # layer 3, as the notes' Steps: gradients, propagate, update
+        dot(d3_T, a2, out=gWb3)  # [bp.grad_w] [bp.grad_b]
+        matmul(d3, W3, out=d2h)  # [bp.hidden]
+        # [opt.adam]
+        subtract(gWb3, m_Wb3, out=tWb3)
+        multiply(tWb3, ONE_MINUS_BETA1, out=tWb3)
+        add(m_Wb3, tWb3, out=m_Wb3)
+        square(gWb3, out=gWb3)
+        subtract(gWb3, v_Wb3, out=gWb3)
+        multiply(gWb3, ONE_MINUS_BETA2, out=gWb3)
+        add(v_Wb3, gWb3, out=v_Wb3)
+        sqrt(v_Wb3, out=gWb3)
+        multiply(gWb3, root_correction, out=gWb3)
+        add(gWb3, EPSILON, out=gWb3)
+        divide(m_Wb3, gWb3, out=gWb3)
+        multiply(gWb3, step_size, out=gWb3)
+        subtract(Wb3, gWb3, out=Wb3)
+        # d2 *= 1 - a2**2  # [bp.hidden] [act.tanh]
+        square(a2, out=s2)
+        subtract(ONE, s2, out=s2)
+        multiply(d2, s2, out=d2)
+        # layer 2, as the notes' Steps: gradients, propagate, update
+        dot(d2_T, a1, out=gWb2)  # [bp.grad_w] [bp.grad_b]
+        matmul(d2h, W2, out=d1h)  # [bp.hidden]
+        # [opt.adam]
+        subtract(gWb2, m_Wb2, out=tWb2)
+        multiply(tWb2, ONE_MINUS_BETA1, out=tWb2)
+        add(m_Wb2, tWb2, out=m_Wb2)
+        square(gWb2, out=gWb2)
+        subtract(gWb2, v_Wb2, out=gWb2)
+        multiply(gWb2, ONE_MINUS_BETA2, out=gWb2)
+        add(v_Wb2, gWb2, out=v_Wb2)
+        sqrt(v_Wb2, out=gWb2)
+        multiply(gWb2, root_correction, out=gWb2)
+        add(gWb2, EPSILON, out=gWb2)
+        divide(m_Wb2, gWb2, out=gWb2)
+        multiply(gWb2, step_size, out=gWb2)
+        subtract(Wb2, gWb2, out=Wb2)
+        # d1 *= 1 - a1**2  # [bp.hidden] [act.tanh]
+        square(a1, out=s1)
+        subtract(ONE, s1, out=s1)
+        multiply(d1, s1, out=d1)
+        # layer 1, as the notes' Steps: gradients, propagate, update
+        dot(d1_T, xb, out=gWb1)  # [bp.grad_w] [bp.grad_b]
+        # [opt.adam]
+        subtract(gWb1, m_Wb1, out=tWb1)
+        multiply(tWb1, ONE_MINUS_BETA1, out=tWb1)
+        add(m_Wb1, tWb1, out=m_Wb1)
+        square(gWb1, out=gWb1)
+        subtract(gWb1, v_Wb1, out=gWb1)
+        multiply(gWb1, ONE_MINUS_BETA2, out=gWb1)
+        add(v_Wb1, gWb1, out=v_Wb1)
+        sqrt(v_Wb1, out=gWb1)
+        multiply(gWb1, root_correction, out=gWb1)
+        add(gWb1, EPSILON, out=gWb1)
+        divide(m_Wb1, gWb1, out=gWb1)
+        multiply(gWb1, step_size, out=gWb1)
+        subtract(Wb1, gWb1, out=Wb1)
+        if copies:
+            _copy_out(copies)
+        return loss
+    finally:
+        if threads:  # what enter set, restored
+            _BLAS.leave(plan, threads)
 
 
 def _new_block(layer, unit):
@@ -455,6 +467,149 @@ def _prepare(params, state):
         fast = state["_fast"] = _Fast()
     fast.held = _hold(params, state)
     return fast, fast.held
+
+
+class _Plan:
+    """How the products of one batch size use the BLAS's threads (see _Blas): left to the
+    library below THREADS_ONE samples, `measured` from THREADS_MEASURED, and then whether
+    the next call runs on `one` thread, the last time of each count ([own, one]), and when
+    (perf_counter) to try the slower count again: after 100 times the faster one's time,
+    4 times as long after each try it lost, up to 64 times. As a context manager it holds
+    the count for the readable path: `with _plan(batch):`."""
+
+    __slots__ = (
+        "backoff",
+        "due",
+        "library",
+        "measured",
+        "one",
+        "probing",
+        "seconds",
+        "start",
+        "threads",
+    )
+
+    def __init__(self, batch):
+        self.library, self.measured = batch < THREADS_ONE, batch >= THREADS_MEASURED
+        self.one, self.probing, self.seconds = False, False, [0.0, 0.0]
+        self.start, self.due, self.backoff, self.threads = 0.0, 0.0, 1, 0
+
+    def __enter__(self):
+        self.threads = 0 if self.library else _BLAS.enter(self)
+
+    def __exit__(self, *exception):
+        if self.threads:
+            _BLAS.leave(self, self.threads)
+
+
+def _plan(batch):
+    """The _Plan of the readable path's calls on `batch` samples (kept for a few sizes)."""
+    plan = _PLANS.get(batch)
+    if plan is None:
+        plan = _Plan(batch)
+        if len(_PLANS) < 16:
+            _PLANS[batch] = plan
+    return plan
+
+
+class _Blas:
+    """The thread count of the OpenBLAS that NumPy calls, held for the products of
+    train_step and of the forward pass (_forward: forward, predict, evaluate, fit).
+
+    Two BLAS threads cost a small product more than they save, and when another process
+    keeps a core busy they wait for each other by the millisecond. So a step whose products
+    are all small (from THREADS_ONE samples up to THREADS_MEASURED; below, OpenBLAS keeps
+    them on one thread itself) runs on one thread, and a step with a large product runs on
+    whichever of one thread and the library's own count was faster, each step timed. The
+    count is set only while it is still the one the library started with: a count the user
+    chose (_USER_VARIABLES in the environment, or threadpoolctl's threadpool_limits around
+    the call) is left alone. What a step sets it restores, also on an exception.
+    Nothing is looked up before the first step.
+    """
+
+    __slots__ = ("get", "own", "set")
+
+    def __init__(self):
+        self.get, self.set, self.own = self._find, None, -1
+
+    def _find(self):
+        """Find the library (once), keep its getter and setter; return the current count."""
+        self.get, self.set = int, None  # int() is 0: no count to hold
+        if any(os.environ.get(name) for name in _USER_VARIABLES):
+            return 0
+        functions = _openblas_threads()
+        if functions is not None and functions[0]() > 1:
+            self.get, self.set = functions
+            self.own = self.get()
+        return self.get()
+
+    def enter(self, plan):
+        """Set the count for a step of `plan`; the count to restore, or 0 if none was set."""
+        threads = self.get()
+        if threads != self.own:  # the user's count, or no library found
+            return 0
+        if plan.measured:
+            plan.start = time.perf_counter()
+            if not plan.one:
+                return threads
+        self.set(1)
+        return threads
+
+    def leave(self, plan, threads):
+        """Restore the count `enter` found; time a measured step and pick the next count."""
+        if plan.measured:
+            one, seconds, now = plan.one, plan.seconds, time.perf_counter()
+            elapsed = seconds[one] = now - plan.start
+            if plan.probing:  # the other count had its try: keep the faster
+                plan.probing = False
+                if elapsed > seconds[not one]:
+                    plan.one, plan.backoff = not one, min(4 * plan.backoff, 64)
+                else:
+                    plan.backoff = 1
+                plan.due = now + 100 * plan.backoff * min(seconds)
+            elif now > plan.due or elapsed > 1.5 * seconds[not one]:  # due, or slowed down
+                plan.one, plan.probing = not one, True
+            if not one:  # it ran on the library's count: nothing to restore
+                return
+        self.set(threads)
+
+
+def _openblas_threads():
+    """(get, set) of the thread count of the OpenBLAS NumPy loaded, or None.
+
+    Found as threadpoolctl finds it, among the shared libraries loaded in this process
+    (Linux's /proc/self/maps; None elsewhere): NumPy's own copy (numpy.libs, numpy/.dylibs),
+    else the only OpenBLAS loaded; opened without loading anything, and called by the names
+    OpenBLAS builds use (a scipy_ prefix, a 64_ suffix).
+    """
+    import ctypes
+
+    try:
+        with open("/proc/self/maps", encoding="utf-8") as maps:
+            found = {line.split(maxsplit=5)[-1].strip() for line in maps if "openblas" in line}
+    except OSError:
+        return None
+    paths = sorted(path for path in found if "openblas" in os.path.basename(path))
+    home = os.path.dirname(numpy.__file__)
+    numpys = [path for path in paths if path.startswith(home)]
+    for path in numpys or paths[: len(paths) == 1]:
+        try:
+            library = ctypes.CDLL(path, mode=os.RTLD_NOLOAD)
+        except OSError:
+            continue
+        for prefix in ("", "scipy_"):
+            for suffix in ("", "64_"):
+                get = getattr(library, f"{prefix}openblas_get_num_threads{suffix}", None)
+                set_ = getattr(library, f"{prefix}openblas_set_num_threads{suffix}", None)
+                if get is not None and set_ is not None:
+                    set_.restype = None
+                    return get, set_
+    return None
+
+
+_USER_VARIABLES = ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS")  # OpenBLAS's
+_BLAS = _Blas()
+_PLANS = {}
 
 
 def _as_inputs(X, name="X"):

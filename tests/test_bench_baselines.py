@@ -153,11 +153,12 @@ def test_quick_pieces_run(capsys: pytest.CaptureFixture[str]) -> None:
     assert bench.numpy_call_cost() > 0
     work = load_workload("w1")
     impls = [baselines.make_fast(work), baselines.make_plain(work)]
-    samples = bench.time_blocks(impls, rounds=2, block=0.001)
+    samples, loaded = bench.time_blocks(impls, rounds=2, block=0.001)
     assert {name: len(values) for name, values in samples.items()} == {
         "numpy-fast": 2,
         "numpy-plain": 2,
     }
+    assert loaded == {}
     result = bench.Result(work, seconds={"numpy-fast": 1e-5, "numpy-plain": 2e-5})
     result.spread = {"numpy-fast": 0.1, "numpy-plain": 0.1}
     result.samples = {"numpy-fast": [1e-5, 2e-5, 1e-5], "numpy-plain": [2e-5, 2e-5, 3e-5]}
@@ -166,6 +167,27 @@ def test_quick_pieces_run(capsys: pytest.CaptureFixture[str]) -> None:
     rows = dict(bench.targets([result], bench.FAST, peak=100.0, per_call=1e-6, cli={}))
     assert rows["W4 GFLOP/s >= 75% of GEMM peak"] == "n/a"
     assert "W1" in capsys.readouterr().out
+
+
+def test_loaded_rounds_follow_the_quiet_ones(capsys: pytest.CaptureFixture[str]) -> None:
+    work = load_workload("w1")
+    impls = [baselines.make_fast(work)]
+    load = bench.Load()
+    try:
+        samples, loaded = bench.time_blocks(impls, rounds=2, block=0.001, load=load)
+    finally:
+        load.close()
+    assert load.process.returncode is not None  # the busy process is gone
+    assert len(samples["numpy-fast"]) == len(loaded["numpy-fast"]) == 2
+    result = bench.Result(work, seconds={"numpy-fast": 1e-5}, spread={"numpy-fast": 0.1})
+    result.samples = {"numpy-fast": [1e-5, 2e-5, 1e-5]}
+    result.loaded = {"numpy-fast": [2e-5, 2e-5, 4e-5]}
+    assert bench.load_ratio(result, "numpy-fast") == 2.0  # medians: 2e-5 / 1e-5
+    bench.print_workload(result, {})
+    assert "load/quiet" in capsys.readouterr().out
+    rows = dict(bench.load_targets([result], bench.FAST, peak=100.0))
+    assert rows["W1 loaded / quiet <= 1.3"] == "MISS 2.00"
+    assert rows["W4 loaded GFLOP/s >= 45% of quiet GEMM peak"] == "n/a"
 
 
 def test_unknown_workload_is_refused() -> None:

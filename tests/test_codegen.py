@@ -22,7 +22,7 @@ from derive.cli import main
 
 GENERATED = sorted((ROOT / "generated").glob("*.py"))
 MODULES = [path for path in GENERATED if path.name != "__init__.py"]
-ALLOWED_IMPORTS = {"math", "os", "tempfile", "zipfile", "numpy"}
+ALLOWED_IMPORTS = set(specs.GENERATED_MODULE_IMPORTS)  # NumPy and the standard library
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
@@ -118,7 +118,7 @@ def test_fast_path_allocates_nothing_and_never_branches_on_the_spec(path: Path) 
     }
     # the blocks are checked by identity, the workspace looked up, foreign arrays copied
     held = next(b for b in branches if b.startswith("fast.__class__ is not _Fast or params["))
-    rest = {"held is None", "buffers is None", "copies", "not math.isfinite(loss)"}
+    rest = {"held is None", "buffers is None", "copies", "not math.isfinite(loss)", "threads"}
     adam = {"type(step) is not int or step < 0"}  # the state's step count, checked
     assert branches - {held} - adam == rest
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -120,9 +119,7 @@ def test_unknown_format_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> 
 
 
 def test_bundled_notes_as_json(capsys: pytest.CaptureFixture[str]) -> None:
-    start = time.perf_counter()
     assert main(["verify", "--format", "json"]) == 1
-    elapsed = time.perf_counter() - start
     payload = json.loads(capsys.readouterr().out)
     ids = [c["id"] for c in payload["claims"]]
     expected = {f"eq{k}" for k in range(1, 17)} | {"etot"} | {f"step{k}" for k in range(1, 7)}
@@ -136,7 +133,6 @@ def test_bundled_notes_as_json(capsys: pytest.CaptureFixture[str]) -> None:
         summary["total"] == len(ids) == summary["holds"] + summary["fails"] + summary["conditional"]
     )
     assert "ReLU'(0) = 0" in summary["convention"]
-    assert elapsed < 30
 
 
 def test_bundled_notes_as_text(capsys: pytest.CaptureFixture[str]) -> None:
