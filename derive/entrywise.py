@@ -60,6 +60,12 @@ def check_claim(claim: Claim, cfile: ClaimsFile) -> checker.Result:
     _refuse_constant_derivatives(judged)
     failed = [j for j in judged if j.outcome.status in ("fails", "missing")]
     kinked = [j for j in judged if j.outcome.status == "kink"]
+    known = ("holds", "fails", "missing", "kink")
+    open_ = [j for j in judged if j.outcome.status not in known]
+    if open_ and not failed:  # the checker neither proved nor refuted an entry: never "holds"
+        first = open_[0].outcome
+        result.verdict, result.condition = first.status, f"{first.label}: {first.reason}"
+        return result
     if not failed and not kinked:
         touches = any(_has_kink(pair) for j in judged for pair in j.pairs)
         result.condition = f"checked with {KINK_CONVENTION}" if touches else None
@@ -112,15 +118,13 @@ def _judge(decl: Declarations, case: Case, lhs: Expression, rhs: Expression) -> 
     rng = random.Random(case.label)
     for (index, true), (_, stated) in zip(entry_names(left), entry_names(right), strict=True):
         judged.pairs.append((true, stated))
-        if outcome.status != "holds":
-            continue
-        if _lifted_cancels(ctx, true, stated):
-            continue  # proved on the defined quantities
+        if outcome.status == "fails" or _lifted_cancels(ctx, true, stated):
+            continue  # a failing entry is enough; or proved on the defined quantities
         entry = checker.Outcome("holds", _entry_label(case, lhs, index), env=case.env)
         checker._decide_instance(entry, true, stated, {}, rng)
         entry.lhs, entry.rhs = true, stated
-        if entry.status != "holds":
-            judged.outcome = outcome = entry
+        if entry.status != "holds" and (outcome.status == "holds" or entry.status == "fails"):
+            judged.outcome = outcome = entry  # the first entry that does not hold; a fail first
     return judged
 
 

@@ -417,3 +417,18 @@ def test_a_reading_that_needs_other_sizes_is_skipped(tmp_path: Path) -> None:
     readings = 'conditions = [{ text = "v", lhs = "v" }, { text = "half", lhs = "grad(C / 2, a)" }]'
     result = verdicts(tmp_path, text + claim("c", "grad(C, a)", "a - y", readings))["c"]
     assert (result.verdict, result.condition) == ("conditional", "half")
+
+
+def test_an_entry_the_checker_cannot_decide_never_holds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the checker neither proves nor refutes an entry, its status is the verdict."""
+
+    def undecided(out: checker.Outcome, *args: object) -> None:
+        out.status, out.reason = "unproven", "no proof and no counterexample"
+
+    monkeypatch.setattr(checker, "_decide_instance", undecided)
+    text = '[symbols]\nn = { size = [2] }\nx = { shape = ["n"] }\n'
+    result = verdicts(tmp_path, text + claim("c", "grad(sum(x**2), x)", "2*x"))["c"]
+    assert result.verdict == "unproven"
+    assert result.condition == "n=2, grad(sum(x**2), x)[0]: no proof and no counterexample"
