@@ -6,7 +6,8 @@ tanh' = 1 - y**2, relu' = H(y)), which is proved equal to the derivative before 
 
 ReLU'(0) is a convention, not mathematics: SymPy's Heaviside is 1/2 at 0. derive takes the
 left derivative at a kink, as PyTorch and scikit-learn do: `HEAVISIDE_AT_ZERO = 0`, so
-ReLU'(0) = 0 and leaky ReLU'(0) = 0.01. It is set here and nowhere else.
+ReLU'(0) = 0 and leaky ReLU'(0) = 0.01. It is set here and nowhere else, for every form a
+claim may write (`differentiate`): Heaviside, Max, Min, Abs, Piecewise, relu, leaky ReLU.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ import sympy as sp
 from derive.symbols import p, x, y
 
 HEAVISIDE_AT_ZERO = sp.Integer(0)
-KINK_CONVENTION = "ReLU'(0) = 0 (Heaviside(0) = 0, the left derivative, as PyTorch)"
+KINK_CONVENTION = (
+    "the left derivative at a kink (ReLU'(0) = 0, leaky ReLU'(0) = its slope, as PyTorch)"
+)
 LEAKY_SLOPE = sp.Rational(1, 100)
 
 
@@ -31,9 +34,74 @@ def apply_kink_convention(expr: sp.Expr) -> sp.Expr:
     )
 
 
+KINK_SOURCES: dict[sp.Expr, str] = {}  # kink argument -> the Max, Min or Abs it came from
+
+
 def differentiate(expr: sp.Expr, var: sp.Symbol) -> sp.Expr:
-    """`sympy.diff` with the kink convention applied: the one way derive differentiates."""
-    return apply_kink_convention(sp.diff(expr, var))
+    """`sympy.diff` with the kink convention applied: the one way derive differentiates.
+
+    At a kink the derivative is the left one, d/dvar from below, whatever form wrote it:
+    a Heaviside that `sympy.diff` makes (from Max, Min, relu) takes at 0 the value its
+    argument has just left of the kink; Abs(u) is differentiated as Piecewise((u, u > 0),
+    (-u, True)); a Piecewise derivative takes at each boundary the case that holds just
+    left of it. Where the kink's direction in `var` depends on other quantities (a weighted
+    input differentiated by a weight), Heaviside(0) = 0: ReLU'(0) = 0 through the chain
+    rule, as PyTorch's autograd.
+    """
+    _remember_kinks(expr)
+    expr = expr.replace(
+        lambda e: isinstance(e, sp.Abs) and e.args[0].has(var),
+        lambda e: sp.Piecewise((e.args[0], e.args[0] > 0), (-e.args[0], True)),
+    )
+    derivative = sp.diff(expr, var)
+    derivative = derivative.replace(
+        lambda e: isinstance(e, sp.Heaviside) and e.args[1] == sp.S.Half,
+        lambda e: sp.Heaviside(e.args[0], _left_value(e.args[0], var)),
+    )
+    return derivative.replace(lambda e: isinstance(e, sp.Piecewise), lambda e: _left_cases(e, var))
+
+
+def _left_value(kink: sp.Expr, var: sp.Symbol) -> sp.Expr:
+    """Heaviside(kink) just left of kink = 0 in `var`: 1 when kink falls as var grows."""
+    slope = sp.diff(kink, var)
+    return sp.Integer(1) if slope.is_negative else HEAVISIDE_AT_ZERO
+
+
+def _left_cases(piecewise: sp.Piecewise, var: sp.Symbol) -> sp.Piecewise:
+    """The Piecewise with each inequality in `var` made true on its boundary when it is true
+    just left of it, false when false there: the cases of the left limit."""
+
+    def left(rel: sp.Basic) -> sp.Basic:
+        kink = rel.lhs - rel.rhs
+        slope = sp.diff(kink, var)
+        if not (slope.is_positive or slope.is_negative):
+            return rel
+        below = bool(slope.is_positive)  # just left of the boundary, kink < 0
+        if isinstance(rel, sp.StrictLessThan | sp.LessThan):
+            return sp.Le(kink, 0) if below else sp.Lt(kink, 0)
+        return sp.Gt(kink, 0) if below else sp.Ge(kink, 0)
+
+    inequality = (sp.StrictLessThan, sp.LessThan, sp.StrictGreaterThan, sp.GreaterThan)
+    cases = [
+        (value, condition.replace(lambda e: isinstance(e, inequality), left))
+        for value, condition in piecewise.args
+    ]
+    return sp.Piecewise(*cases)
+
+
+def kink_key(kink: sp.Expr) -> sp.Expr:
+    """The kink up to a constant factor: x for 99*x/100 and for -x."""
+    primitive = sp.expand(kink).as_content_primitive()[1]
+    return -primitive if primitive.could_extract_minus_sign() else primitive
+
+
+def _remember_kinks(expr: sp.Expr) -> None:
+    for node in sp.preorder_traversal(expr):
+        if isinstance(node, sp.Max | sp.Min) and len(node.args) == 2 and 0 not in node.args:
+            kink = kink_key(node.args[0] - node.args[1])
+            KINK_SOURCES.setdefault(kink, f"the tie of {sp.sstr(node)}")
+        if isinstance(node, sp.Abs):
+            KINK_SOURCES.setdefault(kink_key(node.args[0]), f"the kink of {sp.sstr(node)}")
 
 
 @dataclass(frozen=True)

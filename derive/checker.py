@@ -17,25 +17,45 @@ and the two sides are compared once written in the lowest layer either side ment
 from __future__ import annotations
 
 import itertools
+import math
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import sympy as sp
-from sympy.core.relational import Relational
 
 from derive import activations, losses
-from derive.activations import KINK_CONVENTION, differentiate
-from derive.claims import Claim, ClaimsFile, Expression, OutOfRangeError, Scope, build
-from derive.errors import DeriveError
+from derive.activations import KINK_CONVENTION, KINK_SOURCES, differentiate, kink_key
+from derive.claims import (
+    MAX_INSTANCES,
+    Claim,
+    ClaimsFile,
+    Expression,
+    OutOfRangeError,
+    Scope,
+    build,
+)
+from derive.errors import DeriveError, plain
+from derive.regions import (
+    KINKED,
+    Points,
+    Region,
+    all_kinks,
+    differs,
+    region_point,
+    regions,
+    show,
+    sign_at,
+    value,
+)
 from derive.symbols import t as t_sym
 from derive.symbols import y as y_sym
 
 __all__ = ["Outcome", "Result", "check_claim", "check_file"]
 
-VALUES = [sp.Rational(v) for v in ("-3", "-2", "-1", "-1/2", "1/3", "1/2", "1", "3/2", "2", "3")]
 SAMPLES = 8  # random points tried before a region-by-region split
-MAX_REGIONS = 128  # leaves of the region split; beyond it, sampled evidence only
+MAX_REGIONS = 128  # leaves of the region split; beyond it, only a counterexample can decide
+LARGE_OPS = 500  # operations in lhs - rhs past which two points are tried before cancelling
 WITNESS_TRIES = 60
 _INPUT_ONLY = 10**6  # the derivative level of a target t: nothing is expanded
 
@@ -165,13 +185,16 @@ def _neurons(layer: int, size: int) -> str:
 class Outcome:
     """The decision on one instance of a claim."""
 
-    status: str  # "holds" | "fails" | "kink" (fails only where a kink argument is 0) | "missing"
+    status: (
+        str  # "holds" | "fails" | "kink" (fails only where a kink is 0) | "missing" | "unproven"
+    )
     label: str
     lhs: sp.Expr | None = None  # the true value (left side), as compared
     rhs: sp.Expr | None = None  # the stated value (right side), as compared
     point: dict[sp.Symbol, sp.Expr] | None = None
     kink: str = ""
-    reason: str = ""  # for "missing": the quantity that does not exist
+    kink_source: str = "the kink"  # "the tie of Max(a, b)" when a general max made it
+    reason: str = ""  # "missing": the quantity that does not exist; "unproven": what was tried
     env: dict[str, int] = field(default_factory=dict)
     sizes: tuple[int, ...] = ()
 
@@ -185,7 +208,7 @@ class Result:
     """The verdict on one claim, with the evidence the report shows."""
 
     id: str
-    verdict: str  # "holds" | "fails" | "conditional"
+    verdict: str  # "holds" | "fails" | "conditional" | "unproven" | "undecided"
     statement: str
     source: str
     latex: str
@@ -194,6 +217,7 @@ class Result:
     corrected: str | None = None
     evidence: Outcome | None = None
     corrected_expr: sp.Expr | None = None
+    tried: str | None = None  # unproven: what was tried; undecided: the budget that ran out
 
 
 @dataclass(frozen=True)
@@ -216,35 +240,47 @@ class Instance:
 
 
 def instances(claim: Claim, cfile: ClaimsFile) -> list[Instance]:
-    """Every instance of a claim: network shapes x sizes x index values, filtered by domain."""
+    """Every instance of a claim: network shapes x sizes x index values, filtered by domain.
+
+    The count is capped before any instance is made or filtered: the product of the
+    shapes and sizes first, then each index range before its values are listed.
+    """
+    at = f"{plain(str(cfile.path))}: claim {claim.id}"
     shapes: tuple[tuple[int, ...], ...] = ((),)
     if claim.kind != "equation":
         assert cfile.network is not None
         shapes = claim.layers or cfile.network.layers
+    combinations = len(shapes) * math.prod(len(vals) for _, vals in claim.sizes)
+    if combinations > MAX_INSTANCES:
+        raise DeriveError(f"{at}: more than {MAX_INSTANCES} instances (shapes x sizes)")
     names = [name for name, _ in claim.sizes]
     found: list[Instance] = []
+    budget = [MAX_INSTANCES]  # instances left, before the domain filter
     for shape in shapes:
         for values in itertools.product(*[vals for _, vals in claim.sizes]):
             base = Instance("", dict(zip(names, values, strict=True)), shape)
-            found.extend(_indexed(claim, cfile, base))
-            if len(found) > 600:
-                raise DeriveError(f"{cfile.path}: claim {claim.id}: more than 600 instances")
+            found.extend(_indexed(claim, cfile, base, budget, at))
     if not found:
-        raise DeriveError(
-            f"{cfile.path}: claim {claim.id}: no instance (check indices, sizes, domain)"
-        )
+        raise DeriveError(f"{at}: no instance (check indices, sizes, domain)")
     return found
 
 
-def _indexed(claim: Claim, cfile: ClaimsFile, base: Instance) -> Iterator[Instance]:
+def _indexed(
+    claim: Claim, cfile: ClaimsFile, base: Instance, budget: list[int], at: str
+) -> Iterator[Instance]:
     envs = [dict(base.env)]
     for name, low, high in claim.indices:
         grown: list[dict[str, int]] = []
         for env in envs:
             scope = Instance("", env, base.sizes).scope(cfile)
             first, last = _integer(low, scope), _integer(high, scope)
+            if len(grown) + max(0, last - first + 1) > budget[0]:
+                raise DeriveError(f"{at}: more than {MAX_INSTANCES} instances (sizes x indices)")
             grown.extend(env | {name: v} for v in range(first, last + 1))
         envs = grown
+    budget[0] -= len(envs)
+    if budget[0] < 0:
+        raise DeriveError(f"{at}: more than {MAX_INSTANCES} instances (sizes x indices)")
     for env in envs:
         instance = Instance(_label(base.sizes, env), env, base.sizes)
         if claim.domain is None or _decide(claim.domain, instance.scope(cfile)):
@@ -252,7 +288,10 @@ def _indexed(claim: Claim, cfile: ClaimsFile, base: Instance) -> Iterator[Instan
 
 
 def _integer(expr: Expression, scope: Scope) -> int:
-    value = build(expr, scope)
+    try:
+        value = build(expr, scope)
+    except OutOfRangeError as exc:  # a bound such as s(7) past the network's layers
+        raise DeriveError(f"{expr.where}: {expr.text!r}: {exc}") from None
     if not isinstance(value, sp.Integer):
         raise DeriveError(f"{expr.where}: {expr.text!r} is not an integer for every size")
     return int(value)
@@ -300,55 +339,114 @@ def judge(instance: Instance, cfile: ClaimsFile, lhs: Expression, rhs: Expressio
 def _decide_instance(
     out: Outcome, lhs: sp.Expr, rhs: sp.Expr, names: dict[sp.Expr, str], rng: random.Random
 ) -> None:
-    """Symbolic zero, else a sampled counterexample, else regions (kinks) or simplify."""
+    """Symbolic zero, else a counterexample, else region by region; never holds by sampling."""
     diff = lhs - rhs
     if diff == 0:
         return
     symbols = sorted(lhs.free_symbols | rhs.free_symbols, key=str)
-    kinks = _all_kinks(diff)
+    kinks = all_kinks(diff)
+    points = Points(symbols, rng)
+    points.around(kinks)
+    large = sp.count_ops(diff) > LARGE_OPS  # cancelling it costs more than a few evaluations
+    if large and _sampled(out, lhs, rhs, kinks, symbols, points, 2):
+        return
     if not kinks and _cancels(diff):  # cheap without kinks; with them, sampling comes first
         return
-    for _ in range(SAMPLES):
-        point = {s: rng.choice(_values_of(s)) for s in symbols}
-        if any(_value(k, point) in (0, None) for k in kinks):
-            continue
-        if _differs(lhs, rhs, point):
-            out.status, out.point = "fails", point
-            return
+    if _sampled(out, lhs, rhs, kinks, symbols, points, SAMPLES):
+        return
     if kinks and _cancels(diff):
         return
+    whole = Region(diff, (), ())
     if not kinks:
         if not _is_zero(diff):
-            found = _search(lhs, rhs, [], [], symbols, rng)
-            out.status, out.point = ("fails", found) if found else ("holds", None)
+            _settle(out, lhs, rhs, [whole], points, names)
         return
-    leaves = list(itertools.islice(_regions(diff, [], []), MAX_REGIONS + 1))
+    leaves = list(itertools.islice(regions(diff), MAX_REGIONS + 1))
     if len(leaves) > MAX_REGIONS:
-        return  # too many regions: the sampled points are the evidence
-    for leaf, constraints, subs in leaves:
-        if not leaf.has(sp.nan) and _is_zero(leaf):
+        _settle(out, lhs, rhs, [whole], points, names, f"more than {MAX_REGIONS} regions")
+        return
+    for leaf in leaves:
+        points.around([kink for kink, _ in leaf.constraints])
+    undecided = [
+        leaf
+        for leaf in leaves
+        if leaf.leaf.has(sp.nan) or not _is_zero(leaf.leaf)  # zero: proved on the region
+    ]
+    _settle(out, lhs, rhs, undecided, points, names, f"{len(leaves)} regions")
+
+
+def _sampled(
+    out: Outcome,
+    lhs: sp.Expr,
+    rhs: sp.Expr,
+    kinks: list[sp.Expr],
+    symbols: list[sp.Symbol],
+    points: Points,
+    tries: int,
+) -> bool:
+    """A counterexample among `tries` points away from every kink: recorded in `out`."""
+    for _ in range(tries):
+        point = points.draw(symbols)
+        if any(sign_at(k, point) in (0, None) for k in kinks):
             continue
-        witness = _search(lhs, rhs, constraints, subs, symbols, rng)
+        if differs(lhs, rhs, point):
+            out.status, out.point = "fails", point
+            return True
+    return False
+
+
+def _settle(
+    out: Outcome,
+    lhs: sp.Expr,
+    rhs: sp.Expr,
+    leaves: list[Region],
+    points: Points,
+    names: dict[sp.Expr, str],
+    split: str = "",
+) -> None:
+    """Regions not proved equal: a counterexample in one, an exactly empty one, or unproven."""
+    symbols = sorted(lhs.free_symbols | rhs.free_symbols, key=str)
+    open_regions = []
+    for leaf in leaves:
+        witness = _search(lhs, rhs, leaf, symbols, points)
+        if witness is None and leaf.solved:
+            decided, inside = region_point(leaf, [s for s in symbols if s not in dict(leaf.subs)])
+            if decided and inside is None:
+                continue  # SymPy shows the region has no point
+            if inside is not None and differs(lhs, rhs, inside):
+                witness = inside
         if witness is None:
-            continue  # an empty region, or zero on it
+            open_regions.append(leaf)
+            continue
         out.point = witness
-        zero = [e for e, sign in constraints if sign == 0]
+        zero = [kink for kink, sign in leaf.constraints if sign == 0]
         if not zero:
             out.status = "fails"
             return
-        out.status, out.kink = "kink", names.get(zero[0], sp.sstr(zero[0]))
+        out.status, out.kink = "kink", names.get(zero[0], show(zero[0]))
+        out.kink_source = KINK_SOURCES.get(kink_key(zero[0]), "the kink")
+    if out.status != "fails" and open_regions:  # a kink difference is not a proof elsewhere
+        out.status = "unproven"
+        out.reason = f"no proof and no counterexample: {points.drawn} exact points tried; " + (
+            f"{split}: not split into regions"
+            if split.startswith("more than")
+            else _open_regions(open_regions, split)
+        )
 
 
-def _values_of(symbol: sp.Symbol) -> list[sp.Rational]:
-    """The points tried for a symbol: its domain's (see derive.declarations), else VALUES."""
-    return list(getattr(symbol, "sample_values", ())) or VALUES
+def _open_regions(open_regions: list[Region], split: str) -> str:
+    shown = "; ".join(leaf.describe() for leaf in open_regions[:3])
+    more = f" and {len(open_regions) - 3} more" if len(open_regions) > 3 else ""
+    where = f" of {split}" if split else ""
+    return f"SymPy does not show 0 on {len(open_regions)} region(s){where}: {shown}{more}"
 
 
 def _cancels(diff: sp.Expr) -> bool:
     """diff is 0 as a rational function of its atoms (exp(z), Heaviside(...) as generators)."""
     if diff == 0:
         return True
-    opaque = {node: sp.Dummy() for node in _outermost(diff, _KINKED)}
+    diff = _as_steps(diff)
+    opaque = {node: sp.Dummy() for node in _outermost(diff, KINKED)}
     rational = _exp_as_powers(diff.xreplace(opaque))
     try:
         field, *_ = sp.field(sorted(rational.free_symbols, key=str), sp.QQ)
@@ -359,6 +457,44 @@ def _cancels(diff: sp.Expr) -> bool:
         return bool(sp.expand(sp.fraction(sp.together(rational))[0]) == 0)
     except (sp.PolynomialError, TypeError, ValueError):
         return False
+
+
+_STEP = {  # a case `kink OP 0` as a step: (sign of the kink, the step's value at 0)
+    sp.StrictGreaterThan: (1, 0),
+    sp.GreaterThan: (1, 1),
+    sp.StrictLessThan: (-1, 0),
+    sp.LessThan: (-1, 1),
+}
+
+
+def _as_steps(expr: sp.Expr) -> sp.Expr:
+    """Two-case Piecewise as Heavisides, each Heaviside of a canonical argument: exact
+    rewritings, so that a claim writing [z > 0] cancels against the Heaviside(z, 0) of a
+    derivative as a rational function would, without a region split."""
+
+    def two_cases(node: sp.Basic) -> bool:
+        if not isinstance(node, sp.Piecewise) or len(node.args) != 2:
+            return False
+        (_, condition), (_, otherwise) = node.args
+        return type(condition) in _STEP and otherwise == sp.true
+
+    def step(node: sp.Piecewise) -> sp.Expr:
+        (value, condition), (other, _) = node.args
+        sign, at_zero = _STEP[type(condition)]
+        on = sp.Heaviside(sign * (condition.lhs - condition.rhs), at_zero)
+        return value * on + other * (1 - on)
+
+    def canonical(node: sp.Heaviside) -> sp.Expr:
+        arg, at_zero = node.args
+        content, primitive = sp.expand(arg).as_content_primitive()
+        if content.is_negative:
+            content, primitive = -content, -primitive
+        if primitive.could_extract_minus_sign():
+            return 1 - sp.Heaviside(-primitive, 1 - at_zero)
+        return sp.Heaviside(primitive, at_zero)
+
+    steps = expr.replace(two_cases, step)
+    return steps.replace(lambda e: isinstance(e, sp.Heaviside) and len(e.args) == 2, canonical)
 
 
 def _exp_as_powers(expr: sp.Expr) -> sp.Expr:
@@ -386,154 +522,30 @@ def _outermost(expr: sp.Basic, kinds: tuple[type, ...]) -> list[sp.Basic]:
 
 
 def _is_zero(diff: sp.Expr) -> bool:
-    """simplify(diff) == 0, then .equals(0)."""
-    if _cancels(diff) or sp.simplify(diff) == 0:
-        return True
-    return bool(diff.equals(0))
-
-
-def _value(expr: sp.Expr, point: dict[sp.Symbol, sp.Expr]) -> complex | None:
-    """expr at a point, as a number; None where it is undefined."""
-    value = expr.xreplace(point)
-    if value.is_Rational:
-        return complex(value)
-    if value.has(sp.nan, sp.zoo, sp.oo, -sp.oo):
-        return None
+    """simplify(diff) == 0, then .equals(0) (which is only True when it proves it)."""
     try:
-        return complex(sp.N(value, 30))
-    except (TypeError, ValueError):
-        return None
-
-
-def _differs(lhs: sp.Expr, rhs: sp.Expr, point: dict[sp.Symbol, sp.Expr]) -> bool:
-    """lhs and rhs differ at the point, exactly for rationals; the stated side may be undefined."""
-    exact = lhs.xreplace(point), rhs.xreplace(point)
-    if exact[0].is_Rational and exact[1].is_Rational:
-        return bool(exact[0] != exact[1])
-    true, stated = _value(exact[0], {}), _value(exact[1], {})
-    if true is None:
+        return _cancels(diff) or sp.simplify(diff) == 0 or diff.equals(0) is True
+    except (ValueError, TypeError, ArithmeticError):  # SymPy cannot compare a part: no proof
         return False
-    if stated is None:
-        return True
-    return abs(true - stated) > 1e-20 * max(1.0, abs(true))
-
-
-_KINKED = (sp.Heaviside, sp.Max, sp.Min, sp.Abs, sp.Piecewise)
-
-
-def _all_kinks(expr: sp.Expr) -> list[sp.Expr]:
-    found: dict[sp.Expr, None] = {}
-    for node in sp.preorder_traversal(expr):
-        arg = _kink_arg(node)
-        if arg is not None and arg.free_symbols:
-            found[arg] = None
-    return list(found)
-
-
-def _kink_arg(node: sp.Basic) -> sp.Expr | None:
-    if isinstance(node, sp.Heaviside | sp.Abs):
-        return node.args[0]
-    if isinstance(node, sp.Max | sp.Min) and len(node.args) == 2:
-        return node.args[0] - node.args[1]
-    if isinstance(node, Relational):
-        return node.lhs - node.rhs
-    return None
-
-
-def _innermost_kink(expr: sp.Expr) -> sp.Expr | None:
-    for arg in _all_kinks(expr):
-        if not arg.has(*_KINKED):
-            arg = sp.expand(arg)
-            return -arg if arg.could_extract_minus_sign() else arg
-    return None
-
-
-def _regions(
-    expr: sp.Expr, constraints: list[tuple[sp.Expr, int]], subs: list[tuple[sp.Symbol, sp.Expr]]
-) -> Iterator[tuple[sp.Expr, list[tuple[sp.Expr, int]], list[tuple[sp.Symbol, sp.Expr]]]]:
-    """Leaves of the split: the expression with every kink resolved, and the region's signs."""
-    kink = _innermost_kink(expr)
-    if kink is None:
-        yield expr, constraints, subs
-        return
-    for sign in (1, -1, 0):
-        resolved = _resolve(expr, kink, sign)
-        more = subs
-        if sign == 0:
-            solved = _solve_linear(kink)
-            if solved is None:
-                continue
-            resolved = resolved.xreplace({solved[0]: solved[1]})
-            more = [*subs, solved]
-        yield from _regions(resolved, [*constraints, (kink, sign)], more)
-
-
-def _resolve(expr: sp.Expr, kink: sp.Expr, sign: int) -> sp.Expr:
-    """expr with every function of `kink` evaluated as if kink had the given sign."""
-
-    def sign_of(arg: sp.Expr) -> int | None:
-        arg = sp.expand(arg)
-        return sign if arg == kink else -sign if arg == -kink else None
-
-    def known(node: sp.Basic) -> bool:
-        arg = _kink_arg(node)
-        return arg is not None and sign_of(arg) is not None
-
-    def value(node: sp.Basic) -> sp.Basic:
-        arg = _kink_arg(node)
-        assert arg is not None
-        s = sign_of(arg)
-        assert s is not None
-        if isinstance(node, sp.Heaviside):
-            return {1: sp.Integer(1), -1: sp.Integer(0), 0: node.args[1]}[s]
-        if isinstance(node, sp.Abs):
-            return node.args[0] if s >= 0 else -node.args[0]
-        if isinstance(node, sp.Max):
-            return node.args[0] if s >= 0 else node.args[1]
-        if isinstance(node, sp.Min):
-            return node.args[0] if s <= 0 else node.args[1]
-        assert isinstance(node, Relational)
-        return node.func(sp.Integer(s), 0)
-
-    return expr.replace(known, value)
-
-
-def _solve_linear(kink: sp.Expr) -> tuple[sp.Symbol, sp.Expr] | None:
-    """A symbol of `kink` and its value on kink = 0, when kink is linear in it."""
-    for symbol in sorted(kink.free_symbols, key=str):
-        slope = kink.diff(symbol)
-        if slope != 0 and not slope.has(symbol):
-            return symbol, sp.expand(symbol - kink / slope)
-    return None
 
 
 def _search(
-    lhs: sp.Expr,
-    rhs: sp.Expr,
-    constraints: list[tuple[sp.Expr, int]],
-    subs: list[tuple[sp.Symbol, sp.Expr]],
-    symbols: list[sp.Symbol],
-    rng: random.Random,
+    lhs: sp.Expr, rhs: sp.Expr, region: Region, symbols: list[sp.Symbol], points: Points
 ) -> dict[sp.Symbol, sp.Expr] | None:
     """An exact point inside the region where lhs and rhs differ, if one is found."""
-    solved = {symbol for symbol, _ in subs}
+    solved = dict(region.subs)
     free = [s for s in symbols if s not in solved]
     for _ in range(WITNESS_TRIES):
-        point = {s: rng.choice(_values_of(s)) for s in free}
-        for symbol, value in reversed(subs):
-            point[symbol] = value.xreplace(point)
+        point = points.draw(free)
+        for symbol, solution in reversed(region.subs):
+            point[symbol] = solution.xreplace(point)
         if any(v.has(sp.zoo, sp.nan) for v in point.values()):
             continue
-        signs = [(_value(e, point), sign) for e, sign in constraints]
-        if any(v is None or _sign(v.real) != sign for v, sign in signs):
+        if any(sign_at(kink, point) != sign for kink, sign in region.constraints):
             continue
-        if _differs(lhs, rhs, point):
+        if differs(lhs, rhs, point):
             return point
     return None
-
-
-def _sign(value: float) -> int:
-    return 0 if abs(value) < 1e-25 else 1 if value > 0 else -1
 
 
 # --- deciding a claim ----------------------------------------------------------------------
@@ -546,6 +558,7 @@ def check_file(cfile: ClaimsFile) -> list[Result]:
 
 def check_claim(claim: Claim, cfile: ClaimsFile) -> Result:
     """holds, fails (counterexample and corrected form) or conditional (the named condition)."""
+    KINK_SOURCES.clear()  # a kink is named after the Max or Abs of this claim, not an earlier one
     if cfile.declarations is not None:  # [symbols]: vectors and matrices, entry by entry
         from derive.entrywise import check_claim as check_entrywise
 
@@ -556,6 +569,12 @@ def check_claim(claim: Claim, cfile: ClaimsFile) -> Result:
     touches = any(_has_kink(o) for o in outcomes)
     failed = [o for o in outcomes if o.status in ("fails", "missing")]
     kinked = [o for o in outcomes if o.status == "kink"]
+    unproven = [o for o in outcomes if o.status == "unproven"]
+    if not failed and unproven:
+        first = unproven[0]
+        result.verdict = "unproven"
+        result.tried = (f"{first.label}: " if first.label else "") + first.reason
+        return result
     if not failed and not kinked:
         result.condition = f"checked with {KINK_CONVENTION}" if touches else None
         return result
@@ -590,11 +609,12 @@ def _has_kink(outcome: Outcome) -> bool:
 def _kink_text(kinked: list[Outcome]) -> str:
     first = kinked[0]
     assert first.point is not None and first.lhs is not None and first.rhs is not None
-    stated = _value(first.rhs, first.point)
+    stated = value(first.rhs, first.point)
     gives = "gives no value" if stated is None else f"gives {_show(first.at_point(first.rhs))}"
     where = f" (e.g. {first.label})" if first.label else ""
     return (
-        f"{first.kink} != 0{where}: at the kink {first.kink} = 0 the claim {gives}, while "
+        f"{first.kink} != 0{where}: at {first.kink_source} ({first.kink} = 0) the claim {gives}, "
+        f"while "
         f"{KINK_CONVENTION} gives {_show(first.at_point(first.lhs))}"
     )
 
@@ -643,7 +663,7 @@ def _explain(result: Result, claim: Claim, cfile: ClaimsFile, failed: list[Outco
         return
     result.corrected_expr = _tidy(first.lhs)
     prefix = f"at {first.label}: " if first.label else ""
-    result.corrected = prefix + sp.sstr(result.corrected_expr)
+    result.corrected = prefix + show(result.corrected_expr)
 
 
 def _common_ratio(valued: list[Outcome]) -> sp.Expr | None:
@@ -664,10 +684,13 @@ def _guess_ratio(
 ) -> sp.Expr | None:
     if top is None or bottom is None or point is None:
         return None
-    value = _value(top / bottom, point)
-    if value is None or abs(value.imag) > 1e-12 or value.real == 0:
+    number = value(top / bottom, point)
+    if number is None:
         return None
-    return sp.nsimplify(value.real, rational=True, tolerance=1e-9)
+    real, imaginary = number.as_real_imag()
+    if abs(imaginary) > 1e-12 or real == 0 or abs(real) > 1e12:
+        return None
+    return sp.nsimplify(float(real), rational=True, tolerance=1e-9)
 
 
 def _constant_ratio(
@@ -679,7 +702,7 @@ def _constant_ratio(
 
 
 def _tidy(expr: sp.Expr) -> sp.Expr:
-    if expr.has(*_KINKED) or sp.count_ops(expr) > 30:
+    if expr.has(*KINKED) or sp.count_ops(expr) > 30:
         return expr
     simpler = sp.simplify(expr)
     return simpler if sp.count_ops(simpler) <= sp.count_ops(expr) else expr
@@ -698,7 +721,7 @@ def _bound(high: Expression, outcome: Outcome, cfile: ClaimsFile) -> int:
 
 
 def _show(value: sp.Expr) -> str:
-    text = sp.sstr(value)
+    text = show(value)
     if value is sp.nan:
         return "undefined"
     if value.free_symbols or value.is_Rational:

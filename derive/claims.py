@@ -17,7 +17,6 @@ import difflib
 import importlib.util
 import math
 import re
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
@@ -27,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 import sympy as sp
 
 from derive.activations import ACTIVATIONS, HEAVISIDE_AT_ZERO, softmax
-from derive.errors import DeriveError, input_error
+from derive.errors import DeriveError, input_error, plain
+from derive.inputs import read_toml
 from derive.losses import LOSSES
 
 if TYPE_CHECKING:
@@ -45,6 +45,8 @@ __all__ = [
     "bundled_path",
     "load",
     "parse_expression",
+    "parse_latex_side",
+    "validate_tree",
 ]
 
 MAX_TEXT = 2000  # characters in one expression
@@ -52,8 +54,14 @@ MAX_NODES = 600  # AST nodes in one expression
 MAX_DEPTH = 40  # nesting of the AST
 MAX_NUMBER = 10**6  # magnitude of a literal
 MAX_EXPONENT = 32  # magnitude of a numeric exponent
-MAX_TERMS = 5000  # terms made by Sum while building one expression
-MAX_INSTANCES = 600  # sizes x indices of one family
+MAX_TERMS = 1000  # terms made by Sum while building one expression
+MAX_INSTANCES = 600  # sizes x indices of one family, counted before any domain filter
+MAX_TREE = 20000  # nodes of one built side
+MAX_DEGREE = 64  # polynomial degree an expansion of one side could reach
+MAX_EXP_NESTING = 3  # exp inside exp inside exp
+MAX_EXP_ARGUMENT = 1000  # |a| of exp(a) for a number a: e**1000 is about 10**434
+MAX_DIGITS = 300  # digits of any number in a built side
+MAX_LATEX = 500  # characters of one LaTeX side, checked before parsing (the parser is super-linear)
 
 FUNCTIONS = {  # name -> (min args, max args); None: any number
     "exp": (1, 1),
@@ -134,7 +142,9 @@ CLAIM_KEYS = {
     "layers",
     "conditions",
     "tolerance",
+    "timeout",
 }
+MAX_TIMEOUT = 3600.0  # seconds: the largest per-claim `timeout`
 KINDS = ("equation", "network", "procedure")
 
 
@@ -175,6 +185,7 @@ class Claim:
     layers: tuple[tuple[int, ...], ...] = ()
     conditions: tuple[Condition, ...] = ()
     tolerance: float | None = None  # a numeric claim: |lhs - rhs| <= tolerance
+    timeout: float | None = None  # seconds; None: the run's limit
 
 
 @dataclass(frozen=True)
@@ -260,6 +271,8 @@ def _check_tree(
         count += 1
         if count > MAX_NODES or depth > MAX_DEPTH:
             raise _refuse(where, text, "expression too large or too deeply nested")
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitXor):
+            raise _refuse(where, text, "^ is not a power in SymPy syntax: write x**2")
         if not isinstance(node, allowed):
             raise _refuse(where, text, f"{type(node).__name__} is not allowed")
         if isinstance(node, ast.Name) and node.id.startswith("_"):
@@ -329,13 +342,63 @@ def build(expr: Expression, scope: Scope) -> sp.Expr:
 
 
 def _check_built(result: object, expr: Expression) -> None:
-    if not isinstance(result, sp.Basic):
-        raise _refuse(expr.where, expr.text, "not an expression")
+    validate_tree(result, expr.where, expr.text)
+
+
+def validate_tree(result: object, where: str, text: str) -> sp.Basic:
+    """The one check every front end's expression goes through before any work is done on it.
+
+    SymPy syntax and LaTeX alike: a finite real expression, numeric exponents up to
+    MAX_EXPONENT, numbers up to MAX_DIGITS digits, exp of a number up to MAX_EXP_ARGUMENT,
+    at most MAX_TREE nodes, an expansion degree up to MAX_DEGREE and exp nested up to
+    MAX_EXP_NESTING deep. Inner nodes are checked before outer ones, so no number is
+    evaluated whose parts were not checked first.
+    """
+    if not isinstance(result, sp.Expr | sp.logic.boolalg.Boolean):
+        raise _refuse(where, text, "not an expression")
     if result.has(sp.zoo, sp.oo, -sp.oo, sp.nan, sp.I):
-        raise _refuse(expr.where, expr.text, "not a finite real expression")
-    for power in result.atoms(sp.Pow):
-        if power.exp.is_Number and abs(power.exp) > MAX_EXPONENT:
-            raise _refuse(expr.where, expr.text, f"exponents are limited to {MAX_EXPONENT}")
+        raise _refuse(where, text, "not a finite real expression")
+    for count, node in enumerate(sp.postorder_traversal(result)):
+        if count > MAX_TREE:
+            raise _refuse(where, text, f"expression larger than {MAX_TREE} nodes")
+        why = _refused_node(node)
+        if why:
+            raise _refuse(where, text, why)
+    if _degree(result) > MAX_DEGREE:
+        raise _refuse(where, text, f"its expansion would reach degree > {MAX_DEGREE}")
+    if _exp_depth(result) > MAX_EXP_NESTING:
+        raise _refuse(where, text, f"exp nested more than {MAX_EXP_NESTING} deep")
+    return result
+
+
+def _refused_node(node: sp.Basic) -> str:
+    if isinstance(node, sp.Rational):
+        size = max(abs(node.p), abs(node.q)).bit_length()
+        return "number too large" if size > MAX_DIGITS * 3.33 else ""
+    if isinstance(node, sp.Float):
+        return "number too large" if abs(node) > 10**MAX_DIGITS else ""
+    if isinstance(node, sp.Pow) and node.exp.is_Number and abs(node.exp) > MAX_EXPONENT:
+        return f"exponents are limited to {MAX_EXPONENT}"
+    numeric_exp = isinstance(node, sp.exp) and node.args[0].is_number
+    if numeric_exp and abs(sp.N(node.args[0], 15)) > MAX_EXP_ARGUMENT:
+        return "number too large"
+    return ""
+
+
+def _degree(expr: sp.Basic) -> int:
+    """An upper bound of the polynomial degree expanding expr could reach."""
+    if expr.is_Atom:
+        return 1 if expr.is_Symbol else 0
+    if isinstance(expr, sp.Pow):
+        base = _degree(expr.base)
+        return base * abs(int(expr.exp)) if expr.exp.is_Integer else max(base, _degree(expr.exp))
+    parts = [_degree(arg) for arg in expr.args]
+    return sum(parts) if isinstance(expr, sp.Mul) else max(parts, default=0)
+
+
+def _exp_depth(expr: sp.Basic) -> int:
+    inner = max((_exp_depth(arg) for arg in expr.args), default=0)
+    return inner + 1 if isinstance(expr, sp.exp) else inner
 
 
 class _Builder:
@@ -506,8 +569,9 @@ _LATEX_ATOMS = (sp.Symbol, sp.Number, sp.Add, sp.Mul, sp.Pow, sp.NumberSymbol, s
 
 def parse_latex_side(text: object, where: str) -> sp.Expr:
     """A LaTeX side through SymPy's lark parser, its symbols made real; DeriveError if refused."""
-    if not isinstance(text, str) or len(text) > MAX_TEXT:
-        raise DeriveError(f"{where}: expected a LaTeX string up to {MAX_TEXT} characters")
+    if not isinstance(text, str) or len(text) > MAX_LATEX:
+        raise DeriveError(f"{where}: expected a LaTeX string up to {MAX_LATEX} characters")
+    _check_latex_numbers(text, where)
     if importlib.util.find_spec("lark") is None:
         raise DeriveError(f"{where}: LaTeX sides need lark: pip install 'derive[latex]'")
     from sympy.parsing.latex import parse_latex
@@ -521,11 +585,44 @@ def parse_latex_side(text: object, where: str) -> sp.Expr:
     for node in sp.preorder_traversal(parsed):
         if not isinstance(node, _LATEX_ATOMS) and not isinstance(node, _LATEX_FUNCS):
             raise _refuse(where, text, f"{type(node).__name__} is not supported")
+    validate_tree(parsed, where, text)
     real = {sym: sp.Symbol(sym.name, real=True) for sym in parsed.free_symbols}
-    result = parsed.xreplace(real).doit()
-    from derive.activations import apply_kink_convention
+    from derive.activations import apply_kink_convention, differentiate
 
-    return apply_kink_convention(result)
+    result = parsed.xreplace(real).replace(
+        lambda e: isinstance(e, sp.Derivative),
+        lambda e: _differentiated(e.expr.doit(), e.variables, differentiate),
+    )
+    return validate_tree(apply_kink_convention(result.doit()), where, text)
+
+
+def _differentiated(expr: sp.Expr, variables: tuple[sp.Symbol, ...], rule: Any) -> sp.Expr:
+    for var in variables:
+        expr = rule(expr, var)
+    return expr
+
+
+_LATEX_NUMBER = re.compile(r"\d+(?:\.\d*)?")
+_LATEX_EXPONENT = re.compile(r"\^\s*(?:\{(?P<group>[^{}]*(?:\{[^{}]*\}[^{}]*)*)\}|(?P<digit>\d))")
+
+
+def _check_latex_numbers(text: str, where: str) -> None:
+    """Numbers and exponents of a LaTeX side, as SymPy syntax limits them, before parsing.
+
+    The parser evaluates numbers as it reads them (`9^{9^{9}}` would never finish), so the
+    text is read first: every number up to MAX_NUMBER, every numeric exponent up to
+    MAX_EXPONENT, and no power of numbers inside an exponent.
+    """
+    for match in _LATEX_NUMBER.finditer(text):
+        whole = match.group().split(".")[0].lstrip("0")
+        if len(whole) > len(str(MAX_NUMBER)) or float(match.group()) > MAX_NUMBER:
+            raise _refuse(where, text, f"numbers are limited to {MAX_NUMBER}")
+    for match in _LATEX_EXPONENT.finditer(text):
+        exponent = (match["group"] if match["group"] is not None else match["digit"]).strip()
+        if re.fullmatch(r"-?\d+(\.\d*)?", exponent) and abs(float(exponent)) > MAX_EXPONENT:
+            raise _refuse(where, text, f"exponents are limited to {MAX_EXPONENT}")
+        if "^" in exponent and not re.search(r"[A-Za-z]", exponent):
+            raise _refuse(where, text, "a power of numbers inside an exponent: write its value")
 
 
 _FRAC = re.compile(r"\\frac\s*\{\s*(\\partial|d)\b")
@@ -572,14 +669,7 @@ def bundled_path() -> Path:
 
 def load(path: Path) -> ClaimsFile:
     """Read and check a claims file; DeriveError naming the file and key on bad input."""
-    try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise input_error(path, "", "a readable claims file", exc.strerror or str(exc)) from None
-    except UnicodeDecodeError:
-        raise input_error(path, "", "UTF-8 text", "undecodable bytes") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise input_error(path, "", "valid TOML", str(exc)) from None
+    data = read_toml(Path(path), "claims file")
     unknown = set(data) - {"claim", "network", "title", "symbols", "definitions"}
     if unknown:
         expected = "one of claim, network, title, symbols, definitions"
@@ -655,8 +745,9 @@ def _claim(path: Path, raw: object, number: int, parse: Callable[[object, str], 
         raise input_error(path, f"claim #{number}", "a table", raw)
     cid = raw.get("id")
     if not isinstance(cid, str) or not re.fullmatch(r"[A-Za-z0-9_.\-]{1,40}", cid):
-        raise input_error(path, f"claim #{number}: id", "an id of letters, digits, . _ -", cid)
-    at = f"{path}: claim {cid}"
+        found = cid if "id" in raw else "no id key"
+        raise input_error(path, f"claim #{number}: id", "an id of letters, digits, . _ -", found)
+    at = f"{plain(str(path))}: claim {cid}"
     unknown = set(raw) - CLAIM_KEYS
     if unknown:
         raise DeriveError(f"{at}: unknown key {sorted(unknown)[0]!r}")
@@ -679,8 +770,19 @@ def _claim(path: Path, raw: object, number: int, parse: Callable[[object, str], 
         layers=_layers(path, f"claim {cid}: layers", raw["layers"]) if "layers" in raw else (),
         conditions=_conditions(at, raw.get("conditions", []), parse),
         tolerance=_tolerance(at, raw),
+        timeout=_timeout(at, raw.get("timeout")),
         **texts,
     )
+
+
+def _timeout(at: str, raw: object) -> float | None:
+    if raw is None:
+        return None
+    if type(raw) not in (int, float) or not 0 < raw <= MAX_TIMEOUT:  # type: ignore[operator]
+        raise DeriveError(
+            f"{at}: timeout: expected seconds in (0, {MAX_TIMEOUT:g}], found {raw!r:.60}"
+        )
+    return float(raw)  # type: ignore[arg-type]
 
 
 def _text(at: str, raw: dict[str, Any], key: str) -> str:

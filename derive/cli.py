@@ -1,4 +1,4 @@
-"""`derive verify`, `derive generate`, `derive train`: argument parsing only.
+"""`derive verify`, `generate`, `train`, `derivations`: argument parsing only.
 
 Each subcommand hands its arguments to the module that does the work. Bad input raises
 `DeriveError` there; here it becomes one line on stderr and exit code 2, never a traceback.
@@ -11,8 +11,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from derive import __version__
-from derive.errors import DeriveError
+from derive import __version__, helptext
+from derive.errors import DeriveError, escape
+
+RAW = argparse.RawDescriptionHelpFormatter  # keeps the epilogs' lines as written
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -23,7 +25,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"derive {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    verify = sub.add_parser("verify", help="check the claims of a hand derivation against SymPy")
+    verify = sub.add_parser(
+        "verify",
+        help="check the claims of a hand derivation against SymPy",
+        epilog=helptext.verify_epilog(),
+        formatter_class=RAW,
+    )
     verify.add_argument(
         "files",
         nargs="*",
@@ -32,9 +39,22 @@ def _parser() -> argparse.ArgumentParser:
         help="claims files (TOML); none: the bundled backprop notes",
     )
     verify.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    verify.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="time limit of each claim (default 30; a claim's own `timeout` key wins); "
+        "past it the verdict is undecided",
+    )
     verify.set_defaults(run=_verify)
 
-    generate = sub.add_parser("generate", help="generate a NumPy training module per spec")
+    generate = sub.add_parser(
+        "generate",
+        help="generate a NumPy training module per spec",
+        epilog=helptext.generate_epilog(),
+        formatter_class=RAW,
+    )
     generate.add_argument("specs", nargs="*", type=Path, metavar="SPEC")
     generate.add_argument(
         "--all", action="store_true", help="every spec in ./generated/specs/ of this folder"
@@ -62,10 +82,49 @@ def _parser() -> argparse.ArgumentParser:
     )
     generate.set_defaults(run=_generate)
 
-    train = sub.add_parser("train", help="train a spec's module on a data set")
+    train = sub.add_parser(
+        "train",
+        help="train a spec's module on a data set or a CSV/.npz file",
+        description="Train a spec's generated module (the committed one when it matches the"
+        " spec, else one rendered in memory) and print the history and the held-out score.",
+        epilog=helptext.train_epilog(),
+        formatter_class=RAW,
+    )
     train.add_argument("spec", type=Path, metavar="SPEC")
-    train.add_argument("--dataset", default=None, help="data set name (default: the spec's)")
-    train.add_argument("--epochs", type=int, default=None)
+    source = train.add_mutually_exclusive_group()
+    source.add_argument(
+        "--dataset", default=None, metavar="NAME", help="a built-in data set (default: the spec's)"
+    )
+    source.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="a CSV with a header row, or an .npz with arrays X and y",
+    )
+    train.add_argument(
+        "--target", default=None, metavar="COLUMN", help="the CSV's label column (default: last)"
+    )
+    train.add_argument(
+        "--test-size",
+        type=float,
+        default=None,
+        metavar="F",
+        help="fraction of a data file held out for the test score (default 0.25)",
+    )
+    train.add_argument("--epochs", type=int, default=None, metavar="N")
+    train.add_argument("--batch-size", type=int, default=None, metavar="N")
+    train.add_argument("--learning-rate", type=float, default=None, metavar="X")
+    train.add_argument(
+        "--seed", type=int, default=None, metavar="N", help="initial weights, shuffling, split"
+    )
+    train.add_argument(
+        "--save",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="write the trained parameters (.npz, the module's save format)",
+    )
     train.add_argument(
         "--plots",
         type=Path,
@@ -74,13 +133,35 @@ def _parser() -> argparse.ArgumentParser:
         help="write PNG figures here (needs matplotlib)",
     )
     train.set_defaults(run=_train)
+
+    listing = sub.add_parser(
+        "derivations",
+        help="list the registered derivations generated code cites",
+        description="The derivations generated code cites ([bp.hidden]): statement, LaTeX,"
+        " condition, and how each is proved.",
+        epilog=helptext.derivations_epilog(),
+        formatter_class=RAW,
+    )
+    listing.add_argument("ids", nargs="*", metavar="ID", help="derivation ids (none: all)")
+    listing.add_argument("--format", choices=("text", "json"), default="text")
+    listing.set_defaults(run=_derivations)
     return parser
 
 
 def _verify(args: argparse.Namespace) -> int:
     from derive.report import run_verify
 
-    return run_verify(args.files, args.format)
+    return run_verify(args.files, args.format, args.timeout)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, found {text!r}") from None
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(f"expected seconds in (0, 3600], found {text}")
+    return value
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -97,9 +178,27 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from derive.train import run_train
+    from derive.train import Options, run_train
 
-    return run_train(args.spec, dataset=args.dataset, epochs=args.epochs, plots=args.plots)
+    options = Options(
+        dataset=args.dataset,
+        data=args.data,
+        target=args.target,
+        test_size=args.test_size,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        seed=args.seed,
+        save=args.save,
+        plots=args.plots,
+    )
+    return run_train(args.spec, options)
+
+
+def _derivations(args: argparse.Namespace) -> int:
+    from derive.derivations import run_derivations
+
+    return run_derivations(args.ids, args.format)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -112,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args))
     except DeriveError as exc:
-        print(f"derive: error: {exc}", file=sys.stderr)
+        print(f"derive: error: {escape(str(exc))}", file=sys.stderr)  # one line, always
         return 2
     except KeyboardInterrupt:
         print("derive: interrupted", file=sys.stderr)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 import numpy as np
@@ -34,6 +34,8 @@ class Dataset:
     task: str  # "classification" | "regression"
     n_classes: int  # 0 for regression
     n_features: int
+    classes: tuple[object, ...] = ()  # a data file's labels, class k first; () for the toy sets
+    target: str = ""  # where a data file's targets come from, for messages
 
     @property
     def n_outputs(self) -> int:
@@ -41,12 +43,14 @@ class Dataset:
         return self.n_classes if self.task == "classification" else self.y_train.shape[1]
 
 
-def _classification(name: str, parts: list[np.ndarray], rng: np.random.Generator) -> Dataset:
-    """Split each class's i.i.d. samples: the first quarter to test; then shuffle each split."""
+def _classification(
+    name: str, parts: list[np.ndarray], rng: np.random.Generator, test_size: float = TEST_FRACTION
+) -> Dataset:
+    """Split each class's i.i.d. samples: the first `test_size` to test; shuffle each split."""
     train: list[tuple[np.ndarray, np.ndarray]] = []
     test: list[tuple[np.ndarray, np.ndarray]] = []
     for label, X in enumerate(parts):
-        n_test = round(len(X) * TEST_FRACTION)
+        n_test = round(len(X) * test_size)
         y = np.full(len(X), label, dtype=np.int64)
         test.append((X[:n_test], y[:n_test]))
         train.append((X[n_test:], y[n_test:]))
@@ -65,12 +69,40 @@ def _shuffled(
     return X[order], y[order]
 
 
-def _regression(name: str, X: np.ndarray, y: np.ndarray) -> Dataset:
-    """Split i.i.d. samples: the first quarter is the test split."""
-    n_test = round(len(X) * TEST_FRACTION)
+def _regression(
+    name: str, X: np.ndarray, y: np.ndarray, test_size: float = TEST_FRACTION
+) -> Dataset:
+    """Split i.i.d. samples: the first `test_size` of them is the test split."""
+    n_test = round(len(X) * test_size)
     y = y.reshape(len(y), -1)
     X_train, y_train, X_test, y_test = X[n_test:], y[n_test:], X[:n_test], y[:n_test]
     return Dataset(name, X_train, y_train, X_test, y_test, "regression", 0, X.shape[1])
+
+
+def split(
+    name: str,
+    X: np.ndarray,
+    y: np.ndarray,
+    classes: tuple[object, ...],
+    test_size: float,
+    seed: int,
+    target: str = "",
+) -> Dataset:
+    """A data file's samples split at random by `seed`: `test_size` of each class (or of all
+    samples, for regression with `classes` empty) to test. DeriveError if a split is empty."""
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(X))
+    X, y = X[order], y[order]
+    if classes:
+        data = _classification(name, [X[y == k] for k in range(len(classes))], rng, test_size)
+    else:
+        data = _regression(name, X, y, test_size)
+    if not len(data.y_train) or not len(data.y_test):
+        raise DeriveError(
+            f"--test-size: {test_size:g} of {len(X)} samples leaves the train or the test split"
+            " empty; expected a fraction that leaves samples on both sides"
+        )
+    return replace(data, classes=classes, target=target)
 
 
 def xor(n_per_class: int = 200, noise: float = 0.15, seed: int = 0) -> Dataset:

@@ -79,10 +79,15 @@ class Sampled(sp.Symbol):
     sample_values: tuple[sp.Rational, ...] = ()
 
 
-def _sampled(name: str, values: str) -> type[Sampled]:
+def _sampled(name: str, values: str, near_kinks: bool = False) -> type[Sampled]:
     rationals = tuple(sp.Rational(v) for v in values.split())
-    return type(name, (Sampled,), {"sample_values": rationals, "__slots__": ()})
+    attributes = {"sample_values": rationals, "near_kinks": near_kinks, "__slots__": ()}
+    return type(name, (Sampled,), attributes)
 
+
+# A component without a domain: small points and both sides of a kink near it, never the large
+# magnitudes (10**6) that make a network's nested exp slow to evaluate; sampling proves nothing.
+Real = _sampled("Real", "-3 -2 -1 -1/2 1/3 1/2 1 3/2 2 3", near_kinks=True)
 
 Positive = _sampled("Positive", "1/3 1/2 1 3/2 2 3")
 NonNegative = _sampled("NonNegative", "0 1/2 1 2 3")
@@ -144,7 +149,7 @@ class Declared:
             "(0, 1)": (UnitInterval, {"positive": True}),
             "probabilities": (_probability(length), {"positive": True}),
         }
-        kind, assumptions = kinds.get("" if plain else self.domain, (sp.Symbol, {}))
+        kind, assumptions = kinds.get("" if plain else self.domain, (Real, {}))
         return kind(name, real=True, **assumptions)
 
     def one_hots(self, env: dict[str, int]) -> list[Any]:

@@ -64,7 +64,7 @@ def check_claim(claim: Claim, cfile: ClaimsFile) -> checker.Result:
     open_ = [j for j in judged if j.outcome.status not in known]
     if open_ and not failed:  # the checker neither proved nor refuted an entry: never "holds"
         first = open_[0].outcome
-        result.verdict, result.condition = first.status, f"{first.label}: {first.reason}"
+        result.verdict, result.tried = first.status, f"{first.label}: {first.reason}"
         return result
     if not failed and not kinked:
         touches = any(_has_kink(pair) for j in judged for pair in j.pairs)

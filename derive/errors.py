@@ -9,6 +9,13 @@ class DeriveError(Exception):
     """Bad user input (a spec, a claims file, a flag): one clear message, no traceback."""
 
 
+def escape(text: str) -> str:
+    """text with every unprintable character (newline, escape, ...) written as its escape."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def plain(text: str) -> str:
     """text, or its repr when it holds a newline, an escape or another unprintable character."""
     return text if text.isprintable() else repr(text)

@@ -55,14 +55,15 @@ def _save(figure: Figure, path: Path) -> Path:
     return path
 
 
-def loss_curves(history: dict[str, list[float]], title: str, path: Path) -> Path:
-    """Train and validation loss per epoch (log scale), written to `path`."""
+def loss_curves(history: dict[str, Any], title: str, path: Path) -> Path:
+    """Train, validation and test loss per epoch (log scale), written to `path`."""
     figure = _figure()
     axes = figure.subplots()
     epochs = np.arange(1, len(history["loss"]) + 1)
     axes.plot(epochs, history["loss"], label="train")
-    if history.get("val_loss"):
-        axes.plot(epochs[: len(history["val_loss"])], history["val_loss"], label="held out")
+    for key, label in (("val_loss", "validation"), ("test_loss", "test (held out)")):
+        if history.get(key):
+            axes.plot(epochs[: len(history[key])], history[key], label=label)
     axes.set(xlabel="epoch", ylabel="loss", yscale="log", title=title)
     axes.legend()
     return _save(figure, path)

@@ -6,28 +6,39 @@ equation itself (`eq13` for `eq13.1`, `eq13.2`, ...), whose verdict is the worst
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import json
 import re
 import shutil
+import sys
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
 from derive.activations import KINK_CONVENTION
-from derive.checker import Result, check_file
+from derive.budget import check_bounded
+from derive.checker import Result
 from derive.claims import bundled_path, load
+from derive.errors import escape
 
 __all__ = ["entries", "render", "run_verify"]
 
-_RANK = {"holds": 0, "conditional": 1, "fails": 2}
+_RANK = {"holds": 0, "conditional": 1, "unproven": 2, "undecided": 3, "fails": 4}
 _LINE = re.compile(r"^(?P<equation>.+)\.(?P<line>\d+)$")
 
 
-def run_verify(files: Sequence[Path], fmt: str) -> int:
-    """Check every claim of the files (none: the bundled notes), print, return the exit code."""
+def run_verify(files: Sequence[Path], fmt: str, timeout: float | None = None) -> int:
+    """Check every claim of the files (none: the bundled notes), print, return the exit code.
+
+    Each claim runs in a worker process within its time limit (`timeout` seconds, else the
+    claim's own `timeout`, else 30 s) and a 2 GiB memory limit: see derive.budget.
+    """
     paths = list(files) or [bundled_path()]
     loaded = [load(path) for path in paths]  # every input error before any output
-    results = [result for cfile in loaded for result in check_file(cfile)]
+    results = check_bounded(loaded, timeout)
+    if isinstance(sys.stdout, io.TextIOWrapper):  # an ASCII terminal gets \u2248, not an error
+        sys.stdout.reconfigure(errors="backslashreplace")
     print(render(entries(results), fmt, [str(p) for p in paths]), end="")
     return 0 if all(r.verdict == "holds" for r in results) else 1
 
@@ -39,10 +50,12 @@ def entries(results: list[Result]) -> list[Result]:
         match = _LINE.match(result.id)
         if match:
             lines.setdefault(match["equation"], []).append(result)
+    ids = {result.id for result in results}
+    equations = {eq for eq, found in lines.items() if len(found) > 1 and eq not in ids}
     listed, done = [], set()
     for result in results:
         match = _LINE.match(result.id)
-        if match and match["equation"] not in done:
+        if match and match["equation"] in equations and match["equation"] not in done:
             done.add(match["equation"])
             listed.append(_equation(match["equation"], lines[match["equation"]]))
         listed.append(result)
@@ -63,6 +76,7 @@ def _equation(eq_id: str, lines: list[Result]) -> Result:
         else {"line": worst.id} | worst.counterexample,
         condition=None if worst.condition is None else tag + worst.condition,
         corrected=None if worst.corrected is None else tag + worst.corrected,
+        tried=None if worst.tried is None else tag + worst.tried,
     )
 
 
@@ -74,11 +88,32 @@ def _gathered(lines: list[str]) -> str:
 
 def render(listed: list[Result], fmt: str, files: list[str]) -> str:
     """The report in one of the formats: text, json, markdown."""
-    if fmt == "json":
+    if fmt == "json":  # JSON escapes control characters itself
         return _json(listed, files)
+    listed = [_escaped(result) for result in listed]
+    files = [escape(name) for name in files]
     if fmt == "markdown":
         return _markdown(listed, files)
     return _text(listed)
+
+
+def _escaped(result: Result) -> Result:
+    """The result with text that came from a file escaped: it cannot add rows or escapes."""
+    example = result.counterexample
+    if example is not None:
+        example = {key: _escape_any(value) for key, value in example.items()}
+    texts = {
+        name: escape(value)
+        for name in ("id", "statement", "source", "latex", "condition", "corrected", "tried")
+        if isinstance(value := getattr(result, name), str)
+    }
+    return dataclasses.replace(result, counterexample=example, **texts)  # type: ignore[arg-type]
+
+
+def _escape_any(value: object) -> object:
+    if isinstance(value, dict):
+        return {escape(str(k)): _escape_any(v) for k, v in value.items()}
+    return escape(value) if isinstance(value, str) else value
 
 
 def _summary(listed: list[Result], files: list[str]) -> dict[str, object]:
@@ -88,10 +123,9 @@ def _summary(listed: list[Result], files: list[str]) -> dict[str, object]:
 
 def _summary_line(listed: list[Result]) -> str:
     counts = _summary(listed, [])
-    return (
-        f"{counts['total']} claims: {counts['holds']} hold, {counts['fails']} fail, "
-        f"{counts['conditional']} conditional. Convention: {KINK_CONVENTION}.\n"
-    )
+    total = counts["total"]
+    shown = ", ".join(f"{counts[verdict]} {verdict}" for verdict in _RANK)
+    return f"{total} claim{'' if total == 1 else 's'}: {shown}. Convention: {KINK_CONVENTION}.\n"
 
 
 def _json(listed: list[Result], files: list[str]) -> str:
@@ -104,6 +138,7 @@ def _json(listed: list[Result], files: list[str]) -> str:
             "counterexample": r.counterexample,
             "condition": r.condition,
             "corrected": r.corrected,
+            "tried": r.tried,
         }
         for r in listed
     ]
@@ -114,6 +149,8 @@ def _json(listed: list[Result], files: list[str]) -> str:
 def reason(result: Result) -> str:
     """One line on why: the counterexample, the condition, or the convention checked under."""
     example = result.counterexample
+    if result.verdict in ("unproven", "undecided"):
+        return result.tried or ""
     if result.verdict == "conditional":
         return f"holds only if {result.condition}"
     if example is None:
@@ -123,7 +160,8 @@ def reason(result: Result) -> str:
     if "missing" in example:
         return f"{where}{example['missing']}"
     point = ", ".join(f"{k}={v}" for k, v in example["point"].items())  # type: ignore[attr-defined]
-    return f"{where}at {point}: stated {example['stated']}, true {example['true']}"
+    where += f"at {point}: " if point else ""
+    return f"{where}stated {example['stated']}, true {example['true']}"
 
 
 def _text(listed: list[Result]) -> str:
@@ -162,6 +200,9 @@ def _markdown(listed: list[Result], files: list[str]) -> str:
             out += [f"- {label}: {result.condition}"]
         if result.corrected is not None:
             out += [f"- Corrected (from SymPy): `{result.corrected}`"]
+        if result.tried is not None:
+            label = "Not decided" if result.verdict == "undecided" else "Tried"
+            out += [f"- {label}: {result.tried}"]
         out += [""]
     out += [f"**Summary:** {_summary_line(listed)}"]
     return "\n".join(out)

@@ -13,13 +13,14 @@ import json
 import keyword
 import math
 import sys
-import tomllib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from derive.activations import ACTIVATIONS
-from derive.errors import DeriveError, input_error, plain
+from derive.errors import input_error
+from derive.inputs import parse_toml
 from derive.losses import LOSSES
 
 DTYPES = ("float32", "float64")
@@ -35,12 +36,26 @@ OPTIMIZERS: dict[str, dict[str, float | None]] = {
 # A module file named as one of these, in a folder on sys.path (`--out .`, or a script run
 # from generated/), would be imported in place of the real one: by the generated module
 # itself (its imports, kept equal to this list by a test), by derive, or by anything else.
-GENERATED_MODULE_IMPORTS = ("ctypes", "math", "numpy", "os", "tempfile", "time", "zipfile")
+GENERATED_MODULE_IMPORTS = ("ctypes", "math", "numpy", "os", "stat", "tempfile", "time", "zipfile")
 RESERVED_NAMES = frozenset(
     (*sys.stdlib_module_names, *GENERATED_MODULE_IMPORTS, "derive", "generated")
 )
 TOP_KEYS = ("name", "layers", "activations", "loss", "bias", "dtype", "optimizer", "training")
-TRAINING_KEYS = ("epochs", "batch_size", "seed", "dataset", "patience")
+TRAINING_KEYS = ("epochs", "batch_size", "seed", "dataset", "patience", "schedule", "clip_norm")
+# Learning-rate schedules, stepped once an epoch as PyTorch's StepLR, ExponentialLR and
+# CosineAnnealingLR: each one's keys with their defaults (None: required).
+SCHEDULES: dict[str, dict[str, float | None]] = {
+    "step": {"step_size": None, "gamma": 0.1},
+    "exponential": {"gamma": None},
+    "cosine": {"t_max": None, "eta_min": 0.0},
+}
+# What each schedule key may be: (expected, test).
+SCHEDULE_KEYS: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "step_size": ("an integer from 1 to 1000000", lambda v: _is_int(v) and 1 <= v <= 1_000_000),
+    "t_max": ("an integer from 1 to 1000000", lambda v: _is_int(v) and 1 <= v <= 1_000_000),
+    "gamma": ("a number in (0, 1]", lambda v: _is_number(v) and 0 < v <= 1),
+    "eta_min": ("a number in [0, 1000]", lambda v: _is_number(v) and 0 <= v <= 1e3),
+}
 
 
 @dataclass(frozen=True)
@@ -67,6 +82,8 @@ class Training:
     seed: int = 0
     dataset: str | None = None
     patience: int | None = None
+    schedule: tuple[tuple[str, Any], ...] | None = None  # ("kind", ...) first, then sorted keys
+    clip_norm: float | None = None  # the largest global 2-norm of the gradients
 
 
 @dataclass(frozen=True)
@@ -133,23 +150,7 @@ def load(path: str | Path) -> Spec:
 
 def parse(raw: bytes | str, source: str = "<spec>") -> Spec:
     """Validate spec TOML text (or bytes) into a `Spec`; `source` names it in errors."""
-    if isinstance(raw, bytes):
-        try:
-            raw = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            found = f"byte 0x{raw[exc.start]:02x} at offset {exc.start}"
-            raise input_error(source, "", "UTF-8 text", found) from None
-    try:
-        data = tomllib.loads(raw)
-    except tomllib.TOMLDecodeError as exc:
-        reason = str(exc)
-    except ValueError:  # Python refuses to read an integer of more than 4300 digits
-        reason = "an integer too long to read"
-    except RecursionError:
-        reason = "arrays or tables nested too deeply"
-    else:
-        return _validate(data, source)
-    raise DeriveError(f"{plain(source)}: not valid TOML: {reason}")
+    return _validate(parse_toml(raw, source), source)
 
 
 def _validate(data: dict[str, Any], src: str) -> Spec:
@@ -266,7 +267,39 @@ def _training(table: Any, src: str) -> Training:
         if not (isinstance(dataset, str) and dataset.isascii() and dataset.isidentifier()):
             raise input_error(src, "training.dataset", "a data set name", dataset)
         values["dataset"] = dataset
+    if "schedule" in table:
+        values["schedule"] = _schedule(table["schedule"], src)
+    if "clip_norm" in table:
+        clip = table["clip_norm"]
+        if not _is_number(clip) or not 0 < clip <= 1e6:
+            raise input_error(src, "training.clip_norm", "a number in (0, 1000000]", clip)
+        values["clip_norm"] = float(clip)
     return Training(**values)
+
+
+def _schedule(table: Any, src: str) -> tuple[tuple[str, Any], ...]:
+    """A [training.schedule] table as ("kind", kind) then its keys, defaults filled in."""
+    if not isinstance(table, dict):
+        raise input_error(src, "training.schedule", "a table with a kind", table)
+    kind = _one_of(table.get("kind"), tuple(SCHEDULES), src, "training.schedule.kind")
+    _no_unknown_keys(table, ("kind", *SCHEDULES[kind]), src, "training.schedule.")
+    values: list[tuple[str, Any]] = [("kind", kind)]
+    for key, default in sorted(SCHEDULES[kind].items()):
+        value = table.get(key, default)
+        expected, valid = SCHEDULE_KEYS[key]
+        if value is None:
+            raise input_error(src, f"training.schedule.{key}", expected, "it missing")
+        if not valid(value):
+            raise input_error(src, f"training.schedule.{key}", expected, value)
+        values.append(
+            (key, value if _is_int(value) and key in ("step_size", "t_max") else float(value))
+        )
+    return tuple(values)
+
+
+def _is_number(value: Any) -> bool:
+    """A finite int or float, not a bool."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _is_int(value: Any) -> bool:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import sympy as sp
 
-from derive import checker, claims
+from derive import checker, claims, regions
 from derive.activations import KINK_CONVENTION
 
 NETWORK = '[network]\nactivation = "relu"\nloss = "mse"\nlayers = [[2, 2], [3, 1], [2, 2, 2]]\n'
@@ -28,7 +28,7 @@ def assert_evidence(result: checker.Result) -> None:
     stated = evidence.rhs.xreplace(evidence.point)
     assert true != stated
     assert result.counterexample is not None
-    assert result.counterexample["true"].split(" ≈ ")[0] == sp.sstr(true)  # type: ignore[union-attr]
+    assert result.counterexample["true"].split(" ≈ ")[0] == regions.show(true)  # type: ignore[union-attr]
     assert result.corrected_expr is not None
     corrected = result.corrected_expr.xreplace(evidence.point)
     assert abs(complex(sp.N(corrected - true, 30))) < 1e-20
@@ -156,6 +156,6 @@ def test_the_same_equation_as_a_network_claim_fails(tmp_path: Path) -> None:
 def test_regions_split_nested_kinks() -> None:
     x, y = sp.symbols("x y", real=True)
     expr = sp.Heaviside(sp.Max(0, x) - y, 0)
-    leaves = list(checker._regions(expr, [], []))
-    assert all(not leaf.has(sp.Heaviside, sp.Max) for leaf, _, _ in leaves)
+    leaves = list(regions.regions(expr))
+    assert all(not r.leaf.has(sp.Heaviside, sp.Max) for r in leaves)
     assert len(leaves) == 9

@@ -130,6 +130,10 @@ def the_readme_section_ran_as_written(project: Project) -> None:
     assert (project.folder / "quadrants.npz").is_file()
     accuracy = re.search(r"held-out accuracy (\d\.\d+)\n", project.log)
     assert accuracy is not None and float(accuracy.group(1)) > 0.9, project.log
+    # derive train --data on the user's CSV, --save read back by net.load, the estimator
+    assert (project.folder / "run.npz").is_file()
+    assert "saved run.npz" in project.log and "classes 'opposite', 'same'" in project.log
+    assert re.search(r"cross-validated accuracy 0\.9\d", project.log), project.log
 
 
 def the_installed_package_is_the_wheel_and_carries_its_templates_and_notes(

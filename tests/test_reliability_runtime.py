@@ -595,7 +595,7 @@ def _deflated_and_damaged(source: Path, target: Path) -> Path:
     [
         (lambda d, a: _npy(d), "not an .npz archive"),
         (lambda d, a: d / "missing.npz", "not a readable file: No such file"),
-        (lambda d, a: d, "not a readable file"),
+        (lambda d, a: d, "expected a save file, found a pipe, device or folder"),
         (lambda d, a: _npz(d / "x.npz", x=np.ones(2)), "not a derive save file"),
         (
             lambda d, a: _npz(d / "x.npz", **{**a, "meta/fingerprint": np.ones(3)}),

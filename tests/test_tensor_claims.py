@@ -431,4 +431,4 @@ def test_an_entry_the_checker_cannot_decide_never_holds(
     text = '[symbols]\nn = { size = [2] }\nx = { shape = ["n"] }\n'
     result = verdicts(tmp_path, text + claim("c", "grad(sum(x**2), x)", "2*x"))["c"]
     assert result.verdict == "unproven"
-    assert result.condition == "n=2, grad(sum(x**2), x)[0]: no proof and no counterexample"
+    assert result.tried == "n=2, grad(sum(x**2), x)[0]: no proof and no counterexample"

@@ -24,7 +24,7 @@ def test_train_prints_the_history_and_the_held_out_score(
     code, out, err = run(capsys, XOR, "--epochs", "30", "--plots", str(tmp_path / "figures"))
     assert (code, err) == (0, "")
     assert "training xor (2-8-2 tanh,softmax) on xor" in out
-    assert "val_accuracy" in out
+    assert "test_accuracy" in out and "val_" not in out  # the test split, never steering
     assert "held-out accuracy 100.00% (100 samples)" in out
     files = sorted(path.name for path in (tmp_path / "figures").iterdir())
     assert files == ["xor_xor_boundary.png", "xor_xor_loss.png"]
@@ -45,9 +45,10 @@ def test_train_a_regression_on_another_data_set(capsys: pytest.CaptureFixture[st
         (["--dataset", "digits"], "input size 2 does not fit data set 'digits', which has 64"),
         (["--dataset", "spirals"], "output size 2 does not fit data set 'spirals', which has 3"),
         (["--dataset", "sine"], "input size 2 does not fit data set 'sine'"),
-        (["--epochs", "0"], "--epochs: expected a positive integer, found 0"),
+        (["--epochs", "0"], "--epochs: expected an integer from 1 to 1000000, found 0"),
         (["--epochs", "ten"], "argument --epochs: invalid int value: 'ten'"),
-        (["--learning-rate", "1"], "unrecognized arguments: --learning-rate"),
+        (["--learning-rate", "0"], "--learning-rate: expected a number in (0, 1000], found 0"),
+        (["--bogus", "1"], "unrecognized arguments: --bogus"),
     ],
 )
 def test_bad_input_exits_2_with_one_clear_message(

@@ -86,16 +86,25 @@ def test_history_has_loss_and_accuracy_per_epoch_on_train_and_validation() -> No
     params = net.init_params(seed=0)
     validation = (data.X_test, data.y_test)
     history = net.fit(params, data.X_train, data.y_train, epochs=3, validation=validation)
-    assert set(history) == {"loss", "val_loss", "accuracy", "val_accuracy"}
-    assert all(len(values) == 3 for values in history.values())
+    assert set(history) == {
+        "loss",
+        "val_loss",
+        "accuracy",
+        "val_accuracy",
+        "learning_rate",
+        "stopped",
+    }
+    assert all(len(history[key]) == 3 for key in history if key != "stopped")
+    assert history["learning_rate"] == [net.HYPERPARAMETERS["learning_rate"]] * 3
+    assert history["stopped"] is None
     assert all(0.0 <= value <= 1.0 for value in history["val_accuracy"])
 
     net, data = module("sine"), datasets.load("sine")
     params = net.init_params(seed=0)
     validation = (data.X_test, data.y_test)
     history = net.fit(params, data.X_train, data.y_train, epochs=2, validation=validation)
-    assert set(history) == {"loss", "val_loss"}
-    assert all(len(values) == 2 for values in history.values())
+    assert set(history) == {"loss", "val_loss", "learning_rate", "stopped"}
+    assert len(history["loss"]) == len(history["val_loss"]) == 2
 
 
 def test_integer_labels_and_one_hot_targets_train_alike() -> None:
@@ -176,6 +185,11 @@ def test_predict_and_predict_proba() -> None:
     params = net.init_params(seed=0)
     labels = net.predict(params, data.X_test)
     assert labels.shape == data.y_test.shape and set(np.unique(labels)) <= {0, 1}
+    proba = net.predict_proba(params, data.X_test)  # scikit-learn's shape: P(0), P(1)
+    assert proba.shape == (len(data.X_test), 2)
+    np.testing.assert_allclose(proba[:, 1], net.forward(params, data.X_test)[:, 0])
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(proba.argmax(axis=1), labels)
 
     net, data = module("sine"), datasets.load("sine")
     params = net.init_params(seed=0)

@@ -42,7 +42,11 @@ def write(tmp_path: Path, text: str, name: str = "claims.toml") -> str:
 def test_latex_claim_that_holds_exits_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["verify", write(tmp_path, HOLDS)]) == 0
     out = capsys.readouterr().out
-    assert "mse" in out and "holds" in out and "1 claims: 1 hold, 0 fail, 0 conditional" in out
+    assert (
+        "mse" in out
+        and "holds" in out
+        and "1 claim: 1 holds, 0 conditional, 0 unproven, 0 undecided, 0 fails." in out
+    )
 
 
 def test_latex_claim_that_fails_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -57,6 +61,7 @@ def test_latex_claim_that_fails_exits_1(tmp_path: Path, capsys: pytest.CaptureFi
         "counterexample",
         "condition",
         "corrected",
+        "tried",
     }
     assert claim["verdict"] == "fails" and claim["corrected"] == "2*(a - t)"
     assert set(claim["counterexample"]) == {"at", "point", "stated", "true"}
@@ -89,7 +94,7 @@ def test_markdown_shows_latex_counterexample_and_correction(
 @pytest.mark.parametrize(
     ("text", "key"),
     [
-        ("[[claim]\n", "expected valid TOML"),
+        ("[[claim]\n", "not valid TOML"),
         ('[[claim]]\nid = "c"\nlhs = "x"\n', "claim c"),
         ('[[claim]]\nid = "c"\nlhs = "x"\nrhs = "x"\nnote = "?"\n', "unknown key 'note'"),
         ('[[claim]]\nid = "c"\nlhs = "import os"\nrhs = "x"\n', "claim c: lhs"),

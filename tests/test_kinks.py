@@ -1,0 +1,77 @@
+"""One kink convention for every form: the left derivative, as PyTorch, named in the report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import sympy as sp
+
+from derive import checker, claims
+from derive.activations import ACTIVATIONS, LEAKY_SLOPE, differentiate
+
+x, y, a = sp.symbols("x y a", real=True)
+
+
+@pytest.mark.parametrize(
+    ("expr", "at_zero"),
+    [
+        (sp.Max(0, x), 0),  # ReLU'(0) = 0
+        (ACTIVATIONS["leaky_relu"].expr, LEAKY_SLOPE),  # leaky ReLU'(0) = its slope
+        (sp.Max(x / 100, x), sp.Rational(1, 100)),  # the same leaky ReLU written as a max
+        (sp.Min(x / 100, x), 1),
+        (sp.Abs(x), -1),
+        (sp.Piecewise((x / 100, x < 0), (x, True)), sp.Rational(1, 100)),
+        (sp.Piecewise((x, x > 0), (x / 100, True)), sp.Rational(1, 100)),
+        (sp.Piecewise((x / 100, x <= 0), (x, True)), sp.Rational(1, 100)),
+        (sp.Piecewise((2 * x, sp.Gt(0, x)), (x, True)), 2),  # 0 > x: a reversed inequality
+        (sp.Heaviside(x) * x, 0),
+        (sp.Max(-x, 3 * x), -1),
+    ],
+)
+def test_every_form_takes_the_left_derivative_at_its_kink(expr: sp.Expr, at_zero: object) -> None:
+    derivative = differentiate(expr, x)
+    assert derivative.subs(x, 0) == at_zero
+    left = sp.Rational(-1, 10**6)  # the derivative just left of the kink, for comparison
+    assert derivative.subs(x, left) == sp.diff(expr, x).subs(x, left)
+
+
+def test_a_kink_whose_direction_depends_on_another_symbol_is_relu_0() -> None:
+    """relu(a*x) by x: the chain rule with ReLU'(0) = 0, as PyTorch's autograd."""
+    assert differentiate(sp.Max(0, a * x), x).subs(x, 0) == 0
+
+
+def test_generated_activation_derivatives_are_unchanged() -> None:
+    assert ACTIVATIONS["relu"].derivative == sp.Heaviside(x, 0)
+    assert ACTIVATIONS["leaky_relu"].derivative == LEAKY_SLOPE + (1 - LEAKY_SLOPE) * sp.Heaviside(
+        x, 0
+    )
+
+
+def check(tmp_path: Path, lhs: str, rhs: str) -> checker.Result:
+    path = tmp_path / "k.toml"
+    path.write_text(f"[[claim]]\nid = 'k'\nlhs = {json.dumps(lhs)}\nrhs = {json.dumps(rhs)}\n")
+    cfile = claims.load(path)
+    return checker.check_claim(cfile.claims[0], cfile)
+
+
+def test_max_of_x_over_100_and_x_holds_with_its_slope_at_0(tmp_path: Path) -> None:
+    result = check(tmp_path, "Derivative(Max(x/100, x), x)", "Piecewise((1, x > 0), (1/100, True))")
+    assert result.verdict == "holds"
+
+
+def test_a_leaky_piecewise_claiming_1_at_0_is_conditional_on_the_kink(tmp_path: Path) -> None:
+    lhs = "Derivative(Piecewise((x/100, x < 0), (x, True)), x)"
+    result = check(tmp_path, lhs, "Piecewise((1/100, x < 0), (1, True))")
+    assert result.verdict == "conditional"
+    assert result.counterexample is not None
+    assert (result.counterexample["stated"], result.counterexample["true"]) == ("1", "1/100")
+
+
+def test_a_tie_of_a_general_max_is_reported_as_that_tie(tmp_path: Path) -> None:
+    result = check(tmp_path, "Derivative(Max(x, y), x)", "Heaviside(x - y, 1)")
+    assert result.verdict == "conditional"
+    assert "at the tie of Max(x, y) (x - y = 0)" in (result.condition or "")
+    assert "ReLU" not in (result.condition or "").split("while")[0]
+    assert "gives 0" in (result.condition or "")
