@@ -6,8 +6,15 @@ tanh' = 1 - y**2, relu' = H(y)), which is proved equal to the derivative before 
 
 ReLU'(0) is a convention, not mathematics: SymPy's Heaviside is 1/2 at 0. derive takes the
 left derivative at a kink, as PyTorch and scikit-learn do: `HEAVISIDE_AT_ZERO = 0`, so
-ReLU'(0) = 0 and leaky ReLU'(0) = 0.01. It is set here and nowhere else, for every form a
+ReLU'(0) = 0, leaky ReLU'(0) = 0.01 and ELU'(0) = 1 (H(-x), rising to the left, is 1 there).
+It is set here and nowhere else, for every form a
 claim may write (`differentiate`): Heaviside, Max, Min, Abs, Piecewise, relu, leaky ReLU.
+
+This module is the registry of activations that spec validation, codegen, the proofs and the
+docs read: one `Activation` record per function (definition, derivative by `sympy.diff`, the
+form in terms of the output when one is proved, the initialisation, the kink convention).
+A spec's own activations (`[activation.NAME] expression = "..."`) become records too, by
+`user_defined`, through the same safe expression parser as claims files.
 """
 
 from __future__ import annotations
@@ -24,6 +31,8 @@ KINK_CONVENTION = (
     "the left derivative at a kink (ReLU'(0) = 0, leaky ReLU'(0) = its slope, as PyTorch)"
 )
 LEAKY_SLOPE = sp.Rational(1, 100)
+GELU_SCALE = sp.sqrt(2 / sp.pi)  # the tanh approximation's constants, as PyTorch's
+GELU_CUBIC = sp.Rational(44715, 1000000)
 
 
 def apply_kink_convention(expr: sp.Expr) -> sp.Expr:
@@ -32,6 +41,26 @@ def apply_kink_convention(expr: sp.Expr) -> sp.Expr:
         lambda e: isinstance(e, sp.Heaviside) and e.args[1] == sp.S.Half,
         lambda e: sp.Heaviside(e.args[0], HEAVISIDE_AT_ZERO),
     )
+
+
+def stable_logistic(expr: sp.Expr) -> sp.Expr:
+    """exp(u) / (1 + exp(u))**k, as sympy.diff writes softplus' and SiLU's derivatives, as
+    1/(1 + exp(-u)) / (1 + exp(u))**(k - 1): the same number, without inf/inf for large u."""
+
+    def rewrite(mul: sp.Mul) -> sp.Expr:
+        factors = list(mul.args)
+        for f in factors:
+            if not isinstance(f, sp.exp):
+                continue
+            for g in factors:
+                if g.is_Pow and g.base == 1 + f and g.exp.is_Integer and g.exp < 0:
+                    factors.remove(f)
+                    factors.remove(g)
+                    logistic = 1 / (1 + sp.exp(-f.args[0]))
+                    return sp.Mul(*factors, logistic, sp.Pow(g.base, g.exp + 1))
+        return mul
+
+    return expr.replace(lambda e: isinstance(e, sp.Mul), rewrite)
 
 
 KINK_SOURCES: dict[sp.Expr, str] = {}  # kink argument -> the Max, Min or Abs it came from
@@ -58,7 +87,10 @@ def differentiate(expr: sp.Expr, var: sp.Symbol) -> sp.Expr:
         lambda e: isinstance(e, sp.Heaviside) and e.args[1] == sp.S.Half,
         lambda e: sp.Heaviside(e.args[0], _left_value(e.args[0], var)),
     )
-    return derivative.replace(lambda e: isinstance(e, sp.Piecewise), lambda e: _left_cases(e, var))
+    derivative = derivative.replace(
+        lambda e: isinstance(e, sp.Piecewise), lambda e: _left_cases(e, var)
+    )
+    return stable_logistic(derivative)
 
 
 def _left_value(kink: sp.Expr, var: sp.Symbol) -> sp.Expr:
@@ -112,6 +144,10 @@ class Activation:
     title: str
     expr: sp.Expr | None
     init: str  # weight initialisation: "he" (ReLU family) or "glorot"
+    # Seek f' in y = f(x) (sympy.solve for the inverse). Off for functions with no inverse
+    # (GELU, SiLU) or none SymPy finds quickly (ELU, user-defined): the step keeps f'(z).
+    output_form: bool = True
+    source: str = ""  # a user-defined activation's expression as the spec wrote it
 
     @property
     def elementwise(self) -> bool:
@@ -119,7 +155,12 @@ class Activation:
 
     @property
     def has_kink(self) -> bool:
-        return self.expr is not None and self.expr.has(sp.Max)
+        return self.expr is not None and self.expr.has(sp.Max, sp.Min, sp.Abs, sp.Heaviside)
+
+    @property
+    def convention(self) -> str | None:
+        """The kink convention the derivative follows, for a function with a kink."""
+        return KINK_CONVENTION if self.has_kink else None
 
     def of(self, arg: sp.Expr) -> sp.Expr:
         """f(arg) for an elementwise activation."""
@@ -141,7 +182,20 @@ class Activation:
     @cached_property
     def derivative_of_output(self) -> sp.Expr:
         """f'(x) written in y = f(x) alone, proved equal to `derivative` before it is returned."""
+        if not self.output_form:
+            raise ValueError(f"{self.name}' is not sought in the output: use `derivative`")
         return self.in_terms_of_output(self.derivative)
+
+    @property
+    def slope_in_output(self) -> bool:
+        """Whether generated code computes f' from the output y (else from z, kept forward)."""
+        return self.output_form
+
+    def slope(self, z_: sp.Expr, a_: sp.Expr) -> sp.Expr:
+        """f' at the pre-activation z_ whose activation is a_, in the form generated code uses."""
+        if self.output_form:
+            return self.derivative_of_output.xreplace({y: a_})
+        return self.derivative.xreplace({x: z_})
 
     @cache  # noqa: B019 (activations live in the registry for the whole process)
     def in_terms_of_output(self, expr: sp.Expr) -> sp.Expr:
@@ -156,7 +210,7 @@ class Activation:
 def _output_forms(f: sp.Expr, d: sp.Expr) -> list[sp.Expr]:
     """Candidate rewritings of d in y = f(x): by substitution, by the inverse, or in place."""
     forms = [d.subs(f, y)]
-    if not f.has(sp.Max):
+    if not f.has(sp.Max, sp.Min):
         for inverse in sp.solve(sp.Eq(y, f), x):
             forms.append(sp.simplify(d.subs(x, inverse)))
     # Piecewise-linear f keeps the sign of x, so a step in x is the same step in f(x).
@@ -190,8 +244,21 @@ ACTIVATIONS: dict[str, Activation] = {
         Activation("tanh", "tanh", sp.tanh(x), "glorot"),
         Activation("identity", "identity", x, "glorot"),
         Activation("softmax", "softmax", None, "glorot"),
+        Activation("softplus", "softplus", sp.log(1 + sp.exp(x)), "glorot"),
+        # alpha = 1: x for x > 0, exp(x) - 1 below; f'(0) = 1 from either side
+        Activation("elu", "ELU", sp.Max(0, x) + sp.exp(sp.Min(0, x)) - 1, "he", False),
+        # PyTorch's approximate="tanh": NumPy has no erf
+        Activation(
+            "gelu",
+            "GELU (tanh)",
+            x / 2 * (1 + sp.tanh(GELU_SCALE * (x + GELU_CUBIC * x**3))),
+            "he",
+            False,
+        ),
+        Activation("silu", "SiLU", x / (1 + sp.exp(-x)), "he", False),
     )
 }
+BUILT_IN = tuple(ACTIVATIONS)
 
 
 def get(name: str) -> Activation:
@@ -200,3 +267,61 @@ def get(name: str) -> Activation:
         return ACTIVATIONS[name]
     except KeyError:
         raise KeyError(f"no activation {name!r}; known: {', '.join(ACTIVATIONS)}") from None
+
+
+_USER: dict[tuple[str, str], Activation] = {}  # (name, expression) -> its record, checked once
+# Functions a user-defined activation may use: each has a printer rule and a lowering.
+USER_FUNCTIONS = (sp.exp, sp.log, sp.tanh, sp.Abs, sp.Max, sp.Min)
+
+
+def user_defined(name: str, text: str, where: str) -> Activation:
+    """The activation `name` of a spec: `text`, an expression in x read by the claims parser
+    (an AST whitelist; never eval'd), checked finite and continuous on the reals, with its
+    derivative by `sympy.diff`. A refusal is a DeriveError naming `where` and the reason."""
+    from sympy.calculus.util import continuous_domain
+
+    from derive import claims  # claims reads this registry: imported here, at use
+    from derive.errors import DeriveError
+
+    def refuse(why: str) -> DeriveError:
+        return DeriveError(f"{where}: {why}: {text!r:.80}")
+
+    if name in ACTIVATIONS:
+        raise DeriveError(f"{where}: {name!r} is a built-in activation: choose another name")
+    if isinstance(text, str) and (name, text) in _USER:
+        return _USER[name, text]
+    tree = claims.parse_expression(text, where)
+    expr = claims.build(claims.Expression(text, tree, where=where), claims.Scope())
+    others = sorted(str(s) for s in expr.free_symbols if s != x)
+    if others:
+        raise refuse(f"expected an expression in x alone, found {', '.join(others)}")
+    if x not in expr.free_symbols:
+        raise refuse("expected an expression in x, found a constant")
+    unsupported = sorted(
+        {type(f).__name__ for f in expr.atoms(sp.Function)} - {f.__name__ for f in USER_FUNCTIONS}
+    )
+    if unsupported:
+        allowed = ", ".join(f.__name__ for f in USER_FUNCTIONS)
+        raise refuse(f"{', '.join(unsupported)} cannot be generated (allowed: {allowed})")
+    try:
+        domain = continuous_domain(expr, x, sp.S.Reals)
+    except (NotImplementedError, ValueError, TypeError):
+        domain = None
+    if domain != sp.S.Reals:
+        found = "undecided" if domain is None else str(domain)
+        raise refuse(f"expected a function finite and continuous on all reals, found {found}")
+    # |u| as Max(u, -u): a kink sympy.diff writes with Heaviside, so the convention applies
+    expr = expr.replace(lambda e: isinstance(e, sp.Abs), lambda e: sp.Max(e.args[0], -e.args[0]))
+    act = Activation(name, name, expr, "he", output_form=False, source=text)
+    derivative = act.derivative
+    if derivative.has(sp.zoo, sp.oo, sp.nan, sp.Derivative, sp.Subs, sp.DiracDelta):
+        raise refuse(f"its derivative {derivative} is not finite everywhere")
+    _USER[name, text] = act
+    return act
+
+
+def resolve(name: str, user: dict[str, Activation] | None = None) -> Activation:
+    """A built-in activation, or one of a spec's own (`user`)."""
+    if user and name in user:
+        return user[name]
+    return get(name)

@@ -89,29 +89,52 @@ DERIVATIONS["bp.sigmoid_from_softplus"] = Derivation(
     "sigmoid from softplus",
     "sigmoid(z) = exp(-log(1 + exp(-z))): the BCE term log(1 + exp(-z)) gives the output too",
 )
+
+
+# The derivations of activations a spec defines itself: registered when a module is made
+# for the spec (after `proofs.prove_slope` holds), kept apart from the built-in registry.
+SPEC_DERIVATIONS: dict[str, Derivation] = {}
+
+
+def register_activation(
+    act: activations.Activation, registry: dict[str, Derivation] | None = None
+) -> None:
+    """Register def.<name> and act.<name>, the derivations generated code cites for `act`."""
+    registry = DERIVATIONS if registry is None else registry
+    if not act.elementwise:
+        return
+    slope = (
+        f"f'(z) = {act.derivative_of_output} with y = f(z)"
+        if act.slope_in_output
+        else f"f'(z) = {act.derivative}, kept from the forward pass"
+    )
+    registry[f"def.{act.name}"] = Derivation(
+        f"def.{act.name}",
+        f"{act.title} definition",
+        f"f(z) = {act.expr}, computed in an overflow-free form where one is needed",
+    )
+    registry[f"act.{act.name}"] = Derivation(
+        f"act.{act.name}", f"{act.title} derivative", slope, condition=act.convention
+    )
+
+
 for _act in activations.ACTIVATIONS.values():
-    if _act.elementwise:
-        DERIVATIONS[f"def.{_act.name}"] = Derivation(
-            f"def.{_act.name}",
-            f"{_act.title} definition",
-            f"f(z) = {_act.expr}, computed in an overflow-free form where one is needed",
-        )
-        DERIVATIONS[f"act.{_act.name}"] = Derivation(
-            f"act.{_act.name}",
-            f"{_act.title} derivative",
-            f"f'(z) = {_act.derivative_of_output} with y = f(z)",
-            condition=activations.KINK_CONVENTION if _act.has_kink else None,
-        )
+    register_activation(_act)
+DERIVATIONS["bp.huber_value"] = Derivation(
+    "bp.huber_value",
+    "Huber loss from its gradient",
+    "huber(d) = g d - g^2 / 2 with g = clip(d, -1, 1), the gradient computed anyway",
+)
 for _loss in losses.LOSSES.values():
     DERIVATIONS[f"loss.{_loss.name}"] = Derivation(
-        f"loss.{_loss.name}", f"{_loss.title} derivative", f"dE/dy = {_loss.derivative}"
+        f"loss.{_loss.name}", f"{_loss.title} derivative", f"dE/dy = {_loss.gradient}"
     )
 
 
 def derivation(eq_id: str) -> Derivation:
     """The registered derivation `eq_id`; a clear error when there is none."""
     try:
-        return DERIVATIONS[eq_id]
+        return DERIVATIONS[eq_id] if eq_id in DERIVATIONS else SPEC_DERIVATIONS[eq_id]
     except KeyError:
         raise KeyError(f"no registered derivation {eq_id!r}") from None
 
@@ -144,7 +167,7 @@ def output_delta(loss_name: str, act_name: str) -> OutputDelta:
         return OutputDelta("elementwise", softmax_ce_delta(), ("bp.softmax_ce",))
     if loss_name == "binary_cross_entropy":
         return OutputDelta("elementwise", scale * sigmoid_bce_delta(), ("bp.sigmoid_bce",))
-    dloss = scale * loss.derivative
+    dloss = scale * loss.gradient
     if not act.elementwise:  # softmax after an elementwise loss: eq. (16)
         return OutputDelta("softmax_jvp", dloss, (f"loss.{loss.name}", "bp.softmax_jvp"))
     return OutputDelta(

@@ -557,7 +557,29 @@ def check_file(cfile: ClaimsFile) -> list[Result]:
 
 
 def check_claim(claim: Claim, cfile: ClaimsFile) -> Result:
-    """holds, fails (counterexample and corrected form) or conditional (the named condition)."""
+    """holds, fails (counterexample and corrected form) or conditional (the named condition).
+
+    A claim read from LaTeX that cannot be read or built (x^{33}, a[1] in a network) fails
+    alone with the message; the file's other claims go on.
+    """
+    if claim.error:
+        return _latex_refused(claim, claim.error)
+    try:
+        return _check_claim(claim, cfile)
+    except DeriveError as exc:
+        if not any(side.where.endswith("latex") for side in (claim.lhs, claim.rhs)):
+            raise
+        return _latex_refused(claim, str(exc))
+
+
+def _latex_refused(claim: Claim, message: str) -> Result:
+    result = Result(claim.id, "fails", claim.statement, claim.source, claim.latex)
+    result.condition = message
+    return result
+
+
+def _check_claim(claim: Claim, cfile: ClaimsFile) -> Result:
+    result = Result(claim.id, "holds", claim.statement, claim.source, claim.latex)
     KINK_SOURCES.clear()  # a kink is named after the Max or Abs of this claim, not an earlier one
     if cfile.declarations is not None:  # [symbols]: vectors and matrices, entry by entry
         from derive.entrywise import check_claim as check_entrywise

@@ -4,8 +4,8 @@ A claims file is data and never runs code. Expression text is parsed with Python
 module and walked node by node: only numbers, names, arithmetic, comparisons, subscripts
 (`w[l, i, j]`) and calls of the functions in `FUNCTIONS` are accepted; every SymPy object is
 built here, by hand. `sympify`, `parse_expr` and `eval` are never called on user text.
-LaTeX sides (`lhs_latex`, `rhs_latex`) go through SymPy's lark LaTeX parser, which builds
-expressions without evaluating code, and the result is checked against the same whitelist.
+LaTeX (`lhs_latex`, `rhs_latex`, or a claim given by its `latex` alone) is translated by
+derive/latex.py into the same checked trees, so both front ends share the whitelist and builder.
 
 The format is documented in docs/claims.md.
 """
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import ast
 import difflib
-import importlib.util
 import math
 import re
 from collections.abc import Callable
@@ -61,7 +60,7 @@ MAX_DEGREE = 64  # polynomial degree an expansion of one side could reach
 MAX_EXP_NESTING = 3  # exp inside exp inside exp
 MAX_EXP_ARGUMENT = 1000  # |a| of exp(a) for a number a: e**1000 is about 10**434
 MAX_DIGITS = 300  # digits of any number in a built side
-MAX_LATEX = 500  # characters of one LaTeX side, checked before parsing (the parser is super-linear)
+MAX_LATEX = 500  # characters of one LaTeX side (lhs_latex, rhs_latex), checked before parsing
 
 FUNCTIONS = {  # name -> (min args, max args); None: any number
     "exp": (1, 1),
@@ -71,6 +70,10 @@ FUNCTIONS = {  # name -> (min args, max args); None: any number
     "Abs": (1, 1),
     "sigmoid": (1, 1),
     "relu": (1, 1),
+    "softplus": (1, 1),
+    "elu": (1, 1),
+    "gelu": (1, 1),
+    "silu": (1, 1),
     "Max": (1, None),
     "Min": (1, None),
     "Heaviside": (1, 2),
@@ -79,6 +82,7 @@ FUNCTIONS = {  # name -> (min args, max args); None: any number
     "Ne": (2, 2),
     "Piecewise": (1, None),
     "Sum": (2, None),
+    "Product": (2, None),
     "Derivative": (2, None),
     "diff": (2, None),
     "Subs": (3, 3),
@@ -96,6 +100,7 @@ _SIMPLE = {
     "KroneckerDelta": sp.KroneckerDelta,
     "Eq": sp.Eq,
     "Ne": sp.Ne,
+    **{name: ACTIVATIONS[name].of for name in ("softplus", "elu", "gelu", "silu")},
 }
 _BINOPS: dict[type, Callable[[Any, Any], Any]] = {
     ast.Add: lambda a, b: a + b,
@@ -142,6 +147,7 @@ CLAIM_KEYS = {
     "layers",
     "conditions",
     "tolerance",
+    "latex_names",
     "timeout",
 }
 MAX_TIMEOUT = 3600.0  # seconds: the largest per-claim `timeout`
@@ -186,6 +192,7 @@ class Claim:
     conditions: tuple[Condition, ...] = ()
     tolerance: float | None = None  # a numeric claim: |lhs - rhs| <= tolerance
     timeout: float | None = None  # seconds; None: the run's limit
+    error: str = ""  # a LaTeX side that could not be read: the claim fails with this message
 
 
 @dataclass(frozen=True)
@@ -509,24 +516,28 @@ class _Builder:
         body, limits = args[0], args[1:]
         return self.sum(body, limits)
 
-    def sum(self, body: ast.expr, limits: list[ast.expr]) -> Any:
+    def call_Product(self, args: list[ast.expr]) -> Any:
+        return self.sum(args[0], args[1:], product=True)
+
+    def sum(self, body: ast.expr, limits: list[ast.expr], product: bool = False) -> Any:
         if not limits:
             return self.node(body)
         limit = limits[0]
         if not (isinstance(limit, ast.Tuple) and len(limit.elts) == 3):
-            raise self.fail("Sum limits are (index, low, high) tuples")
+            raise self.fail("Sum and Product limits are (index, low, high) tuples")
         index, low, high = limit.elts
         if not isinstance(index, ast.Name) or index.id.startswith("_"):
-            raise self.fail("a Sum index must be a name")
+            raise self.fail("a Sum or Product index must be a name")
         first, last = self.integer(low), self.integer(high)
         self.scope.terms += max(0, last - first + 1)
         if self.scope.terms > MAX_TERMS:
             raise self.fail(f"sums are limited to {MAX_TERMS} terms")
         saved = self.scope.env.get(index.id)
-        total = sp.Integer(0)
+        total = sp.Integer(1 if product else 0)
         for value in range(first, last + 1):
             self.scope.env[index.id] = value
-            total += self.sum(body, limits[1:])
+            term = self.sum(body, limits[1:], product)
+            total = total * term if product else total + term
         if saved is None:
             self.scope.env.pop(index.id, None)
         else:
@@ -563,100 +574,37 @@ class _Builder:
 
 # --- LaTeX ---------------------------------------------------------------------------------
 
-_LATEX_FUNCS = (sp.exp, sp.log, sp.tanh, sp.Abs, sp.Max, sp.Min, sp.Derivative, sp.Heaviside)
-_LATEX_ATOMS = (sp.Symbol, sp.Number, sp.Add, sp.Mul, sp.Pow, sp.NumberSymbol, sp.Tuple)
+
+class LatexSideError(DeriveError):
+    """A LaTeX side derive cannot read: its claim fails with the message, the file goes on."""
 
 
-def parse_latex_side(text: object, where: str) -> sp.Expr:
-    """A LaTeX side through SymPy's lark parser, its symbols made real; DeriveError if refused."""
-    if not isinstance(text, str) or len(text) > MAX_LATEX:
-        raise DeriveError(f"{where}: expected a LaTeX string up to {MAX_LATEX} characters")
-    _check_latex_numbers(text, where)
-    if importlib.util.find_spec("lark") is None:
-        raise DeriveError(f"{where}: LaTeX sides need lark: pip install 'derive[latex]'")
-    from sympy.parsing.latex import parse_latex
+def parse_latex_side(text: object, where: str, settings: Any = None) -> ast.expr:
+    """A LaTeX side as a checked tree of the SymPy-syntax language; LatexSideError if refused.
 
-    try:
-        parsed = parse_latex(_partials_to_d(text), backend="lark")
-    except Exception as exc:  # the lark parser's many error types: all mean bad LaTeX
-        raise _refuse(where, text, f"not LaTeX that SymPy reads ({type(exc).__name__})") from None
-    if not isinstance(parsed, sp.Expr):
-        raise _refuse(where, text, "not an expression")
-    for node in sp.preorder_traversal(parsed):
-        if not isinstance(node, _LATEX_ATOMS) and not isinstance(node, _LATEX_FUNCS):
-            raise _refuse(where, text, f"{type(node).__name__} is not supported")
-    validate_tree(parsed, where, text)
-    real = {sym: sp.Symbol(sym.name, real=True) for sym in parsed.free_symbols}
-    from derive.activations import apply_kink_convention, differentiate
-
-    result = parsed.xreplace(real).replace(
-        lambda e: isinstance(e, sp.Derivative),
-        lambda e: _differentiated(e.expr.doit(), e.variables, differentiate),
-    )
-    return validate_tree(apply_kink_convention(result.doit()), where, text)
-
-
-def _differentiated(expr: sp.Expr, variables: tuple[sp.Symbol, ...], rule: Any) -> sp.Expr:
-    for var in variables:
-        expr = rule(expr, var)
-    return expr
-
-
-_LATEX_NUMBER = re.compile(r"\d+(?:\.\d*)?")
-_LATEX_EXPONENT = re.compile(r"\^\s*(?:\{(?P<group>[^{}]*(?:\{[^{}]*\}[^{}]*)*)\}|(?P<digit>\d))")
-
-
-def _check_latex_numbers(text: str, where: str) -> None:
-    """Numbers and exponents of a LaTeX side, as SymPy syntax limits them, before parsing.
-
-    The parser evaluates numbers as it reads them (`9^{9^{9}}` would never finish), so the
-    text is read first: every number up to MAX_NUMBER, every numeric exponent up to
-    MAX_EXPONENT, and no power of numbers inside an exponent.
+    The message names the key (`rhs_latex: col 14: ...`): the report's row names the claim.
     """
-    for match in _LATEX_NUMBER.finditer(text):
-        whole = match.group().split(".")[0].lstrip("0")
-        if len(whole) > len(str(MAX_NUMBER)) or float(match.group()) > MAX_NUMBER:
-            raise _refuse(where, text, f"numbers are limited to {MAX_NUMBER}")
-    for match in _LATEX_EXPONENT.finditer(text):
-        exponent = (match["group"] if match["group"] is not None else match["digit"]).strip()
-        if re.fullmatch(r"-?\d+(\.\d*)?", exponent) and abs(float(exponent)) > MAX_EXPONENT:
-            raise _refuse(where, text, f"exponents are limited to {MAX_EXPONENT}")
-        if "^" in exponent and not re.search(r"[A-Za-z]", exponent):
-            raise _refuse(where, text, "a power of numbers inside an exponent: write its value")
+    from derive import latex
+
+    key = where.rsplit(": ", 1)[-1]
+    if not isinstance(text, str) or len(text) > MAX_LATEX:
+        raise LatexSideError(f"{key}: expected a LaTeX string up to {MAX_LATEX} characters")
+    try:
+        tree = latex.parse_side(text, settings or latex.Settings())
+    except latex.LatexError as exc:
+        raise LatexSideError(exc.show(key, text)) from None
+    except RecursionError:
+        raise LatexSideError(f"{key}: nested too deeply") from None
+    check_latex_tree(tree, key, text)
+    return tree
 
 
-_FRAC = re.compile(r"\\frac\s*\{\s*(\\partial|d)\b")
-
-
-def _partials_to_d(text: str) -> str:
-    r"""Rewrite \frac{\partial f}{\partial x} and \frac{d f}{d x} as \frac{d}{d x}(f) for lark."""
-    out, pos = [], 0
-    for match in _FRAC.finditer(text):
-        if match.start() < pos:
-            continue
-        top_end = _closing_brace(text, match.start() + text[match.start() :].index("{"))
-        bottom_start = top_end + 1
-        if top_end < 0 or bottom_start >= len(text) or text[bottom_start] != "{":
-            continue
-        bottom_end = _closing_brace(text, bottom_start)
-        bottom = text[bottom_start + 1 : bottom_end].strip()
-        if bottom_end < 0 or not re.match(r"(\\partial|d)\b", bottom):
-            continue
-        body = text[match.end() : top_end].strip()
-        var = re.sub(r"^(\\partial|d)\s*", "", bottom)
-        tail = f"({body})" if body else ""
-        out.append(text[pos : match.start()] + rf"\frac{{d}}{{d {var}}}" + tail)
-        pos = bottom_end + 1
-    return "".join(out) + text[pos:]
-
-
-def _closing_brace(text: str, start: int) -> int:
-    depth = 0
-    for pos in range(start, len(text)):
-        depth += {"{": 1, "}": -1}.get(text[pos], 0)
-        if depth == 0:
-            return pos
-    return -1
+def check_latex_tree(tree: ast.expr, where: str, text: str) -> None:
+    """The whitelist check of SymPy syntax, on a tree the LaTeX front end made."""
+    try:
+        _check_tree(ast.Expression(tree), where, text)
+    except DeriveError as exc:
+        raise LatexSideError(str(exc)) from None
 
 
 # --- loading a claims file -----------------------------------------------------------------
@@ -669,11 +617,14 @@ def bundled_path() -> Path:
 
 def load(path: Path) -> ClaimsFile:
     """Read and check a claims file; DeriveError naming the file and key on bad input."""
-    data = read_toml(Path(path), "claims file")
-    unknown = set(data) - {"claim", "network", "title", "symbols", "definitions"}
+    from derive.document import DOCUMENT_SUFFIXES, read_document
+
+    document = Path(path).suffix.lower() in DOCUMENT_SUFFIXES  # notes.md: its displays
+    data = read_document(Path(path)) if document else read_toml(Path(path), "claims file")
+    keys = ("claim", "network", "title", "latex", "symbols", "definitions")
+    unknown = set(data) - set(keys)
     if unknown:
-        expected = "one of claim, network, title, symbols, definitions"
-        raise input_error(path, sorted(unknown)[0], expected, "unknown key")
+        raise input_error(path, sorted(unknown)[0], f"one of {', '.join(keys)}", "unknown key")
     raw_claims = data.get("claim")
     if not isinstance(raw_claims, list) or not raw_claims:
         raise input_error(path, "claim", "one or more [[claim]] tables", raw_claims)
@@ -681,7 +632,14 @@ def load(path: Path) -> ClaimsFile:
     network = _network(path, data["network"]) if "network" in data and not shorthand else None
     declarations = _declarations(path, data)
     parse = parse_expression if declarations is None else declarations.parse
-    claims = [_claim(path, raw, number, parse) for number, raw in enumerate(raw_claims, 1)]
+    from derive.latex import Settings, settings_from_table
+
+    settings = settings_from_table(path, data["latex"]) if "latex" in data else Settings()
+    claims = [
+        claim
+        for number, raw in enumerate(raw_claims, 1)
+        for claim in _claims(path, raw, number, settings, parse)
+    ]
     if declarations is not None:
         declarations.check_claims(path, claims)
     seen: set[str] = set()
@@ -740,7 +698,39 @@ def _layers(path: Path, key: str, raw: object) -> tuple[tuple[int, ...], ...]:
     return tuple(tuple(shape) for shape in shapes)
 
 
-def _claim(path: Path, raw: object, number: int, parse: Callable[[object, str], ast.expr]) -> Claim:
+def _claims(
+    path: Path,
+    raw: object,
+    number: int,
+    settings: Any,
+    parse: Callable[[object, str], ast.expr] = parse_expression,
+) -> list[Claim]:
+    """The claim of a [[claim]] table, or one per relation of a claim given by `latex` alone."""
+    claim = _claim(path, raw, number, settings, parse)
+    assert isinstance(raw, dict)
+    if claim.error or any(key in raw for key in ("lhs", "rhs", "lhs_latex", "rhs_latex")):
+        return [claim]
+    from derive.latex import display_claims
+
+    return display_claims(claim, _latex_settings(raw, settings, claim.kind))
+
+
+def _latex_settings(raw: dict[str, Any], settings: Any, kind: str) -> Any:
+    """The file's [latex] settings with this claim's index and size names and `latex_names`."""
+    names = set(raw.get("indices", {})) | set(raw.get("sizes", {}))
+    local = settings.for_claim(names, kind != "equation")
+    if "latex_names" in raw:
+        local = local.with_names(f"claim {raw.get('id')}", raw["latex_names"])
+    return local
+
+
+def _claim(
+    path: Path,
+    raw: object,
+    number: int,
+    settings: Any,
+    parse: Callable[[object, str], ast.expr] = parse_expression,
+) -> Claim:
     if not isinstance(raw, dict):
         raise input_error(path, f"claim #{number}", "a table", raw)
     cid = raw.get("id")
@@ -758,11 +748,21 @@ def _claim(path: Path, raw: object, number: int, parse: Callable[[object, str], 
     assumptions = raw.get("assumptions", [])
     if not isinstance(assumptions, list) or not all(isinstance(a, str) for a in assumptions):
         raise input_error(path, f"claim {cid}: assumptions", "a list of strings", assumptions)
+    local = _latex_settings(raw, settings, kind)
+    only_latex = "latex" in raw and not {"lhs", "rhs", "lhs_latex", "rhs_latex"} & set(raw)
+    placeholder = Expression("0", ast.Constant(0), where=at)
+    error = ""
+    try:
+        lhs = placeholder if only_latex else _side(at, raw, "lhs", local, parse)
+        rhs = placeholder if only_latex else _side(at, raw, "rhs", local, parse)
+    except LatexSideError as exc:
+        lhs, rhs, error = placeholder, placeholder, str(exc)
     return Claim(
         id=cid,
         kind=kind,
-        lhs=_side(at, raw, "lhs", parse),
-        rhs=_side(at, raw, "rhs", parse),
+        lhs=lhs,
+        rhs=rhs,
+        error=error,
         assumptions=tuple(assumptions),
         indices=_indices(at, raw.get("indices", {})),
         sizes=_sizes(at, raw.get("sizes", {})),
@@ -802,7 +802,11 @@ def _tolerance(at: str, raw: dict[str, Any]) -> float | None:
 
 
 def _side(
-    at: str, raw: dict[str, Any], key: str, parse: Callable[[object, str], ast.expr]
+    at: str,
+    raw: dict[str, Any],
+    key: str,
+    settings: Any,
+    parse: Callable[[object, str], ast.expr] = parse_expression,
 ) -> Expression:
     if (key in raw) == (f"{key}_latex" in raw):
         raise DeriveError(f"{at}: expected exactly one of {key}, {key}_latex")
@@ -810,7 +814,7 @@ def _side(
         return Expression(raw[key], parse(raw[key], f"{at}: {key}"), where=f"{at}: {key}")
     where = f"{at}: {key}_latex"
     text = raw[f"{key}_latex"]
-    return Expression(str(text), None, parse_latex_side(text, where), where)
+    return Expression(str(text), parse_latex_side(text, where, settings), where=where)
 
 
 def _optional(

@@ -114,8 +114,11 @@ class _Layers:
     def __init__(self, spec: Spec) -> None:
         self.spec = spec
         self.depth = spec.depth
-        self.acts = [activations.get(name) for name in spec.activations]
+        self.acts = [spec.activation(name) for name in spec.activations]
         self.loss = losses.get(spec.loss)
+        for act in self.acts:  # a spec's own activation: proved, then registered, then cited
+            if act.name not in activations.ACTIVATIONS:
+                _prove_own(act, spec)
 
     def inp(self, layer: int) -> str:
         """The input of weight layer `layer`: X for the first, a<l-1> after."""
@@ -129,6 +132,25 @@ class _Layers:
 
     def act(self, layer: int) -> activations.Activation:
         return self.acts[layer - 1]
+
+
+def _prove_own(act: activations.Activation, spec: Spec) -> None:
+    """Prove a spec's own activation (its f' against sympy.diff, the kink convention) and
+    register its derivations; a derivative that does not hold is refused, never printed."""
+    from derive.proofs import prove_slope  # the proofs import the registry: loaded at use
+
+    if (act.name, act.source) in _PROVED_OWN:
+        backprop.register_activation(act, backprop.SPEC_DERIVATIONS)
+        return
+    result = prove_slope(act)
+    if not result.holds:
+        where = f"spec {spec.name}: activation.{act.name}"
+        raise DeriveError(f"{where}: its derivative is not proved: {'; '.join(result.evidence)}")
+    _PROVED_OWN.add((act.name, act.source))
+    backprop.register_activation(act, backprop.SPEC_DERIVATIONS)
+
+
+_PROVED_OWN: set[tuple[str, str]] = set()  # (name, expression) of the own activations proved
 
 
 def _shape(spec: Spec, name: str) -> tuple[int, ...]:
@@ -227,6 +249,7 @@ def _grad_lines(lay: _Layers) -> list[str]:
     last = lay.depth
     lines: list[str] = []
     used = {f"a{layer}" for layer in range(1, last + 1)} | {f"z{last}"}
+    used |= {f"z{layer}" for layer in range(1, last) if not lay.act(layer).slope_in_output}
     unpack = ", ".join(name if name in used else "_" for name in _forward_names(lay))
     lines.append(f"{unpack} = _forward(params, X)")
     lines.append("batch = X.shape[0]")
@@ -252,11 +275,43 @@ def _grad_lines(lay: _Layers) -> list[str]:
         if layer > 1:
             act = lay.act(layer - 1)
             back = sp.Symbol(f"(delta{layer} @ W{layer})", real=True)
-            code = to_numpy(back * act.derivative_of_output, {y: f"a{layer - 1}"})
-            lines.append(f"delta{layer - 1} = {code}" + _cite("bp.hidden", f"act.{act.name}"))
+            if act.slope_in_output:
+                code = to_numpy(back * act.derivative_of_output, {y: f"a{layer - 1}"})
+                lines.append(f"delta{layer - 1} = {code}" + _cite("bp.hidden", f"act.{act.name}"))
+            else:  # f' from the weighted input z, which the forward pass returns
+                lines += _slope_lines(act, layer - 1)
+                lines.append(f"delta{layer - 1} = {back} * slope{layer - 1}" + _cite("bp.hidden"))
     grads = ", ".join(f'"{name}": g{name}' for name in lay.all_params())
     lines.append(f"return loss, {{{grads}}}")
     return _with_params(lay, lines)
+
+
+def _slope_lines(act: activations.Activation, layer: int) -> list[str]:
+    """`slope<l> = f'(z<l>)`; a derivative too long for one line is cut at its common
+    subexpressions (sympy.cse), each named slope<l>_<i>."""
+    names = {x: f"z{layer}"}
+    line = f"slope{layer} = {to_numpy(act.derivative, names)}"
+    if len(line) <= BODY_WIDTH:
+        return [line + _cite(f"act.{act.name}")]
+    parts = sp.numbered_symbols(f"slope{layer}_", real=True)
+    shared, (rest,) = sp.cse(act.derivative, symbols=parts, optimizations=None)
+    lines = [f"# slope{layer} = {act.name}'(z{layer}){_cite(f'act.{act.name}')}"]
+    numbers: dict[sp.Expr, sp.Expr] = {}
+    for name, expr in shared:
+        expr = expr.xreplace(numbers)
+        if expr.is_number:  # a constant such as sqrt(2/pi) stays a literal, not a name
+            numbers[name] = sp.Symbol(repr(float(expr)))
+        else:
+            lines.append(f"{name} = {to_numpy(expr, names)}")
+    rest = rest.xreplace(numbers)
+    terms: list[sp.Expr] = []
+    op = "="
+    for term in sp.Add.make_args(rest):  # a sum too long for a line: += term by term
+        if terms and len(to_numpy(sp.Add(*terms, term), names)) > BODY_WIDTH - 12:
+            lines.append(f"slope{layer} {op} {to_numpy(sp.Add(*terms), names)}")
+            terms, op = [], "+="
+        terms.append(term)
+    return [*lines, f"slope{layer} {op} {to_numpy(sp.Add(*terms), names)}"]
 
 
 # --- the fast path -----------------------------------------------------------------------
@@ -365,9 +420,12 @@ class _FastPath:
         return Lowering(names, [f"s{layer}"], mask=f"m{layer}", number=self.number)
 
     def _keeps_derivative(self, layer: int) -> bool:
-        """A hidden layer with f(z) = z f'(z): f'(z) is kept from the forward pass."""
+        """A hidden layer with f(z) = z f'(z), or whose f' is not written in its output:
+        f'(z) is kept from the forward pass."""
         act = self.lay.act(layer)
-        return layer < self.depth and act.homogeneous and bool(act.derivative.free_symbols)
+        if layer == self.depth or not act.elementwise:
+            return False
+        return not act.slope_in_output or (act.homogeneous and bool(act.derivative.free_symbols))
 
     # the parameter blocks ---------------------------------------------------------------
 
@@ -519,6 +577,9 @@ class _FastPath:
                 (f"d{layer}_T", f"d{layer}.T"),
                 (f"s{layer}", f"numpy.empty({shape}, DTYPE)"),
                 (f"m{layer}", f"numpy.empty({shape}, bool)"),
+                # scratch for an f'(z) kept from the forward pass (GELU, SiLU, ...)
+                (f"q{layer}", f"numpy.empty({shape}, DTYPE)"),
+                (f"r{layer}", f"numpy.empty({shape}, DTYPE)"),
             ]
             block_shape = _block_shape(spec, layer)
             group.append((f"g{blk}", f"numpy.empty({block_shape}, DTYPE)"))
@@ -556,8 +617,23 @@ class _FastPath:
         if layer == self.depth and lay.loss.name == "binary_cross_entropy":
             return lines  # the sigmoid is fused with the loss in _output
         assert act.expr is not None
-        if self._keeps_derivative(layer):
-            low = Lowering({x: a}, [], mask=f"m{layer}", number=self.number)
+        if self._keeps_derivative(layer) and not act.homogeneous:
+            # s = f'(z) first, while a still holds z; then a = f(z) in place
+            scratch = [f"q{layer}", f"r{layer}"]
+            low = Lowering({x: a}, scratch, mask=f"m{layer}", number=self.number)
+            what = f"s{layer} = {act.name}'(z{layer}), kept for the backward pass"
+            lines += _cited(low.lower(act.derivative, f"s{layer}"), f"act.{act.name}", what=what)
+            low = Lowering({x: a}, scratch, mask=f"m{layer}", number=self.number)
+            try:
+                calls = low.lower(act.expr, a)
+            except ValueError:  # f(z) needs z after its first write: computed aside, copied
+                low = Lowering({x: a}, scratch[1:], mask=f"m{layer}", number=self.number)
+                calls = [*low.lower(act.expr, scratch[0]), Call("copyto", (scratch[0],), a)]
+            lines += _cited(calls, f"def.{act.name}", what=f"{a} = {act.name}(z{layer})")
+            lines += self._ones_column(layer)
+        elif self._keeps_derivative(layer):
+            scratch = [f"q{layer}", f"r{layer}"]
+            low = Lowering({x: a}, scratch, mask=f"m{layer}", number=self.number)
             kept = low.lower(sp.expand(act.derivative), f"s{layer}", factor=False)
             calls = [*kept, Call("multiply", (a, f"s{layer}"), a)]
             what = f"{a} = z{layer} * s{layer}, s{layer} = {act.name}'(z{layer}), kept"
@@ -565,11 +641,17 @@ class _FastPath:
         else:
             low = self._lowering({x: a}, layer)
             lines += _cited(low.lower(act.expr, a), f"def.{act.name}")
-            if self.ones(layer) and act.expr.subs(x, 1) != 1:
-                one = self.number(sp.Integer(1))
-                ones = f"numpy.copyto({a}_1, {one})"
-                lines.append(f"{ones}  # the column of ones: {act.name}(1) != 1")
+            lines += self._ones_column(layer)
         return lines
+
+    def _ones_column(self, layer: int) -> list[str]:
+        """Put back a hidden layer's column of ones, which its activation changed."""
+        act = self.lay.act(layer)
+        assert act.expr is not None
+        if not self.ones(layer) or act.expr.subs(x, 1) == 1:
+            return []
+        one = self.number(sp.Integer(1))
+        return [f"numpy.copyto(a{layer}_1, {one})  # the column of ones: {act.name}(1) != 1"]
 
     def _output(self) -> list[str]:
         """Output activation, loss value and output delta d<L>, scaled by `scale`.
@@ -618,6 +700,17 @@ class _FastPath:
                 f"numpy.subtract({a}, {target}, out={d})" + _cite(f"loss.{loss.name}"),
                 f"loss = float(numpy.vdot({d}, {d})) / {per_sample}" + _cite("bp.batch_mean"),
             ]
+        elif loss.name == "huber":  # g = clip(d, -1, 1) in s; the loss is g d - g**2 / 2
+            one, minus_one = self.number(sp.Integer(1)), self.number(sp.Integer(-1))
+            lines += [
+                f"numpy.subtract({a}, {target}, out={d})",
+                f"numpy.minimum({d}, {one}, out={s})" + _cite("loss.huber"),
+                f"numpy.maximum({s}, {minus_one}, out={s})",
+                f"loss = float(numpy.vdot({s}, {d})) - float(numpy.vdot({s}, {s})) / 2"
+                + _cite("bp.huber_value"),
+                f"loss = loss / {per_sample}" + _cite("bp.batch_mean"),
+                f"numpy.copyto({d}, {s})",
+            ]
         adam = lay.spec.optimizer.kind == "adam"
         lines += [
             "if not math.isfinite(loss):",
@@ -634,6 +727,10 @@ class _FastPath:
             rest = rest.subs(y - t, acc)
             if acc not in rest.free_symbols:
                 raise ValueError(f"mse delta {rest} has no factor a - t")
+        if loss.name == "huber":  # d already holds the gradient clip(a - t, -1, 1)
+            rest = rest.subs(loss.gradient, acc)
+            if acc not in rest.free_symbols:
+                raise ValueError(f"huber delta {rest} has no factor clip(a - t, -1, 1)")
         if delta.kind == "softmax_jvp":  # one sample per column: sums over axis 0
             lines += _cited(low.lower(rest, d), delta.eq_ids[0])
             lines += [

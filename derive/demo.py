@@ -26,7 +26,8 @@ from derive import spec as specs
 SPECS = codegen.SPECS
 PLOTS = Path("plots")
 
-# scikit-learn has one activation for all hidden layers and no leaky ReLU.
+# scikit-learn has one activation for all hidden layers, and of the ReLU family plain ReLU
+# only: leaky ReLU, softplus, ELU, GELU, SiLU and a spec's own activation run as ReLU there.
 SKLEARN_ACTIVATIONS = {
     "relu": "relu",
     "leaky_relu": "relu",
@@ -164,8 +165,9 @@ def main() -> int:
     else:
         print("4. figures: skipped (install matplotlib: pip install 'derive[plot]')")
     print(
-        "scikit-learn cannot copy: no-bias networks, leaky ReLU (runs ReLU), a ReLU output or"
-        " MSE on a softmax (runs its own output and loss)."
+        "scikit-learn cannot copy: no-bias networks, leaky ReLU, softplus, ELU, GELU, SiLU or a"
+        " spec's own activation (runs ReLU), a ReLU output or MSE on a softmax (runs its own"
+        " output and loss)."
     )
     return 0 if all_met else 1
 

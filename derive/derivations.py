@@ -41,6 +41,7 @@ LATEX = {
     "bp.stable_bce": r"-\big(t \log \sigma(z) + (1 - t) \log(1 - \sigma(z))\big)"
     r" = \log(1 + e^{-z}) + (1 - t) z",
     "bp.sigmoid_from_softplus": r"\sigma(z) = e^{-\log(1 + e^{-z})}",
+    "bp.huber_value": r"\operatorname{huber}(d) = g d - \frac{g^2}{2},\ g = \min(1, \max(-1, d))",
     "opt.sgd": r"W \leftarrow W - \eta \frac{\partial E}{\partial W}",
     "opt.momentum": r"v \leftarrow \mu v + \eta g;\ W \leftarrow W - v",
     "opt.adam": r"m \leftarrow \beta_1 m + (1 - \beta_1) g;\ v \leftarrow \beta_2 v"
@@ -77,9 +78,11 @@ def _latex(eq_id: str) -> str:
         assert act.expr is not None
         if kind == "def":
             return f"f(z) = {sp.latex(act.expr.subs(x, sp.Symbol('z')))}"
+        if not act.slope_in_output:  # kept from the forward pass, in z
+            return f"f'(z) = {sp.latex(act.derivative.subs(x, sp.Symbol('z')))}"
         return f"f'(z) = {sp.latex(act.derivative_of_output)},\\ y = f(z)"
     loss = losses.get(name)
-    return rf"\frac{{\partial E}}{{\partial {sp.latex(y)}}} = {sp.latex(loss.derivative)}"
+    return rf"\frac{{\partial E}}{{\partial {sp.latex(y)}}} = {sp.latex(loss.gradient)}"
 
 
 def _proofs_by_id() -> dict[str, list[str]]:

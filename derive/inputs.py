@@ -15,13 +15,18 @@ from typing import Any
 
 from derive.errors import DeriveError, input_error, plain
 
-__all__ = ["MAX_FILE_BYTES", "parse_toml", "read_toml"]
+__all__ = ["MAX_FILE_BYTES", "parse_toml", "read_bytes", "read_toml"]
 
 MAX_FILE_BYTES = 1 << 20  # 1 MiB: far above any hand-written claims file
 
 
 def read_toml(path: Path, what: str) -> dict[str, Any]:
     """The TOML table of a regular file of at most MAX_FILE_BYTES; DeriveError otherwise."""
+    return parse_toml(read_bytes(path, what), str(path))
+
+
+def read_bytes(path: Path, what: str) -> bytes:
+    """The bytes of a regular file of at most MAX_FILE_BYTES; DeriveError otherwise."""
     try:
         info = os.stat(path)
     except OSError as exc:
@@ -39,7 +44,7 @@ def read_toml(path: Path, what: str) -> dict[str, Any]:
         raise input_error(path, "", f"a readable {what}", exc.strerror or str(exc)) from None
     if len(raw) > MAX_FILE_BYTES:
         raise input_error(path, "", f"a {what} of at most {MAX_FILE_BYTES} bytes", "more")
-    return parse_toml(raw, str(path))
+    return raw
 
 
 def parse_toml(raw: bytes | str, source: str) -> dict[str, Any]:

@@ -3,7 +3,9 @@
 Every loss is then averaged over the batch. `mse` is the notes' E_tot = (1/n) sum_i E_i with
 E_i = (a_i - t_i)^2; `cross_entropy` is -sum_i t_i log s_i over a softmax output;
 `binary_cross_entropy` is the mean over outputs of -(t log a + (1 - t) log(1 - a)) over a
-sigmoid output. Derivatives come from `sympy.diff`.
+sigmoid output; `huber` (delta 1, PyTorch's HuberLoss) is the mean over outputs of d**2/2 for
+|d| <= 1 and |d| - 1/2 beyond, d = a - t. Derivatives come from `sympy.diff`; where a simpler
+form is used (Huber's clip(d, -1, 1)), `proofs.prove_loss` proves it equal region by region.
 """
 
 from __future__ import annotations
@@ -28,6 +30,12 @@ class Loss:
     mean_over_outputs: bool
     output_activation: str | None  # the activation this loss must follow, if any
     classifier: bool
+    simpler: sp.Expr | None = None  # d term / d y in a form generated code computes, proved
+
+    @property
+    def gradient(self) -> sp.Expr:
+        """d term / d y as generated code computes it: `simpler` when given, else `derivative`."""
+        return self.derivative if self.simpler is None else self.simpler
 
     def of(self, outputs: Sequence[sp.Expr], targets: Sequence[sp.Expr]) -> sp.Expr:
         """The loss of one sample: the reduction of term(y_i, t_i) over the outputs."""
@@ -54,6 +62,15 @@ LOSSES: dict[str, Loss] = {
             True,
             "sigmoid",
             True,
+        ),
+        Loss(
+            "huber",
+            "Huber (delta 1)",
+            (y - t) ** 2 / 2 - sp.Max(0, y - t - 1) ** 2 / 2 - sp.Max(0, t - y - 1) ** 2 / 2,
+            True,
+            None,
+            False,
+            simpler=sp.Max(-1, sp.Min(1, y - t)),  # clip(a - t, -1, 1)
         ),
     )
 }

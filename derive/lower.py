@@ -80,7 +80,7 @@ class Lowering:
 
     def _operand(self, expr: sp.Expr) -> str | None:
         """Code of an operand needing no call (a named symbol or a number), else None."""
-        if expr.is_Number:
+        if expr.is_number:  # a rational, or a constant such as sqrt(2/pi), folded
             return self.number(expr)
         if isinstance(expr, sp.Symbol):
             return self.names[expr]
@@ -115,7 +115,8 @@ class Lowering:
             if func == "add" and arg.could_extract_minus_sign():
                 return -arg
             if func == "multiply" and isinstance(arg, sp.Pow) and arg.exp == -1:
-                return arg.base
+                # a logistic 1/(1 + exp(u)) is computed overflow-free, never divided by
+                return arg.base if one_plus_exp(arg.base) is None else None
             return None
 
         # the accumulator (out's own symbol) first, then plain terms, inverse terms last
@@ -164,6 +165,8 @@ class Lowering:
             if coeff == -1:
                 self._emit("negative", out, self._arg(rest, out))
                 return
+            constant, rest = rest.as_independent(*rest.free_symbols, as_Add=False)
+            coeff *= constant  # one number, sqrt(2/pi) included, is one multiplication
             args = list(sp.Mul.make_args(rest)) + ([coeff] if coeff != 1 else [])
             self._combine("multiply", args, out, "divide")
         elif isinstance(expr, sp.Pow) and expr.exp == -1 and one_plus_exp(expr.base) is not None:
@@ -191,13 +194,14 @@ class Lowering:
                 self._emit("copyto", out, self.mask)
             else:
                 self._emit("greater", out, arg, self.number(sp.Integer(0)))
-        elif isinstance(expr, sp.Max) and len(expr.args) == 2:
+        elif isinstance(expr, sp.Max | sp.Min) and len(expr.args) == 2:
             numbers = [e for e in expr.args if e.is_Number]
             others = [e for e in expr.args if not e.is_Number]
             second, tmp = self._value((others[1:] + numbers)[0])  # before out is written
             if self._operand(others[0]) is None and (tmp is None and self._reads(expr, out)):
                 raise ValueError(f"{others[0]} would overwrite {out} that {expr} still reads")
-            self._emit("maximum", out, self._arg(others[0], out), second)
+            func = "maximum" if isinstance(expr, sp.Max) else "minimum"
+            self._emit(func, out, self._arg(others[0], out), second)
             self._release(tmp)
         elif type(expr) in _UNARY:
             self._emit(_UNARY[type(expr)], out, self._arg(expr.args[0], out))
@@ -216,6 +220,7 @@ _REBUILD: dict[str, Callable[..., sp.Expr]] = {
     "divide": lambda a, b: a / b,
     "logaddexp": lambda a, b: sp.log(sp.exp(a) + sp.exp(b)),
     "maximum": lambda a, b: sp.Max(a, b),
+    "minimum": lambda a, b: sp.Min(a, b),
     "greater": lambda a, b: sp.Heaviside(a - b, 0),
     "copyto": lambda a: a,
     "heaviside": lambda a, h: sp.Heaviside(a, h),

@@ -7,7 +7,8 @@ needs a faster, stabler or more readable form than SymPy's default:
   (SymPy would rewrite it to a three-branch `numpy.select`);
 - `1/(1 + exp(u))` prints as `(1 - tanh(u/2))/2` and `log(1 + exp(u))` as
   `numpy.logaddexp(0, u)`: the sigmoid and softplus without overflow;
-- `x**-1` prints as `1/x` (SymPy prints `x**(-1.0)`), `Max(a, b)` as `numpy.maximum(a, b)`;
+- `x**-1` prints as `1/x` (SymPy prints `x**(-1.0)`), `Max(a, b)` as `numpy.maximum(a, b)`,
+  `Min(a, b)` as `numpy.minimum(a, b)`;
 - a sum prints its positive terms first: `a2 - T`, not `-T + a2`;
 - operators are spaced as `ruff format` spaces them (`2 * (a2 - T) / 3`, `a1**2`), so generated
   modules need no formatter.
@@ -55,6 +56,13 @@ class NumpyPrinter(NumPyPrinter):
             code = f"numpy.maximum({code}, {self._print(arg)})"
         return code
 
+    def _print_Min(self, expr: sp.Min) -> str:
+        args = sorted(expr.args, key=lambda e: not e.is_Number)  # Min(0, z) -> minimum(z, 0)
+        code = self._print(args[-1])
+        for arg in reversed(args[:-1]):
+            code = f"numpy.minimum({code}, {self._print(arg)})"
+        return code
+
     def _print_Pow(self, expr: sp.Pow, rational: bool = False) -> str:
         base, exponent = expr.args
         if exponent == -1:
@@ -95,10 +103,18 @@ class NumpyPrinter(NumPyPrinter):
             expr = sp.Mul(-coeff, *sp.Mul.make_args(expr)[1:], evaluate=False)
         numer: list[sp.Expr] = []
         denom: list[sp.Expr] = []
-        for factor in sp.Mul.make_args(expr):
+        factors = sp.Mul.make_args(expr)
+        constant = [f for f in factors if f.is_number and not f.is_Rational]
+        if constant:  # sqrt(2)/sqrt(pi) as one float that round-trips: 0.7978845608028654
+            numer.append(sp.Symbol(repr(float(sp.Mul(*constant)))))
+            factors = tuple(f for f in factors if f not in constant)
+        for factor in factors:
             if factor.is_Rational and not factor.is_Integer:
                 numer += [sp.Integer(factor.p)] if factor.p != 1 else []
                 denom.append(sp.Integer(factor.q))
+            elif factor.is_Pow and factor.exp == -1 and one_plus_exp(factor.base) is not None:
+                # a logistic: printed overflow-free as one factor, not as a division
+                numer.append(sp.Symbol(f"({self._print(factor)})"))
             elif factor.is_Pow and factor.exp.is_Rational and factor.exp.is_negative:
                 denom.append(sp.Pow(factor.base, -factor.exp))
             elif factor != 1:

@@ -100,10 +100,20 @@ def output_layer_delta(loss_name: str, act_name: str, A_out: sp.Matrix, T: sp.Ma
 
 
 def hidden_delta(
-    delta_next: sp.Matrix, W_next: sp.Matrix, A: sp.Matrix, act_name: str
+    delta_next: sp.Matrix,
+    W_next: sp.Matrix,
+    A: sp.Matrix,
+    act_name: str,
+    Z: sp.Matrix | None = None,
 ) -> sp.Matrix:
-    """[bp.hidden] delta_l = (delta_{l+1} W_{l+1}) * f_l'(Z_l), f' written in A_l = f_l(Z_l)."""
-    slope = A.applyfunc(lambda a_: activations.get(act_name).derivative_of_output.xreplace({y: a_}))
+    """[bp.hidden] delta_l = (delta_{l+1} W_{l+1}) * f_l'(Z_l), f' written in A_l = f_l(Z_l),
+    or at Z_l itself for an activation whose f' generated code keeps from the forward pass."""
+    act = activations.get(act_name)
+    if act.slope_in_output:
+        slope = A.applyfunc(lambda a_: act.derivative_of_output.xreplace({y: a_}))
+    else:
+        assert Z is not None, f"{act_name}' is taken at Z"
+        slope = Z.applyfunc(lambda z_: act.derivative.xreplace({x: z_}))
     return (delta_next * W_next).multiply_elementwise(slope)
 
 
@@ -120,7 +130,7 @@ class BackwardRules:
     """The three pieces of the vectorized backward pass; a test may swap in a wrong one."""
 
     output: Callable[[str, str, sp.Matrix, sp.Matrix], sp.Matrix] = output_layer_delta
-    hidden: Callable[[sp.Matrix, sp.Matrix, sp.Matrix, str], sp.Matrix] = hidden_delta
+    hidden: Callable[..., sp.Matrix] = hidden_delta
     gradients: Callable[[sp.Matrix, sp.Matrix, bool], tuple] = layer_gradients
 
 
@@ -135,14 +145,21 @@ def backward(
     Ws: list,
     bias: bool,
     rules: BackwardRules = RULES,
+    Zs: list | None = None,
 ) -> list[tuple]:
-    """(dE/dW_l, dE/db_l or None) for l = 1..L by the vectorized formulas; outputs[l] is A_l."""
+    """(dE/dW_l, dE/db_l or None) for l = 1..L by the vectorized formulas; outputs[l] is A_l,
+    Zs[l - 1] is Z_l (read for an activation whose f' is taken at Z)."""
     delta = rules.output(loss_name, acts[-1], outputs[-1], T)
     grads = []
     for layer in range(len(Ws), 0, -1):
         grads.append(rules.gradients(delta, outputs[layer - 1], bias))
         if layer > 1:
-            delta = rules.hidden(delta, Ws[layer - 1], outputs[layer - 1], acts[layer - 2])
+            act, A = acts[layer - 2], outputs[layer - 1]
+            if activations.get(act).slope_in_output:
+                delta = rules.hidden(delta, Ws[layer - 1], A, act)
+            else:
+                assert Zs is not None, f"{act}' is taken at Z: pass Zs"
+                delta = rules.hidden(delta, Ws[layer - 1], A, act, Zs[layer - 2])
     return grads[::-1]
 
 
@@ -230,6 +247,12 @@ def _evaluator(point: dict, exact: bool) -> Callable[[sp.Expr], Any]:
             return args[0] ** (int(e.exp) if e.exp.is_Integer else args[1])
         if isinstance(e, sp.Max):
             return max(args)
+        if isinstance(e, sp.Min):
+            return min(args)
+        if isinstance(e, sp.Abs):
+            return abs(args[0])
+        if e.is_number and not exact:  # a constant such as sqrt(2/pi), to 90 digits
+            return mpmath.mpf(str(e.evalf(90)))
         if isinstance(e, sp.Heaviside):  # at 0 only on the convention side, where y = 0
             return 1 if args[0] > 0 else 0 if args[0] < 0 else args[1]
         assert not exact and e.func in functions, f"cannot evaluate {e.func} in the proofs"
@@ -243,7 +266,7 @@ PIECEWISE_LINEAR = ("relu", "leaky_relu", "identity")
 
 def _exact(case: NetworkCase) -> bool:
     """A piecewise-linear network with a polynomial loss evaluates in rationals, exactly."""
-    return case.loss == "mse" and all(a in PIECEWISE_LINEAR for a in case.acts)
+    return case.loss in ("mse", "huber") and all(a in PIECEWISE_LINEAR for a in case.acts)
 
 
 def _off_kinks(case: NetworkCase, Zs: list, point: dict) -> bool:
@@ -290,7 +313,7 @@ def _problem(case: NetworkCase, rules: BackwardRules, symbolic: bool, condition,
     Ws, bs, X, T = _network(case, rng, symbolic, condition)
     Zs, outputs = forward(case.acts, X, Ws, bs)
     E = total_loss(case.loss, outputs[-1], T)
-    formulas = backward(case.acts, case.loss, outputs, T, Ws, case.bias, rules)
+    formulas = backward(case.acts, case.loss, outputs, T, Ws, case.bias, rules, Zs)
     return _Problem(E, formulas, list(zip(Ws, bs, strict=True)), Zs)
 
 
@@ -507,10 +530,14 @@ def prove_stable_softmax(size: int = 3) -> ProofResult:
 
 
 def prove_activation(name: str) -> ProofResult:
-    """[act.<name>] f'(x) written in y = f(x) equals sympy.diff(f, x) (region by region at a
-    kink, where the value at 0 is the convention: 0 for the step, 1/100 + 0 for leaky ReLU)."""
+    """[act.<name>] f'(x) as generated code computes it (written in y = f(x), or at z) equals
+    sympy.diff(f, x) (region by region at a kink, where the value at 0 is the convention).
+
+    For f' written in y: the value at 0 is 0 for the step, 1/100 + 0 for leaky ReLU."""
     act = activations.get(name)
     assert act.expr is not None, f"{name} is not elementwise"
+    if not act.slope_in_output:
+        return prove_slope(act)
     difference = act.derivative_of_output.subs(y, act.expr) - sp.diff(act.expr, x)
     if not act.has_kink:
         return _symbolic_result(f"act:{name}", (f"act.{name}",), {"f'": difference})
@@ -522,6 +549,24 @@ def prove_activation(name: str) -> ProofResult:
         "f'(0) convention": at_zero - slope,
     }
     return _symbolic_result(f"act:{name}", (f"act.{name}",), checks)
+
+
+def prove_slope(act: activations.Activation) -> ProofResult:
+    """[act.<name>] for an f' kept from the forward pass: the derivative generated code
+    computes (its overflow-free form) equals sympy.diff(f, x), on each side of a kink at 0,
+    and at 0 it is the left derivative (the convention), the limit of f' from below."""
+    assert act.expr is not None, f"{act.name} is not elementwise"
+    direct = sp.diff(act.expr, x)
+    difference = (act.derivative - direct).rewrite(sp.exp)
+    if not act.has_kink:
+        return _symbolic_result(f"act:{act.name}", (f"act.{act.name}",), {"f'": difference})
+    below = sp.limit(direct.subs(x, -p), p, 0, "+")
+    checks = {
+        "x > 0": difference.subs(x, p),
+        "x < 0": difference.subs(x, -p),
+        "f'(0) is the left derivative": act.derivative.subs(x, 0) - below,
+    }
+    return _symbolic_result(f"act:{act.name}", (f"act.{act.name}",), checks)
 
 
 def prove_definition(name: str) -> ProofResult:
@@ -550,12 +595,36 @@ def prove_loss(name: str, size: int = 3) -> ProofResult:
     loss = losses.get(name)
     ys, ts = vector("y", size), vector("t", size)
     scale = sp.Rational(1, size) if loss.mean_over_outputs else 1
+    # with the kink convention: Huber's H(u) Max(0, u) is the same at u = 0 for any H(0)
     checks = {
-        f"dE/dy_{i}": sp.diff(loss.of(ys, ts), ys[i])
+        f"dE/dy_{i}": activations.differentiate(loss.of(ys, ts), ys[i])
         - scale * loss.derivative.subs({y: ys[i], t: ts[i]})
         for i in range(size)
     }
+    if loss.simpler is not None:
+        checks |= _piecewise_checks(loss.derivative - loss.simpler)
     return _symbolic_result(f"loss:{name}", (f"loss.{name}",), checks)
+
+
+def _piecewise_checks(difference: sp.Expr) -> dict[str, sp.Expr]:
+    """A difference in d = y - t that is a polynomial of degree <= 2 on each of d < -1,
+    -1 < d < 1, d > 1 (Huber's pieces) is 0 everywhere when it is 0 at three points of each
+    piece and at the joints: the exact values at those points."""
+    points = [sp.Rational(k, 4) for k in (-20, -12, -6, -4, -2, 0, 2, 4, 6, 12, 20)]
+    return {
+        f"d = {d}": difference.subs({y: d + sp.Rational(1, 3), t: sp.Rational(1, 3)})
+        for d in points
+    }
+
+
+def prove_huber_value() -> ProofResult:
+    """[bp.huber_value] huber(d) = g d - g**2 / 2 with g = clip(d, -1, 1), piece by piece."""
+    huber = losses.get("huber")
+    g = huber.simpler
+    assert g is not None
+    return _symbolic_result(
+        "huber_value", ("bp.huber_value",), _piecewise_checks(huber.term - (g * (y - t) - g**2 / 2))
+    )
 
 
 # --- The registry of proofs --------------------------------------------------------------------
@@ -569,15 +638,23 @@ OUTPUT_PAIRS: tuple[tuple[str, str], ...] = (
     ("mse", "softmax"),  # softmax + mse: eq. (16), by the softmax JVP
     ("cross_entropy", "softmax"),
     ("binary_cross_entropy", "sigmoid"),
+    ("huber", "identity"),
 )
+# the activations of the first edition, proved in every network shape; newer ones in two
+FIRST_EDITION = ("relu", "leaky_relu", "sigmoid", "tanh", "identity")
 HIDDEN_ACTIVATIONS = tuple(a.name for a in activations.ACTIVATIONS.values() if a.elementwise)
 NETWORK_LAYERS = {2: (2, 3, 2), 3: (2, 3, 2, 2)}  # depth (weight layers) -> layer sizes
 NETWORK_CASES: tuple[NetworkCase, ...] = tuple(
     NetworkCase(NETWORK_LAYERS[depth], (hidden,) * (depth - 1) + (out,), loss, bias)
     for depth in (2, 3)
     for bias in (True, False)
-    for hidden in HIDDEN_ACTIVATIONS
+    for hidden in FIRST_EDITION
     for loss, out in OUTPUT_PAIRS
+) + tuple(  # each newer hidden activation, through a regression and a classification output
+    NetworkCase(NETWORK_LAYERS[3], (hidden, hidden, out), loss, True)
+    for hidden in HIDDEN_ACTIVATIONS
+    if hidden not in FIRST_EDITION
+    for loss, out in (("mse", "identity"), ("cross_entropy", "softmax"))
 )
 
 
@@ -603,6 +680,7 @@ def _proofs() -> dict[str, Proof]:
         ("stable_bce", ("bp.stable_bce",), prove_stable_bce),
         ("log_softmax", ("bp.log_softmax", "loss.cross_entropy"), prove_log_softmax),
         ("stable_softmax", ("bp.stable_softmax",), prove_stable_softmax),
+        ("huber_value", ("bp.huber_value",), prove_huber_value),
     ]
     single += [
         (f"act:{a}", (f"act.{a}",), partial(prove_activation, a)) for a in HIDDEN_ACTIVATIONS

@@ -169,7 +169,9 @@ def _text(listed: list[Result]) -> str:
     width = max(60, shutil.get_terminal_size((120, 20)).columns - column - 14)
     rows = [f"{'id':<{column}} {'verdict':<12} why"]
     for result in listed:
-        lines = _wrap(reason(result), width) or [""]
+        why, *shown = reason(result).split("\n")  # a LaTeX error: its text and a caret follow
+        lines = _wrap(why, width) or [""]
+        lines += shown
         if result.corrected is not None:
             lines += _wrap(f"corrected: {result.corrected}", width)
         rows.append(f"{result.id:<{column}} {result.verdict:<12} {lines[0]}".rstrip())

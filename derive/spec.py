@@ -18,8 +18,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from derive.activations import ACTIVATIONS
-from derive.errors import input_error
+from derive import activations
+from derive.activations import ACTIVATIONS, Activation
+from derive.errors import input_error, plain
 from derive.inputs import parse_toml
 from derive.losses import LOSSES
 
@@ -40,7 +41,17 @@ GENERATED_MODULE_IMPORTS = ("ctypes", "math", "numpy", "os", "stat", "tempfile",
 RESERVED_NAMES = frozenset(
     (*sys.stdlib_module_names, *GENERATED_MODULE_IMPORTS, "derive", "generated")
 )
-TOP_KEYS = ("name", "layers", "activations", "loss", "bias", "dtype", "optimizer", "training")
+TOP_KEYS = (
+    "name",
+    "layers",
+    "activations",
+    "activation",
+    "loss",
+    "bias",
+    "dtype",
+    "optimizer",
+    "training",
+)
 TRAINING_KEYS = ("epochs", "batch_size", "seed", "dataset", "patience", "schedule", "clip_norm")
 # Learning-rate schedules, stepped once an epoch as PyTorch's StepLR, ExponentialLR and
 # CosineAnnealingLR: each one's keys with their defaults (None: required).
@@ -98,6 +109,15 @@ class Spec:
     dtype: str
     optimizer: Optimizer
     training: Training = field(default_factory=Training)
+    # the spec's own activations, (name, expression in x), sorted by name
+    user_activations: tuple[tuple[str, str], ...] = ()
+
+    def activation(self, name: str) -> Activation:
+        """The record of an activation this spec names: built in, or its own."""
+        for own, text in self.user_activations:
+            if own == name:
+                return activations.user_defined(own, text, f"spec {self.name}: activation.{own}")
+        return activations.get(name)
 
     @property
     def depth(self) -> int:
@@ -120,6 +140,8 @@ class Spec:
     def canonical(self) -> str:
         """The math of the spec as canonical JSON: everything but the [training] defaults."""
         fields = {key: value for key, value in asdict(self).items() if key != "training"}
+        if not self.user_activations:  # absent from older specs' fingerprints: keep them
+            del fields["user_activations"]
         return json.dumps(fields, sort_keys=True, separators=(",", ":"))
 
     @property
@@ -183,10 +205,16 @@ def _validate(data: dict[str, Any], src: str) -> Spec:
     if not (isinstance(acts, list) and len(acts) == len(layers) - 1):
         expected = f"a list of {len(layers) - 1} activations, one per weight layer"
         raise input_error(src, "activations", expected, acts)
+    own = _user_activations(data.get("activation", {}), src)
     for i, act in enumerate(acts):
-        _one_of(act, tuple(ACTIVATIONS), src, f"activations[{i}]")
+        _one_of(act, (*ACTIVATIONS, *own), src, f"activations[{i}]")
         if act == "softmax" and i != len(acts) - 1:
             raise input_error(src, f"activations[{i}]", "softmax on the output layer only", act)
+    record = own[acts[-1]] if acts[-1] in own else ACTIVATIONS[acts[-1]]
+    if record.elementwise and not record.slope_in_output:
+        expected = "on the output layer, an activation whose derivative is written in its output"
+        found = f"{acts[-1]!r} (its derivative needs z: use it on hidden layers)"
+        raise input_error(src, f"activations[{len(acts) - 1}]", expected, found)
     if acts[-1] == "softmax" and layers[-1] < 2:
         raise input_error(src, "layers[-1]", "at least 2 outputs for a softmax", layers[-1])
 
@@ -211,7 +239,30 @@ def _validate(data: dict[str, Any], src: str) -> Spec:
         dtype=dtype,
         optimizer=_optimizer(data.get("optimizer", {"kind": "sgd", "learning_rate": 0.1}), src),
         training=_training(data.get("training", {}), src),
+        user_activations=tuple(sorted((name, act.source) for name, act in own.items())),
     )
+
+
+def _user_activations(table: Any, src: str) -> dict[str, Activation]:
+    """The spec's [activation.NAME] tables, each `expression = "..."` in x, as records."""
+    if not isinstance(table, dict):
+        expected = "tables [activation.NAME] (did you mean 'activations'?)"
+        raise input_error(src, "activation", expected, table)
+    own = {}
+    for name, entry in table.items():
+        key = f"activation.{name}"
+        if not (name.isascii() and name.isidentifier() and not name.startswith("_")):
+            raise input_error(src, key, "an activation name: letters, digits, _", name)
+        if name in ACTIVATIONS:
+            raise input_error(src, key, "a name no built-in activation has", name)
+        if not isinstance(entry, dict):
+            raise input_error(src, key, 'a table with expression = "..."', entry)
+        _no_unknown_keys(entry, ("expression",), src, f"{key}.")
+        if "expression" not in entry:
+            raise input_error(src, f"{key}.expression", "this required key", "it missing")
+        where = f"{plain(src)}: {key}.expression"
+        own[name] = activations.user_defined(name, entry["expression"], where)
+    return own
 
 
 def _optimizer(table: Any, src: str) -> Optimizer:

@@ -7,6 +7,7 @@ __all__ = [
     "circles",
     "digits",
     "moons",
+    "moons_mish",
     "seed_relu_mse",
     "seed_softmax_mse",
     "sine",

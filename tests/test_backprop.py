@@ -48,9 +48,14 @@ def test_network_cases_cover_the_required_matrix() -> None:
             proofs.OUTPUT_PAIRS,
         )
     }
+    newer = {
+        (3, True, hidden, loss, out)
+        for hidden in ("softplus", "elu", "gelu", "silu")
+        for loss, out in (("mse", "identity"), ("cross_entropy", "softmax"))
+    }
     cases = {(len(c.acts), c.bias, c.acts[0], c.loss, c.acts[-1]) for c in proofs.NETWORK_CASES}
-    assert cases == required
-    assert len(proofs.NETWORK_CASES) == 160
+    assert cases == required | newer
+    assert len(proofs.NETWORK_CASES) == 5 * 9 * 4 + 8
     assert ("mse", "softmax") in proofs.OUTPUT_PAIRS  # eq. (16) of the notes
     assert all(c.batch == 2 for c in proofs.NETWORK_CASES)
 

@@ -55,12 +55,6 @@ def one_error_line(capsys: pytest.CaptureFixture[str], *words: str) -> str:
         ({"lhs": "exp(exp(exp(3)))", "rhs": "0"}, ["number too large"]),
         ({"lhs": "exp(exp(exp(exp(x))))", "rhs": "0"}, ["exp nested"]),
         ({"lhs": "(10**6)**32 * (10**6)**32 * (10**6)**32 * (10**6)**32", "rhs": "1"}, ["large"]),
-        ({"lhs_latex": "x + " * 475 + "x", "rhs": "x"}, ["500 characters"]),
-        ({"lhs_latex": "(x+y)^{1000000}", "rhs": "x"}, ["exponents are limited to 32"]),
-        ({"lhs_latex": "9^{9^{9}}", "rhs": "x"}, ["power of numbers"]),
-        ({"lhs_latex": "x^{33}", "rhs": "x"}, ["exponents are limited to 32"]),
-        ({"lhs_latex": "10000000 x", "rhs": "x"}, ["numbers are limited to 1000000"]),
-        ({"lhs_latex": "\\infty", "rhs": "1"}, ["not a finite real expression"]),
         ({"lhs": "x^2", "rhs": "x**2"}, ["write x**2"]),
         ({"rhs": "x", "lhs": "x", "sizes": {f"n{k}": [1, 2] for k in range(20)}}, ["600"]),
         ({"lhs": "x", "rhs": "x", "indices": {"i": [1, "1000000*1000000"]}}, ["600"]),
@@ -74,6 +68,27 @@ def test_caps_refuse_before_the_work(
         claim["domain"] = "1 < 0"  # nothing passes the filter: the cap counts before it
     assert main(["verify", claims_file(tmp_path, claim)]) == 2
     one_error_line(capsys, "claims.toml", *words)
+
+
+@pytest.mark.parametrize(
+    ("side", "words"),
+    [
+        ("x + " * 475 + "x", "500 characters"),
+        ("9^{9^{9}}", "exponents are limited to 32"),
+        ("(x+y)^{1000000}", "exponents are limited to 32"),
+        ("x^{33}", "exponents are limited to 32"),
+        ("10000000 x", "numbers are limited to 1000000"),
+        ("\\infty", "infinity is not a value derive checks"),
+    ],
+)
+def test_a_latex_side_past_a_cap_fails_its_claim(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], side: str, words: str
+) -> None:
+    """A LaTeX side derive refuses fails its own claim (issue 12); the file's others go on."""
+    path = claims_file(tmp_path, {"lhs_latex": side, "rhs": "x"})
+    assert main(["verify", "--format", "json", path]) == 1
+    (claim,) = json.loads(capsys.readouterr().out)["claims"]
+    assert claim["verdict"] == "fails" and words in claim["condition"]
 
 
 def test_an_index_bound_past_the_network_exits_2(
@@ -229,6 +244,7 @@ def test_latex_numbers_are_limited_as_in_sympy_syntax(
     fine = {"lhs_latex": "3.14159265358979 x^{32}", "rhs": "3.14159265358979*x**32"}
     assert main(["verify", claims_file(tmp_path, fine)]) == 0
     capsys.readouterr()
-    for key, side in (("lhs", "1000001*x"), ("lhs_latex", "1000001 x")):
-        assert main(["verify", claims_file(tmp_path, {key: side, "rhs": "x"})]) == 2
-        one_error_line(capsys, "numbers are limited to 1000000")
+    assert main(["verify", claims_file(tmp_path, {"lhs": "1000001*x", "rhs": "x"})]) == 2
+    one_error_line(capsys, "numbers are limited to 1000000")
+    assert main(["verify", claims_file(tmp_path, {"lhs_latex": "1000001 x", "rhs": "x"})]) == 1
+    assert "numbers are limited to 1000000" in capsys.readouterr().out  # that claim fails alone

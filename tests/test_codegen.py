@@ -16,7 +16,7 @@ import sympy as sp
 from generator_support import EXAMPLES, ROOT
 from jinja2 import meta
 
-from derive import backprop, codegen, optimizers
+from derive import backprop, codegen, optimizers, proofs
 from derive import spec as specs
 from derive.cli import main
 
@@ -92,6 +92,10 @@ def test_module_parses_fits_100_columns_and_imports_numpy_and_stdlib_only(path: 
 def test_every_cited_derivation_is_registered(path: Path) -> None:
     cited = set(re.findall(r"\[([a-z]+\.[a-z_]+)\]", path.read_text(encoding="utf-8")))
     known = set(backprop.DERIVATIONS) | set(optimizers.UPDATES)
+    spec = specs.load(ROOT / "generated" / "specs" / f"{path.stem}.toml")
+    for name, _ in spec.user_activations:  # a spec's own activation: its ids, once proved
+        assert proofs.prove_slope(spec.activation(name)).holds
+        known |= {f"def.{name}", f"act.{name}"}
     assert cited, "a module cites no derivation"
     assert cited <= known
 

@@ -40,8 +40,12 @@ def test_activation_derivative_vs_finite_differences(act: activations.Activation
     f = _numpy(act.expr, x)
     expected = _central(f, v)
     np.testing.assert_allclose(_numpy(act.derivative, x)(v), expected, rtol=1e-6, atol=1e-8)
-    in_output = _numpy(act.derivative_of_output, y)(f(v))
-    np.testing.assert_allclose(in_output, expected, rtol=1e-6, atol=1e-8)
+    if act.slope_in_output:
+        in_output = _numpy(act.derivative_of_output, y)(f(v))
+        np.testing.assert_allclose(in_output, expected, rtol=1e-6, atol=1e-8)
+    else:  # generated code keeps f'(z): no output form is claimed
+        with pytest.raises(ValueError, match="not sought in the output"):
+            _ = act.derivative_of_output
 
 
 @pytest.mark.parametrize("name", list(losses.LOSSES))
@@ -89,21 +93,23 @@ def _half_heavisides(expr: sp.Expr) -> list[sp.Expr]:
 
 def test_sympy_default_heaviside_half_never_leaks() -> None:
     assert sp.diff(sp.Max(0, x), x).subs(x, 0) == sp.S.Half  # what the convention overrides
-    registered = [e for a in ELEMENTWISE for e in (a.derivative, a.derivative_of_output)]
+    registered = [a.derivative for a in ELEMENTWISE]
+    registered += [a.derivative_of_output for a in ELEMENTWISE if a.slope_in_output]
     registered += [loss.derivative for loss in losses.LOSSES.values()]
+    registered += [loss.gradient for loss in losses.LOSSES.values()]
     registered += [backprop.output_delta(loss, act).expr for loss, act in proofs.OUTPUT_PAIRS]
-    registered += [
-        proofs.hidden_delta(sp.Matrix([[1]]), sp.Matrix([[1]]), sp.Matrix([[y]]), a.name)[0]
-        for a in ELEMENTWISE
-    ]
+    one, at = sp.Matrix([[1]]), sp.Matrix([[y]])
+    registered += [proofs.hidden_delta(one, one, at, a.name, at)[0] for a in ELEMENTWISE]
     assert [e for e in registered if _half_heavisides(e)] == []
     at_zero = {"relu": 0.0, "leaky_relu": 0.01, "identity": 1.0, "sigmoid": 0.25, "tanh": 1.0}
+    at_zero |= {"softplus": 0.5, "elu": 1.0, "gelu": 0.5, "silu": 0.5}
+    assert at_zero.keys() == {a.name for a in ELEMENTWISE}
     for act in ELEMENTWISE:
         zero = np.zeros(1)
         assert _numpy(act.derivative, x)(zero)[0] == pytest.approx(at_zero[act.name], abs=1e-15)
-        assert _numpy(act.derivative_of_output, y)(_numpy(act.expr, x)(zero))[0] == pytest.approx(
-            at_zero[act.name], abs=1e-15
-        )
+        if act.slope_in_output:
+            in_output = _numpy(act.derivative_of_output, y)(_numpy(act.expr, x)(zero))[0]
+            assert in_output == pytest.approx(at_zero[act.name], abs=1e-15)
 
 
 # --- torch.autograd as an independent oracle --------------------------------------------------
@@ -115,6 +121,10 @@ TORCH_ACTIVATIONS = {
     "sigmoid": lambda torch, v: torch.sigmoid(v),
     "tanh": lambda torch, v: torch.tanh(v),
     "identity": lambda torch, v: v * 1.0,
+    "softplus": lambda torch, v: torch.nn.functional.softplus(v),
+    "elu": lambda torch, v: torch.nn.functional.elu(v, alpha=1.0),
+    "gelu": lambda torch, v: torch.nn.functional.gelu(v, approximate="tanh"),
+    "silu": lambda torch, v: torch.nn.functional.silu(v),
 }
 
 
@@ -138,8 +148,28 @@ def test_kink_convention_matches_torch() -> None:
     zero = np.array([0.0])
     relu = _torch_grad(torch, torch.nn.functional.relu, zero)
     leaky = _torch_grad(torch, lambda v: torch.nn.functional.leaky_relu(v, 0.01), zero)
+    elu = _torch_grad(torch, torch.nn.functional.elu, zero)
     assert float(activations.get("relu").derivative.subs(x, 0)) == relu[0] == 0.0
     assert float(activations.get("leaky_relu").derivative.subs(x, 0)) == leaky[0] == 0.01
+    # ELU = Max(0, x) + exp(Min(0, x)) - 1: H(x) is 0 at 0, H(-x) (rising to the left) is 1
+    assert float(activations.get("elu").derivative.subs(x, 0)) == elu[0] == 1.0
+
+
+def test_left_derivative_of_a_step_rising_to_the_left() -> None:
+    """Min(0, x) has slope 1 left of 0 and 0 right of it: the convention gives 1 at 0."""
+    assert activations.differentiate(sp.Min(0, x), x).subs(x, 0) == 1
+    assert activations.differentiate(sp.Max(0, x), x).subs(x, 0) == 0
+    assert activations.differentiate(sp.Max(0, -x), x).subs(x, 0) == -1
+
+
+@pytest.mark.parametrize("name", ["softplus", "silu"])
+def test_derivative_finite_where_exp_overflows(name: str) -> None:
+    """sympy.diff writes exp(u)/(1 + exp(u)); the registry's form stays finite at |x| = 800."""
+    v = np.array([-800.0, -50.0, 50.0, 800.0])
+    with np.errstate(over="ignore"):
+        slope = _numpy(activations.get(name).derivative, x)(v)
+    assert np.all(np.isfinite(slope))
+    np.testing.assert_allclose(slope[[0, 3]], [0.0, 1.0], atol=1e-300)
 
 
 def _torch_loss(torch, name: str, out, target):
@@ -148,6 +178,8 @@ def _torch_loss(torch, name: str, out, target):
         return functional.mse_loss(out, target)
     if name == "binary_cross_entropy":
         return functional.binary_cross_entropy(out, target)
+    if name == "huber":
+        return functional.huber_loss(out, target, delta=1.0)
     return -(target * torch.log(out)).sum(dim=1).mean()
 
 
@@ -226,3 +258,18 @@ def test_softmax_jacobian_vs_torch() -> None:
     s = np.exp(z0) / np.exp(z0).sum()
     jvp = proofs.softmax_jvp(sp.Matrix([list(s)]), sp.Matrix([list(g)]))
     np.testing.assert_allclose(np.array(jvp, dtype=float)[0], expected.numpy().T @ g, atol=1e-14)
+
+
+def test_huber_on_every_piece_vs_torch() -> None:
+    """|a - t| below, at and above delta = 1: loss and gradient as torch's HuberLoss."""
+    torch = pytest.importorskip("torch")
+    out = np.array([[0.3, 2.5, -4.0], [1.0, -1.0, 0.0]])
+    target = np.array([[0.0, 0.0, 0.5], [0.0, 0.0, 0.9]])
+    A = torch.tensor(out, requires_grad=True)
+    E = torch.nn.HuberLoss()(A, torch.tensor(target))
+    E.backward()
+    huber = losses.get("huber")
+    terms = sp.lambdify([y, t], huber.term, modules="numpy")(out, target)
+    np.testing.assert_allclose(terms.mean(), E.item(), rtol=1e-14)
+    for form in (huber.derivative, huber.gradient):
+        np.testing.assert_allclose(_numpy(form, y, t)(out, target) / out.size, A.grad.numpy())

@@ -22,10 +22,14 @@ from hypothesis import strategies as st
 from derive import codegen
 from derive import spec as specs
 
-HIDDEN = ["relu", "leaky_relu", "sigmoid", "tanh", "identity"]
-OUTPUTS = [(act, "mse") for act in [*HIDDEN, "softmax"]] + [
+# f' in the output (any layer) and f' kept from z (hidden layers only)
+IN_OUTPUT = ["relu", "leaky_relu", "sigmoid", "tanh", "identity", "softplus"]
+HIDDEN = [*IN_OUTPUT, "elu", "gelu", "silu"]
+OUTPUTS = [(act, "mse") for act in [*IN_OUTPUT, "softmax"]] + [
     ("softmax", "cross_entropy"),
     ("sigmoid", "binary_cross_entropy"),
+    ("identity", "huber"),
+    ("tanh", "huber"),
 ]
 OPTIMIZERS = [
     {"kind": "sgd", "learning_rate": 0.05},
@@ -97,6 +101,11 @@ def torch_grads(net: ModuleType, params: dict[str, np.ndarray], X: np.ndarray, T
         "tanh": torch.tanh,
         "identity": lambda z: z,
         "softmax": lambda z: torch.softmax(z, dim=1),
+        "softplus": F.softplus,
+        "elu": F.elu,
+        "gelu": lambda z: F.gelu(z, approximate="tanh"),
+        "silu": F.silu,
+        "mish": F.mish,  # the user-defined x * tanh(softplus(x)) of tests/test_new_blocks.py
     }
     z = a
     for layer, act in enumerate(net.ACTIVATIONS, start=1):
@@ -108,6 +117,8 @@ def torch_grads(net: ModuleType, params: dict[str, np.ndarray], X: np.ndarray, T
         loss = -(target * torch.log_softmax(z, dim=1)).sum(dim=1).mean()
     elif net.LOSS == "binary_cross_entropy":
         loss = F.binary_cross_entropy_with_logits(z, target)
+    elif net.LOSS == "huber":
+        loss = F.huber_loss(a, target, delta=1.0)
     else:
         loss = F.mse_loss(a, target)
     loss.backward()

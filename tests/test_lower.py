@@ -17,8 +17,13 @@ PAIRS = [
     for loss in losses.LOSSES
     for act in activations.ACTIVATIONS
     if losses.LOSSES[loss].output_activation in (None, act)
+    and (
+        activations.ACTIVATIONS[act].slope_in_output or not activations.ACTIVATIONS[act].elementwise
+    )
 ]
 ELEMENTWISE = [a for a in activations.ACTIVATIONS.values() if a.elementwise]
+IN_OUTPUT = [a for a in ELEMENTWISE if a.slope_in_output]
+KEPT = [a for a in ELEMENTWISE if not a.slope_in_output]
 
 
 def _check(expr: sp.Expr, names: dict[sp.Symbol, str], out: str, scratch: list[str]) -> None:
@@ -36,13 +41,35 @@ def test_output_delta_lowers_to_its_expression(loss: str, act: str) -> None:
     _check(expr, {y: "a", t: "T"}, "d", ["s"])
 
 
-@pytest.mark.parametrize("act", ELEMENTWISE, ids=lambda a: a.name)
+@pytest.mark.parametrize("act", IN_OUTPUT, ids=lambda a: a.name)
 def test_activation_lowers_in_place(act: activations.Activation) -> None:
     assert act.expr is not None
     _check(act.expr, {x: "a"}, "a", ["s"])
 
 
-@pytest.mark.parametrize("act", ELEMENTWISE, ids=lambda a: a.name)
+@pytest.mark.parametrize("act", KEPT, ids=lambda a: a.name)
+def test_kept_slope_and_activation_lower_with_two_scratch_buffers(
+    act: activations.Activation,
+) -> None:
+    """As the fast path does: s = f'(z) from a holding z, then f(z) in a (or aside, copied)."""
+    assert act.expr is not None
+    for expr, out, scratch in ((act.derivative, "s", ["q", "r"]), (act.expr, "a", ["q", "r"])):
+        try:
+            calls = Lowering({x: "a"}, list(scratch)).lower(expr, out)
+        except ValueError:  # needs z after its first write: computed in q, then copied
+            out, calls = "q", Lowering({x: "a"}, ["r"]).lower(expr, "q")
+        result = rebuild(calls, {"a": x})[out]
+        # GELU's sqrt(2/pi) is a float literal in the calls: compared to 1e-14, not symbolically
+        points = np.linspace(-5.0, 5.0, 41)
+        np.testing.assert_allclose(
+            sp.lambdify(x, result)(points) + 0 * points,
+            sp.lambdify(x, expr)(points) + 0 * points,
+            rtol=1e-14,
+            atol=1e-14,
+        )
+
+
+@pytest.mark.parametrize("act", IN_OUTPUT, ids=lambda a: a.name)
 def test_hidden_delta_accumulates_in_place(act: activations.Activation) -> None:
     _check(ACC * act.derivative_of_output, {y: "a", ACC: "d"}, "d", ["s"])
 
