@@ -592,6 +592,11 @@ def _latex_refused(claim: Claim, message: str) -> Result:
 def _check_claim(claim: Claim, cfile: ClaimsFile) -> Result:
     result = Result(claim.id, "holds", claim.statement, claim.source, claim.latex)
     KINK_SOURCES.clear()  # a kink is named after the Max or Abs of this claim, not an earlier one
+    if cfile.declarations is not None:  # [symbols]: vectors and matrices, entry by entry
+        from derive.entrywise import check_claim as check_entrywise
+
+        return check_entrywise(claim, cfile)
+    result = Result(claim.id, "holds", claim.statement, claim.source, claim.latex)
     cases = instances(claim, cfile)
     outcomes = [judge(case, cfile, claim.lhs, claim.rhs) for case in cases]
     touches = any(_has_kink(o) for o in outcomes)

@@ -13,13 +13,14 @@ The format is documented in docs/claims.md.
 from __future__ import annotations
 
 import ast
+import difflib
 import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sympy as sp
 
@@ -27,6 +28,9 @@ from derive.activations import ACTIVATIONS, HEAVISIDE_AT_ZERO, softmax
 from derive.errors import DeriveError, input_error, plain
 from derive.inputs import read_toml
 from derive.losses import LOSSES
+
+if TYPE_CHECKING:
+    from derive.declarations import Declarations
 
 __all__ = [
     "FUNCTIONS",
@@ -142,6 +146,7 @@ CLAIM_KEYS = {
     "domain",
     "layers",
     "conditions",
+    "tolerance",
     "latex_names",
     "timeout",
 }
@@ -185,6 +190,7 @@ class Claim:
     domain: Expression | None = None
     layers: tuple[tuple[int, ...], ...] = ()
     conditions: tuple[Condition, ...] = ()
+    tolerance: float | None = None  # a numeric claim: |lhs - rhs| <= tolerance
     timeout: float | None = None  # seconds; None: the run's limit
     error: str = ""  # a LaTeX side that could not be read: the claim fails with this message
 
@@ -206,6 +212,7 @@ class ClaimsFile:
     claims: tuple[Claim, ...]
     network: Network | None = None
     title: str = ""
+    declarations: Declarations | None = None  # [symbols] and [definitions]: entrywise claims
 
 
 class Scope:
@@ -256,7 +263,13 @@ def _refuse(where: str, text: str, why: str) -> DeriveError:
     return DeriveError(f"{where}: {why}: {shown!r}")
 
 
-def _check_tree(tree: ast.AST, where: str, text: str) -> None:
+def _check_tree(
+    tree: ast.AST,
+    where: str,
+    text: str,
+    allowed: tuple[type, ...] = _ALLOWED_NODES,
+    functions: dict[str, tuple[int, int | None]] = FUNCTIONS,
+) -> None:
     """Refuse any node outside the whitelist, dunder names, unknown calls, deep or big trees."""
     count = 0
     stack: list[tuple[ast.AST, int]] = [(tree, 0)]
@@ -267,15 +280,18 @@ def _check_tree(tree: ast.AST, where: str, text: str) -> None:
             raise _refuse(where, text, "expression too large or too deeply nested")
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitXor):
             raise _refuse(where, text, "^ is not a power in SymPy syntax: write x**2")
-        if not isinstance(node, _ALLOWED_NODES):
+        if not isinstance(node, allowed):
             raise _refuse(where, text, f"{type(node).__name__} is not allowed")
         if isinstance(node, ast.Name) and node.id.startswith("_"):
             raise _refuse(where, text, f"name {node.id!r} is not allowed")
         if isinstance(node, ast.Constant):
             _check_constant(node.value, where, text)
         if isinstance(node, ast.Call):
-            _check_call(node, where, text)
-        if isinstance(node, ast.Subscript) and not isinstance(node.value, ast.Name):
+            _check_call(node, where, text, functions)
+        if isinstance(node, ast.Attribute) and node.attr != "T":
+            raise _refuse(where, text, f"attribute .{node.attr} is not allowed (only .T)")
+        subscript = isinstance(node, ast.Subscript) and not isinstance(node.value, ast.Name)
+        if subscript and allowed is _ALLOWED_NODES:
             raise _refuse(where, text, "only a name can be subscripted, as in w[l, i, j]")
         stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
 
@@ -289,15 +305,23 @@ def _check_constant(value: object, where: str, text: str) -> None:
         raise _refuse(where, text, f"numbers are limited to {MAX_NUMBER}")
 
 
-def _check_call(node: ast.Call, where: str, text: str) -> None:
-    if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
+def _check_call(
+    node: ast.Call, where: str, text: str, functions: dict[str, tuple[int, int | None]]
+) -> None:
+    if not isinstance(node.func, ast.Name) or node.func.id not in functions:
         name = node.func.id if isinstance(node.func, ast.Name) else ast.unparse(node.func)
-        raise _refuse(where, text, f"unknown function {name!r} (allowed: {', '.join(FUNCTIONS)})")
+        raise _refuse(where, text, f"unknown function {name!r}{_did_you_mean(name, functions)}")
     if node.keywords or any(isinstance(arg, ast.Starred) for arg in node.args):
         raise _refuse(where, text, "keyword and starred arguments are not allowed")
-    low, high = FUNCTIONS[node.func.id]
+    low, high = functions[node.func.id]
     if len(node.args) < low or (high is not None and len(node.args) > high):
-        raise _refuse(where, text, f"wrong number of arguments to {node.func.id}")
+        shown = node.func.id.replace("__prime", "'")  # sigmoid'(z), pre-lexed
+        raise _refuse(where, text, f"wrong number of arguments to {shown}")
+
+
+def _did_you_mean(name: str, known: dict[str, Any]) -> str:
+    close = difflib.get_close_matches(name, [k for k in known if "__" not in k], n=1)
+    return f" (did you mean {close[0]!r}?)" if close else f" (allowed: {', '.join(known)})"
 
 
 # --- building SymPy expressions from a checked AST -----------------------------------------
@@ -597,23 +621,27 @@ def load(path: Path) -> ClaimsFile:
 
     document = Path(path).suffix.lower() in DOCUMENT_SUFFIXES  # notes.md: its displays
     data = read_document(Path(path)) if document else read_toml(Path(path), "claims file")
-    unknown = set(data) - {"claim", "network", "title", "latex"}
+    keys = ("claim", "network", "title", "latex", "symbols", "definitions")
+    unknown = set(data) - set(keys)
     if unknown:
-        raise input_error(
-            path, sorted(unknown)[0], "one of claim, network, title, latex", "unknown key"
-        )
+        raise input_error(path, sorted(unknown)[0], f"one of {', '.join(keys)}", "unknown key")
     raw_claims = data.get("claim")
     if not isinstance(raw_claims, list) or not raw_claims:
         raise input_error(path, "claim", "one or more [[claim]] tables", raw_claims)
-    network = _network(path, data["network"]) if "network" in data else None
+    shorthand = "network" in data and "symbols" in data  # the network written as definitions
+    network = _network(path, data["network"]) if "network" in data and not shorthand else None
+    declarations = _declarations(path, data)
+    parse = parse_expression if declarations is None else declarations.parse
     from derive.latex import Settings, settings_from_table
 
     settings = settings_from_table(path, data["latex"]) if "latex" in data else Settings()
     claims = [
         claim
         for number, raw in enumerate(raw_claims, 1)
-        for claim in _claims(path, raw, number, settings)
+        for claim in _claims(path, raw, number, settings, parse)
     ]
+    if declarations is not None:
+        declarations.check_claims(path, claims)
     seen: set[str] = set()
     for claim in claims:
         if claim.id in seen:
@@ -621,7 +649,24 @@ def load(path: Path) -> ClaimsFile:
         seen.add(claim.id)
         if claim.kind != "equation" and network is None:
             raise input_error(path, f"claim {claim.id}: kind", "a [network] table", claim.kind)
-    return ClaimsFile(Path(path), tuple(claims), network, str(data.get("title", "")))
+    title = str(data.get("title", ""))
+    return ClaimsFile(Path(path), tuple(claims), network, title, declarations)
+
+
+def _declarations(path: Path, data: dict[str, Any]) -> Declarations | None:
+    """The second edition's tables; a file with them (or a numeric claim) is checked entrywise."""
+    raw_claims = [raw for raw in data["claim"] if isinstance(raw, dict)]
+    numeric = any("tolerance" in raw for raw in raw_claims)
+    if not ({"symbols", "definitions"} & set(data) or numeric):
+        return None
+    from derive.declarations import read
+
+    symbols, definitions = data.get("symbols", {}), data.get("definitions", {})
+    if "network" in data and isinstance(symbols, dict) and isinstance(definitions, dict):
+        from derive.shorthand import expand
+
+        symbols, definitions = expand(path, data["network"], symbols, definitions)
+    return read(path, symbols, definitions)
 
 
 def _network(path: Path, raw: object) -> Network:
@@ -653,9 +698,15 @@ def _layers(path: Path, key: str, raw: object) -> tuple[tuple[int, ...], ...]:
     return tuple(tuple(shape) for shape in shapes)
 
 
-def _claims(path: Path, raw: object, number: int, settings: Any) -> list[Claim]:
+def _claims(
+    path: Path,
+    raw: object,
+    number: int,
+    settings: Any,
+    parse: Callable[[object, str], ast.expr] = parse_expression,
+) -> list[Claim]:
     """The claim of a [[claim]] table, or one per relation of a claim given by `latex` alone."""
-    claim = _claim(path, raw, number, settings)
+    claim = _claim(path, raw, number, settings, parse)
     assert isinstance(raw, dict)
     if claim.error or any(key in raw for key in ("lhs", "rhs", "lhs_latex", "rhs_latex")):
         return [claim]
@@ -673,7 +724,13 @@ def _latex_settings(raw: dict[str, Any], settings: Any, kind: str) -> Any:
     return local
 
 
-def _claim(path: Path, raw: object, number: int, settings: Any) -> Claim:
+def _claim(
+    path: Path,
+    raw: object,
+    number: int,
+    settings: Any,
+    parse: Callable[[object, str], ast.expr] = parse_expression,
+) -> Claim:
     if not isinstance(raw, dict):
         raise input_error(path, f"claim #{number}", "a table", raw)
     cid = raw.get("id")
@@ -696,8 +753,8 @@ def _claim(path: Path, raw: object, number: int, settings: Any) -> Claim:
     placeholder = Expression("0", ast.Constant(0), where=at)
     error = ""
     try:
-        lhs = placeholder if only_latex else _side(at, raw, "lhs", local)
-        rhs = placeholder if only_latex else _side(at, raw, "rhs", local)
+        lhs = placeholder if only_latex else _side(at, raw, "lhs", local, parse)
+        rhs = placeholder if only_latex else _side(at, raw, "rhs", local, parse)
     except LatexSideError as exc:
         lhs, rhs, error = placeholder, placeholder, str(exc)
     return Claim(
@@ -711,7 +768,8 @@ def _claim(path: Path, raw: object, number: int, settings: Any) -> Claim:
         sizes=_sizes(at, raw.get("sizes", {})),
         domain=_optional(at, raw, "domain"),
         layers=_layers(path, f"claim {cid}: layers", raw["layers"]) if "layers" in raw else (),
-        conditions=_conditions(at, raw.get("conditions", [])),
+        conditions=_conditions(at, raw.get("conditions", []), parse),
+        tolerance=_tolerance(at, raw),
         timeout=_timeout(at, raw.get("timeout")),
         **texts,
     )
@@ -734,22 +792,40 @@ def _text(at: str, raw: dict[str, Any], key: str) -> str:
     return value
 
 
-def _side(at: str, raw: dict[str, Any], key: str, settings: Any) -> Expression:
+def _tolerance(at: str, raw: dict[str, Any]) -> float | None:
+    value = raw.get("tolerance")
+    if value is None:
+        return None
+    if type(value) not in (int, float) or not 0 < value < MAX_NUMBER:
+        raise DeriveError(f"{at}: tolerance: expected a positive number, found {value!r:.60}")
+    return float(value)
+
+
+def _side(
+    at: str,
+    raw: dict[str, Any],
+    key: str,
+    settings: Any,
+    parse: Callable[[object, str], ast.expr] = parse_expression,
+) -> Expression:
     if (key in raw) == (f"{key}_latex" in raw):
         raise DeriveError(f"{at}: expected exactly one of {key}, {key}_latex")
     if key in raw:
-        return Expression(
-            raw[key], parse_expression(raw[key], f"{at}: {key}"), where=f"{at}: {key}"
-        )
+        return Expression(raw[key], parse(raw[key], f"{at}: {key}"), where=f"{at}: {key}")
     where = f"{at}: {key}_latex"
     text = raw[f"{key}_latex"]
     return Expression(str(text), parse_latex_side(text, where, settings), where=where)
 
 
-def _optional(at: str, raw: dict[str, Any], key: str) -> Expression | None:
+def _optional(
+    at: str,
+    raw: dict[str, Any],
+    key: str,
+    parse: Callable[[object, str], ast.expr] = parse_expression,
+) -> Expression | None:
     if key not in raw:
         return None
-    return Expression(raw[key], parse_expression(raw[key], f"{at}: {key}"), where=f"{at}: {key}")
+    return Expression(raw[key], parse(raw[key], f"{at}: {key}"), where=f"{at}: {key}")
 
 
 def _indices(at: str, raw: object) -> tuple[tuple[str, Expression, Expression], ...]:
@@ -785,7 +861,9 @@ def _sizes(at: str, raw: object) -> tuple[tuple[str, tuple[int, ...]], ...]:
     return tuple((name, tuple(values)) for name, values in raw.items())
 
 
-def _conditions(at: str, raw: object) -> tuple[Condition, ...]:
+def _conditions(
+    at: str, raw: object, parse: Callable[[object, str], ast.expr]
+) -> tuple[Condition, ...]:
     if not isinstance(raw, list):
         raise DeriveError(f"{at}: conditions: expected a list of tables")
     result = []
@@ -796,6 +874,8 @@ def _conditions(at: str, raw: object) -> tuple[Condition, ...]:
         if set(item) - {"text", "where", "lhs"} or set(item) == {"text"}:
             raise DeriveError(f"{where}: expected text and where and/or lhs")
         result.append(
-            Condition(item["text"], _optional(where, item, "where"), _optional(where, item, "lhs"))
+            Condition(
+                item["text"], _optional(where, item, "where"), _optional(where, item, "lhs", parse)
+            )
         )
     return tuple(result)

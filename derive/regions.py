@@ -273,6 +273,10 @@ class Points:
         self.rng = rng
         self.near = {symbol: list(SMALL) for symbol in symbols}
         self.every = {symbol: [*SMALL, *LARGE] for symbol in symbols}
+        for symbol in symbols:  # a symbol with a domain (derive.declarations) stays inside it
+            inside = list(getattr(symbol, "sample_values", ()))
+            if inside:
+                self.near[symbol], self.every[symbol] = inside, list(inside)
         self.drawn = 0
 
     def around(self, kinks: list[sp.Expr]) -> None:
@@ -281,13 +285,16 @@ class Points:
             if len(kink.free_symbols) != 1:
                 continue
             (symbol,) = kink.free_symbols
+            small_only = bool(getattr(symbol, "sample_values", ()))  # see derive.declarations
+            if small_only and not getattr(symbol, "near_kinks", False):
+                continue  # its domain's values only
             slope = kink.diff(symbol)
             if symbol not in self.every or not slope.is_Number or slope == 0:
                 continue
             root = -kink.xreplace({symbol: 0}) / slope
             if not (root.is_Rational and abs(root) <= 10**6):
                 continue
-            for offset in OFFSETS:
+            for offset in OFFSETS[:2] if small_only else OFFSETS:
                 for candidate in (root + offset, root - offset):
                     if offset <= 1 and candidate not in self.near[symbol]:
                         self.near[symbol].append(candidate)

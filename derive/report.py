@@ -12,6 +12,7 @@ import json
 import re
 import shutil
 import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -169,10 +170,19 @@ def _text(listed: list[Result]) -> str:
     rows = [f"{'id':<{column}} {'verdict':<12} why"]
     for result in listed:
         why, *shown = reason(result).split("\n")  # a LaTeX error: its text and a caret follow
-        why = why if len(why) <= width else why[: width - 3] + "..."
-        rows.append(f"{result.id:<{column}} {result.verdict:<12} {why}".rstrip())
-        rows += [" " * (column + 14) + line for line in shown]
+        lines = _wrap(why, width) or [""]
+        lines += shown
+        if result.corrected is not None:
+            lines += _wrap(f"corrected: {result.corrected}", width)
+        rows.append(f"{result.id:<{column}} {result.verdict:<12} {lines[0]}".rstrip())
+        rows += [" " * (column + 14) + line for line in lines[1:]]
     return "\n".join(rows) + "\n" + _summary_line(listed)
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    """Lines of at most `width`, never broken inside brackets (`W1[1, 0]` stays whole)."""
+    kept = re.sub(r"\[[^\[\]]*\]", lambda m: m[0].replace(" ", "\0"), text)
+    return [line.replace("\0", " ") for line in textwrap.wrap(kept, width)]
 
 
 def _markdown(listed: list[Result], files: list[str]) -> str:

@@ -1,0 +1,368 @@
+"""Deciding a claim of a file with `[symbols]`: entry by entry, at every instance.
+
+Input: a claim and its file's `Declarations`. Output: a checker `Result`. At each instance
+(sizes, labels, one-hot targets; see `derive.declarations`) both sides are built by the tensor
+layer; their shapes must agree, and each pair of entries is decided by the checker as a scalar
+claim. A counterexample names the instance, the entry (`grad(C, W1)[1, 0]`), the point and both
+values. The corrected form is the right side with one common mistake undone when that holds
+everywhere (`derive.rewrites`), else a factor that fits every instance (a number, or a power of
+a size such as `1/N`), else the true entries at the smallest failing instance.
+"""
+
+from __future__ import annotations
+
+import ast
+import itertools
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import sympy as sp
+
+from derive import checker
+from derive.activations import KINK_CONVENTION
+from derive.claims import Claim, ClaimsFile, Expression
+from derive.declarations import Case, Declarations, Declared
+from derive.errors import DeriveError
+from derive.rewrites import rewrites
+from derive.tensors import Context, Evaluator, ShapeError, entry_names, is_tensor, shown
+
+__all__ = ["check_claim"]
+
+VALUES = [-3, -2, -1, -0.5, 1 / 3, 0.5, 1, 1.5, 2, 3]  # the checker's points, as floats
+EXPONENTS = (1, -1, 2, -2)  # a factor that varies with the sizes: k * size**e
+MAX_REWRITES = 12  # candidate corrections tried (derive.rewrites)
+
+
+@dataclass
+class Judged:
+    """One instance: the first failing entry (or a holding outcome) and every entry pair."""
+
+    case: Case
+    outcome: checker.Outcome
+    ctx: Context
+    pairs: list[tuple[sp.Expr, sp.Expr]] = field(default_factory=list)
+
+
+def check_claim(claim: Claim, cfile: ClaimsFile) -> checker.Result:
+    """holds (proved at every instance), fails (entry, point, values, correction), conditional."""
+    decl = cfile.declarations
+    assert decl is not None
+    result = checker.Result(claim.id, "holds", claim.statement, claim.source, claim.latex)
+    trees = [side.tree for side in (claim.lhs, claim.rhs) if side.tree is not None]
+    cases = list(decl.cases(claim, trees))
+    if not cases:  # every size and label has a value: never, but a claim holds on no instance
+        raise DeriveError(f"{claim.lhs.where}: no instance to check")
+    if claim.tolerance is not None:
+        return _numeric(result, claim, decl, cases, claim.tolerance)
+    judged = [_judge(decl, case, claim.lhs, claim.rhs) for case in cases]
+    _refuse_constant_derivatives(judged)
+    failed = [j for j in judged if j.outcome.status in ("fails", "missing")]
+    kinked = [j for j in judged if j.outcome.status == "kink"]
+    known = ("holds", "fails", "missing", "kink")
+    open_ = [j for j in judged if j.outcome.status not in known]
+    if open_ and not failed:  # the checker neither proved nor refuted an entry: never "holds"
+        first = open_[0].outcome
+        result.verdict, result.tried = first.status, f"{first.label}: {first.reason}"
+        return result
+    if not failed and not kinked:
+        touches = any(_has_kink(pair) for j in judged for pair in j.pairs)
+        result.condition = f"checked with {KINK_CONVENTION}" if touches else None
+        result.condition = _domain_note(claim, decl, trees) or result.condition
+        return result
+    _explain(result, claim, decl, judged, failed or kinked)
+    result.verdict = "conditional"
+    if not failed:
+        result.condition = checker._kink_text([j.outcome for j in kinked])
+        return result
+    for condition in claim.conditions:
+        assert condition.lhs is not None and condition.lhs.tree is not None
+        if not _binds(decl, cases, condition.lhs.tree):
+            continue
+        again = [_judge(decl, case, condition.lhs, claim.rhs) for case in cases]
+        if all(j.outcome.status in ("holds", "kink") for j in again):
+            result.condition = condition.text
+            return result
+    result.verdict = "fails"
+    return result
+
+
+def _refuse_constant_derivatives(judged: list[Judged]) -> None:
+    """A derivative by something the expression never depends on: a typo, not a 0."""
+    always = [
+        {message for message, yes in j.ctx.independent.items() if yes}
+        for j in judged
+        if j.ctx.independent
+    ]
+    if always and set.intersection(*always):
+        raise DeriveError(sorted(set.intersection(*always))[0])
+
+
+def _judge(decl: Declarations, case: Case, lhs: Expression, rhs: Expression) -> Judged:
+    """Both sides at one instance, decided entry by entry; the first failing entry is kept."""
+    outcome = checker.Outcome("holds", case.label, env=case.env)
+    ctx = _context(decl, case, lhs, rhs)
+    judged = Judged(case, outcome, ctx)
+    try:
+        left, right = _side(ctx, lhs), _side(ctx, rhs)
+    except ShapeError as exc:
+        outcome.status, outcome.reason = "missing", str(exc)
+        return judged
+    if _shape(left) != _shape(right):
+        outcome.status = "missing"
+        outcome.reason = (
+            f"shapes differ: {lhs.text} is {_shape(left)}, {rhs.text} is {_shape(right)}"
+        )
+        return judged
+    rng = random.Random(case.label)
+    for (index, true), (_, stated) in zip(entry_names(left), entry_names(right), strict=True):
+        judged.pairs.append((true, stated))
+        if outcome.status == "fails" or _lifted_cancels(ctx, true, stated):
+            continue  # a failing entry is enough; or proved on the defined quantities
+        entry = checker.Outcome("holds", _entry_label(case, lhs, index), env=case.env)
+        checker._decide_instance(entry, true, stated, {}, rng)
+        entry.lhs, entry.rhs = true, stated
+        if entry.status != "holds" and (outcome.status == "holds" or entry.status == "fails"):
+            judged.outcome = outcome = entry  # the first entry that does not hold; a fail first
+    return judged
+
+
+def _context(decl: Declarations, case: Case, lhs: Expression, rhs: Expression) -> Context:
+    """The instance's context, with only the symbols and definitions the claim uses."""
+    sub = decl.restricted(decl.needed([t for t in (lhs.tree, rhs.tree) if t is not None]))
+    return Context(sub, case.env, case.fixed, case.plain)
+
+
+def _lifted_cancels(ctx: Context, true: sp.Expr, stated: sp.Expr) -> bool:
+    """A proof on the defined quantities, tried when lifting shrinks the difference a lot."""
+    diff = true - stated
+    lifted = ctx.lift(true) - ctx.lift(stated)
+    return 3 * _size(lifted) < _size(diff) and checker._cancels(lifted)
+
+
+def _size(expr: sp.Expr) -> int:
+    return sum(1 for _ in sp.preorder_traversal(expr))
+
+
+def _side(ctx: Context, side: Expression) -> Any:
+    value = Evaluator(ctx, None, ctx.values(None)).build(side)
+    for _, entry in entry_names(value):
+        if not isinstance(entry, sp.Expr) or entry.has(sp.nan, sp.zoo, sp.oo, -sp.oo, sp.I):
+            raise ShapeError(f"{side.text} is not a finite real expression ({entry})")
+    return value
+
+
+def _shape(value: Any) -> str:
+    return str(value.shape) if is_tensor(value) else "scalar"
+
+
+def _entry_label(case: Case, side: Expression, index: tuple[int, ...]) -> str:
+    at = f"{side.text}[{', '.join(map(str, index))}]" if index else ""
+    return ", ".join(part for part in (case.label, at) if part)
+
+
+def _has_kink(pair: tuple[sp.Expr, sp.Expr]) -> bool:
+    return any(side.has(sp.Heaviside, sp.Max) for side in pair)
+
+
+# --- explaining a failure --------------------------------------------------------------------
+
+
+def _explain(
+    result: checker.Result,
+    claim: Claim,
+    decl: Declarations,
+    judged: list[Judged],
+    failed: list[Judged],
+) -> None:
+    valued = [j for j in failed if j.outcome.point is not None]
+    first = (valued or failed)[0].outcome
+    result.evidence = first
+    failing_first = [j.case for j in failed] + [j.case for j in judged if j not in failed]
+    rewritten = _rewritten(claim, decl, failing_first) if failed else None
+    if first.point is None:
+        result.counterexample = {"at": first.label, "missing": first.reason}
+        result.corrected = rewritten
+        return
+    assert first.lhs is not None and first.rhs is not None
+    result.counterexample = {
+        "at": first.label,
+        "point": {str(s): checker._show(v) for s, v in first.point.items()},
+        "stated": _show(first.at_point(first.rhs)),
+        "true": _show(first.at_point(first.lhs)),
+    }
+    if first.status == "kink":
+        result.counterexample["kink"] = f"{first.kink} = 0"
+        return
+    factor = _factor(judged, failed)
+    if factor is not None:
+        result.corrected_expr = factor * first.rhs
+        scale = f"stated = {sp.sstr(1 / factor)} x true"
+        result.corrected = f"{sp.sstr(factor)}*({claim.rhs.text}) ({scale})"
+        return
+    result.corrected_expr = checker._tidy(first.lhs)
+    if rewritten is not None:
+        result.corrected = rewritten
+        return
+    smallest = min(valued, key=lambda j: sum(j.case.env.values()))
+    own = _functions(claim.lhs) | _functions(claim.rhs)
+    true = [smallest.ctx.fold(_in_own_terms(t, own)) for t, _ in smallest.pairs]
+    shown = sp.sstr(true[0]) if len(true) == 1 else sp.sstr(true)
+    at = f"at {smallest.case.label}: " if smallest.case.label else ""
+    result.corrected = f"{at}{claim.lhs.text} = {shown}"
+
+
+def _rewritten(claim: Claim, decl: Declarations, cases: list[Case]) -> str | None:
+    """The right side with one common mistake undone (see derive.rewrites), when that makes
+    the claim hold at every instance: the correction in the claim's own notation."""
+    assert claim.rhs.tree is not None
+    for tree in itertools.islice(rewrites(claim.rhs.tree, decl), MAX_REWRITES):
+        rhs = Expression(shown(tree), tree, where=claim.rhs.where)
+        if not _binds(decl, cases, tree):
+            continue
+        if all(_plausible(decl, case, claim.lhs, rhs) for case in cases) and all(
+            _judge(decl, case, claim.lhs, rhs).outcome.status == "holds" for case in cases
+        ):
+            return rhs.text
+    return None
+
+
+def _binds(decl: Declarations, cases: list[Case], tree: ast.expr) -> bool:
+    """The instances bind every size, label and one-hot target the expression needs."""
+    bound = set(cases[0].env) | set(cases[0].fixed)
+    return all(n in bound for n in decl.needed([tree]) if decl.symbols.get(n, Declared()).finite)
+
+
+def _plausible(decl: Declarations, case: Case, lhs: Expression, rhs: Expression) -> bool:
+    """Both sides fit and agree at a few float points (a cheap screen before a proof)."""
+    ctx = _context(decl, case, lhs, rhs)
+    try:
+        left, right = _side(ctx, lhs), _side(ctx, rhs)
+    except (ShapeError, DeriveError):
+        return False
+    if _shape(left) != _shape(right):
+        return False
+    rng = random.Random(case.label)
+    pairs = zip(entry_names(left), entry_names(right), strict=True)
+    return not any(_differs_in_floats(t - s, rng) for (_, t), (_, s) in pairs)
+
+
+def _functions(side: Expression) -> set[str]:
+    assert side.tree is not None
+    calls = [node for node in ast.walk(side.tree) if isinstance(node, ast.Call)]
+    return {node.func.id for node in calls if isinstance(node.func, ast.Name)}
+
+
+def _in_own_terms(expr: sp.Expr, own: set[str]) -> sp.Expr:
+    """The simplest of expr and its simplified form that uses only the claim's functions."""
+    candidates = [expr, checker._tidy(expr)]
+    used = [{type(f).__name__ for f in c.atoms(sp.Function)} for c in candidates]
+    fitting = [c for c, names in zip(candidates, used, strict=True) if names <= own]
+    return min(fitting or candidates, key=sp.count_ops)
+
+
+def _show(value: sp.Expr) -> str:
+    """A value: exact when short, else its decimal approximation."""
+    text = checker._show(value)
+    return text if len(text) <= 40 else "≈ " + text.split(" ≈ ")[-1]
+
+
+def _factor(judged: list[Judged], failed: list[Judged]) -> sp.Expr | None:
+    """c (a number or k * size**e) with true = c * stated at every instance, proved."""
+    if any(j.outcome.status != "fails" for j in failed) or not failed:
+        return None
+    ratios: dict[int, sp.Expr] = {}
+    for number, j in enumerate(judged):
+        if j.outcome.status == "holds":
+            ratios[number] = sp.Integer(1)
+            continue
+        o = j.outcome
+        ratio = checker._guess_ratio(o.lhs, o.rhs, o.point)
+        if ratio is None or not all(checker._cancels(t - ratio * s) for t, s in j.pairs):
+            return None
+        ratios[number] = ratio
+    values = set(ratios.values())
+    if len(values) == 1:
+        return values.pop()
+    sizes = sorted({name for j in judged for name in j.case.env})
+    for name in sizes:
+        for power in EXPONENTS:
+            scaled = {r / sp.Integer(judged[k].case.env[name]) ** power for k, r in ratios.items()}
+            if len(scaled) == 1:
+                return scaled.pop() * sp.Symbol(name) ** power
+    return None
+
+
+# --- domains and numeric claims ----------------------------------------------------------------
+
+
+def _domain_note(claim: Claim, decl: Declarations, trees: list[Any]) -> str | None:
+    """When the claim uses a domain: does it hold without it? If not, say the domain is needed."""
+    used = decl.needed(trees)
+    declared = [n for n in decl.symbols if n in used]
+    domains = [n for n in declared if decl.symbols[n].domain not in ("", "label")]
+    if not domains:
+        return None
+    case = next(decl.cases(claim, trees, plain=True))
+    ctx = _context(decl, case, claim.lhs, claim.rhs)
+    names = ", ".join(f"{n} {decl.symbols[n].domain}" for n in domains)
+    note = f"uses the domain ({names}): without it the claim fails at"
+    try:
+        left, right = _side(ctx, claim.lhs), _side(ctx, claim.rhs)
+    except ShapeError:
+        return f"{note} {case.label}"
+    rng = random.Random(case.label)
+    for (index, true), (_, stated) in zip(entry_names(left), entry_names(right), strict=True):
+        if _differs_in_floats(true - stated, rng):
+            return f"{note} {_entry_label(case, claim.lhs, index)}"
+    return None
+
+
+def _differs_in_floats(diff: sp.Expr, rng: random.Random) -> bool:
+    """diff is clearly nonzero at one of a few random points (a note, never a verdict)."""
+    symbols = sorted(diff.free_symbols, key=str)
+    try:
+        function = sp.lambdify(symbols, diff, modules="numpy")
+        values = [function(*[float(rng.choice(VALUES)) for _ in symbols]) for _ in range(8)]
+    except (TypeError, ValueError, ZeroDivisionError, OverflowError, NameError):
+        return False
+    return any(abs(float(v)) > 1e-6 for v in values if np.isfinite(v))
+
+
+def _numeric(
+    result: checker.Result,
+    claim: Claim,
+    decl: Declarations,
+    cases: list[Case],
+    tolerance: float,
+) -> checker.Result:
+    """A value read off a figure: every entry within the tolerance of the true value."""
+    worst = 0.0
+    for case in cases:
+        ctx = _context(decl, case, claim.lhs, claim.rhs)
+        try:
+            left, right = _side(ctx, claim.lhs), _side(ctx, claim.rhs)
+        except ShapeError as exc:
+            result.verdict, result.counterexample = "fails", {"at": case.label, "missing": str(exc)}
+            return result
+        for (index, true), (_, stated) in zip(entry_names(left), entry_names(right), strict=True):
+            if true.free_symbols or stated.free_symbols:
+                raise DeriveError(
+                    f"{claim.lhs.where}: a claim with a tolerance compares numbers; "
+                    f"{sp.sstr(true - stated)} has free symbols"
+                )
+            gap = abs(float(sp.N(true - stated, 30)))
+            worst = max(worst, gap)
+            if gap > tolerance:
+                result.verdict = "fails"
+                result.counterexample = {
+                    "at": _entry_label(case, claim.lhs, index),
+                    "point": {"tolerance": str(tolerance)},
+                    "stated": checker._show(stated),
+                    "true": checker._show(true),
+                }
+                result.corrected = f"{float(sp.N(true, 15)):.6g}"
+                return result
+    result.condition = f"within the tolerance {tolerance} (largest gap {worst:.3g})"
+    return result
