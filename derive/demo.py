@@ -105,8 +105,11 @@ def verify_notes() -> None:
     seconds = time.perf_counter() - start
     lines = buffer.getvalue().rstrip().splitlines()
     print(f"1. verify the seed notes ({seconds:.1f} s; `derive verify` lists every line):")
+    shown = True
     for line in lines[:-1]:
-        if "." not in line.split(" ", 1)[0]:  # eq13, not eq13.2: the worst of its lines
+        if not line.startswith(" "):  # a row; the indented lines below it continue it
+            shown = "." not in line.split(" ", 1)[0]  # eq13, not eq13.2: its worst line
+        if shown:
             print(f"   {line}")
     print(f"   {lines[-1]}")
 

@@ -234,3 +234,23 @@ def test_the_sklearn_twin_copies_layers_optimizer_and_schedule() -> None:
     model = demo.sklearn_model(spec, datasets.load("sine"))
     assert type(model).__name__ == "MLPRegressor"
     assert model.get_params()["activation"] == "tanh"
+
+
+def test_demo_shows_each_equation_once_with_its_own_wrapped_lines(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from derive import demo
+    from derive.report import run_verify
+
+    assert run_verify([], "text") == 1
+    report = capsys.readouterr().out.rstrip().splitlines()
+    blocks: list[list[str]] = []
+    for line in report[1:-1]:  # the header and the summary aside
+        if line.startswith(" "):
+            blocks[-1].append(line)
+        else:
+            blocks.append([line])
+    equations = [line for block in blocks if "." not in block[0].split()[0] for line in block]
+    demo.verify_notes()
+    shown = [line.removeprefix("   ") for line in capsys.readouterr().out.splitlines()[1:-1]]
+    assert shown == [report[0], *equations]
