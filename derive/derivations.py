@@ -123,7 +123,7 @@ def entries() -> list[Entry]:
     for record in records:
         how = tuple(proved.get(record.id, ()))
         if record.id in TORCH_TESTED:
-            how = (f"tested step for step against {TORCH_TESTED[record.id]}",)
+            how = (f"step for step against {TORCH_TESTED[record.id]}",)
         result.append(
             Entry(
                 record.id,
@@ -152,6 +152,11 @@ def _select(ids: list[str]) -> list[Entry]:
     return [by_id[eq_id.strip("[]")] for eq_id in ids]
 
 
+def _kind(how: str) -> str:
+    """`tested` for an update checked against torch.optim, `proved` for a SymPy proof."""
+    return "tested" if how.startswith("step for step against ") else "proved"
+
+
 def format_text(selected: list[Entry]) -> str:
     """Each entry as a block of labelled lines."""
     blocks = []
@@ -162,7 +167,8 @@ def format_text(selected: list[Entry]) -> str:
             lines.append(f"  condition: {entry.condition}")
         if entry.notes:
             lines.append(f"  notes:     {entry.notes}")
-        lines += [f"  proved:    {how}" for how in entry.proved_by] or ["  proved:    (no proof)"]
+        lines += [f"  {_kind(how)}:    {how}" for how in entry.proved_by]
+        lines += [] if entry.proved_by else ["  proved:    (no proof)"]
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
 
