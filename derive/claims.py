@@ -156,11 +156,10 @@ KINDS = ("equation", "network", "procedure")
 
 @dataclass(frozen=True)
 class Expression:
-    """One side of a claim: SymPy-syntax text (a checked AST) or an expression from LaTeX."""
+    """One side of a claim: its text and the checked AST that either front end makes of it."""
 
     text: str
-    tree: ast.expr | None  # None when the side came from LaTeX
-    latex: sp.Expr | None = None
+    tree: ast.expr | None  # None only for a builder's placeholder (tensors.Evaluator)
     where: str = ""  # "file: claim id: key", for error messages
 
 
@@ -333,9 +332,7 @@ class OutOfRangeError(Exception):
 
 def build(expr: Expression, scope: Scope) -> sp.Expr:
     """The SymPy expression of one side, names bound by `scope.env`; DeriveError if refused."""
-    if expr.tree is None:
-        assert expr.latex is not None
-        return expr.latex
+    assert expr.tree is not None  # SymPy syntax and LaTeX both give a checked tree
     try:
         result = _Builder(scope, expr).node(expr.tree)
     except (DeriveError, OutOfRangeError):
