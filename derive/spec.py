@@ -21,7 +21,7 @@ from typing import Any
 from derive import activations
 from derive.activations import ACTIVATIONS, Activation
 from derive.errors import input_error, plain
-from derive.inputs import parse_toml
+from derive.inputs import parse_toml, read_bytes
 from derive.losses import LOSSES
 
 DTYPES = ("float32", "float64")
@@ -195,19 +195,11 @@ class Spec:
 
 
 def load(path: str | Path) -> Spec:
-    """Read and validate the spec file at `path`."""
+    """Read and validate the spec file at `path` (read as claims files are: inputs.read_bytes)."""
     path = Path(path)
-    if path.exists() and not (path.is_file() or path.is_dir()):  # a FIFO would block forever
-        raise input_error(path, "", "a regular spec file", "a device, pipe or socket")
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise input_error(path, "", "an existing spec file", "no such file") from None
-    except IsADirectoryError:
-        raise input_error(path, "", "a spec file", "a directory") from None
-    except OSError as exc:
-        raise input_error(path, "", "a readable spec file", exc.strerror or str(exc)) from None
-    return parse(raw, source=str(path))
+    if not path.exists():
+        raise input_error(path, "", "an existing spec file", "no such file")
+    return parse(read_bytes(path, "spec file"), source=str(path))
 
 
 def parse(raw: bytes | str, source: str = "<spec>") -> Spec:
