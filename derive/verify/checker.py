@@ -233,6 +233,7 @@ class Instance:
         else:
             scope = Scope()
         scope.env = dict(self.env)
+        scope.definitions = {d.name: d for d in cfile.definitions}
         return scope
 
 

@@ -37,6 +37,7 @@ __all__ = [
     "Claim",
     "ClaimsFile",
     "Condition",
+    "Definition",
     "Network",
     "OutOfRangeError",
     "Scope",
@@ -195,6 +196,24 @@ class Claim:
 
 
 @dataclass(frozen=True)
+class Definition:
+    """A name of a first-edition `[definitions]` table: `"k[i]" = "..."` is read with i bound.
+
+    Its body is built in the scope of the claim that uses it (the claim's sizes, indices and
+    network quantities), with its own indices bound to the values it is used at.
+    """
+
+    name: str
+    indices: tuple[str, ...]
+    body: Expression
+
+    @property
+    def key(self) -> str:
+        """The key as written: `k[i]`, or the name alone."""
+        return f"{self.name}[{', '.join(self.indices)}]" if self.indices else self.name
+
+
+@dataclass(frozen=True)
 class Network:
     """The `[network]` table: a fully connected network without bias, as in the notes."""
 
@@ -212,6 +231,7 @@ class ClaimsFile:
     network: Network | None = None
     title: str = ""
     declarations: Declarations | None = None  # [symbols] and [definitions]: entrywise claims
+    definitions: tuple[Definition, ...] = ()  # [definitions] of a file without [symbols]
 
 
 class Scope:
@@ -220,6 +240,9 @@ class Scope:
     def __init__(self) -> None:
         self.env: dict[str, int] = {}
         self.terms = 0
+        self.definitions: dict[str, Definition] = {}
+        self.cut: frozenset[str] = frozenset()  # defined names read as free variables
+        self.free: dict[tuple[str, tuple[int, ...]], sp.Symbol] = {}  # their symbols
 
     def name(self, name: str) -> sp.Expr:
         """A free name: a real symbol."""
@@ -435,6 +458,8 @@ class _Builder:
     def _Name(self, node: ast.Name) -> Any:
         if node.id in self.scope.env:
             return sp.Integer(self.scope.env[node.id])
+        if node.id in self.scope.definitions:
+            return self.defined(node.id, ())
         if node.id in FUNCTIONS:
             raise self.fail(f"{node.id} is a function: call it")
         if node.id == "pi":
@@ -478,7 +503,33 @@ class _Builder:
     def _Subscript(self, node: ast.Subscript) -> Any:
         assert isinstance(node.value, ast.Name)
         parts = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
-        return self.scope.index(node.value.id, tuple(self.integer(part) for part in parts))
+        index = tuple(self.integer(part) for part in parts)
+        if node.value.id in self.scope.definitions:
+            return self.defined(node.value.id, index)
+        return self.scope.index(node.value.id, index)
+
+    def defined(self, name: str, index: tuple[int, ...]) -> Any:
+        """A defined quantity: its body built with its indices bound, or a free variable (cut)."""
+        definition = self.scope.definitions[name]
+        if len(index) != len(definition.indices):
+            raise self.fail(f"{name} is defined as {definition.key}: give it that many indices")
+        if name in self.scope.cut:
+            shown = f"{name}[{','.join(map(str, index))}]" if index else name
+            return self.scope.free.setdefault((name, index), sp.Dummy(shown, real=True))
+        saved = self.scope.env
+        self.scope.env = saved | dict(zip(definition.indices, index, strict=True))
+        try:
+            assert definition.body.tree is not None
+            return _Builder(self.scope, definition.body).node(definition.body.tree)
+        finally:
+            self.scope.env = saved
+
+    def cut_at(self, node: ast.expr) -> str | None:
+        """The defined name a derivative variable refers to, if it is one."""
+        base = node.value if isinstance(node, ast.Subscript) else node
+        if not isinstance(base, ast.Name) or base.id not in self.scope.definitions:
+            return None
+        return None if isinstance(node, ast.Name) and node.id in self.scope.env else base.id
 
     def _Call(self, node: ast.Call) -> Any:
         assert isinstance(node.func, ast.Name)
@@ -548,10 +599,37 @@ class _Builder:
         return var
 
     def call_Derivative(self, args: list[ast.expr]) -> Any:
+        cut = self.cut_at(args[1])
+        if cut is not None or any(self.cut_at(arg) for arg in args[2:]):
+            if len(args) != 2:
+                raise self.fail("a Derivative by a defined quantity takes one variable: nest them")
+            return self.chain_rule(args[0], args[1], cut)  # type: ignore[arg-type]
         result = self.node(args[0])
         for arg in args[1:]:
             result = self.scope.derivative(result, self.variable(arg))
         return result
+
+    def chain_rule(self, body: ast.expr, by: ast.expr, name: str) -> Any:
+        """d body / d name[...]: name a free variable of everything built, then its value put back.
+
+        This is what `Subs(Derivative(...), u, value)` wrote by hand: the derivative of body as
+        a function of the defined quantity, the quantities it is made of held fixed.
+        """
+        saved = self.scope.cut
+        self.scope.cut = saved | {name}
+        try:
+            value = self.node(body)
+            result = self.scope.derivative(value, self.variable(by))
+        finally:
+            self.scope.cut = saved
+        if name in saved:  # an outer derivative by the same quantity puts the values back
+            return result
+        back = {
+            symbol: self.defined(each, index)
+            for (each, index), symbol in self.scope.free.items()
+            if each == name and symbol in result.free_symbols
+        }
+        return result.xreplace(back)
 
     call_diff = call_Derivative
 
@@ -639,6 +717,13 @@ def load(path: Path) -> ClaimsFile:
     ]
     if declarations is not None:
         declarations.check_claims(path, claims)
+    definitions = _definitions(path, data.get("definitions"), network)
+    plain_names = {d.name for d in definitions if not d.indices}
+    for claim in claims:
+        for name, _, _ in claim.indices:
+            if name in plain_names:
+                where = f"claim {claim.id}: indices.{name}"
+                raise input_error(path, where, "an index name that is not defined", name)
     seen: set[str] = set()
     for claim in claims:
         if claim.id in seen:
@@ -647,15 +732,15 @@ def load(path: Path) -> ClaimsFile:
         if claim.kind != "equation" and network is None:
             raise input_error(path, f"claim {claim.id}: kind", "a [network] table", claim.kind)
     title = str(data.get("title", ""))
-    return ClaimsFile(Path(path), tuple(claims), network, title, declarations)
+    return ClaimsFile(Path(path), tuple(claims), network, title, declarations, definitions)
 
 
 def _declarations(path: Path, data: dict[str, Any]) -> Declarations | None:
     """The second edition's tables; a file with them (or a numeric claim) is checked entrywise."""
     raw_claims = [raw for raw in data["claim"] if isinstance(raw, dict)]
     numeric = any("tolerance" in raw for raw in raw_claims)
-    if not ({"symbols", "definitions"} & set(data) or numeric):
-        return None
+    if "symbols" not in data and not numeric:
+        return None  # [definitions] alone name expressions of the first edition's free names
     from derive.verify.declarations import read
 
     symbols, definitions = data.get("symbols", {}), data.get("definitions", {})
@@ -664,6 +749,45 @@ def _declarations(path: Path, data: dict[str, Any]) -> Declarations | None:
 
         symbols, definitions = expand(path, data["network"], symbols, definitions)
     return read(path, symbols, definitions)
+
+
+_DEFINED = re.compile(r"([A-Za-z]\w*)(?:\[\s*([A-Za-z]\w*(?:\s*,\s*[A-Za-z]\w*)*)\s*\])?")
+NETWORK_NAMES = ("n", "a", "z", "w", "t", "E", "Etot")  # a network claim's own quantities
+
+
+def _definitions(path: Path, raw: object, network: Network | None) -> tuple[Definition, ...]:
+    """A first-edition `[definitions]` table: `name` or `name[i, j]` = an expression, in order."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict):
+        raise input_error(path, "definitions", 'a table of name = "expression"', raw)
+    keys = {key: _DEFINED.fullmatch(key.strip()) for key in raw}
+    names = {match[1] for match in keys.values() if match}
+    found: dict[str, Definition] = {}
+    for key, text in raw.items():
+        at, match = f"definitions.{key}", keys[key]
+        if match is None:
+            raise input_error(path, at, 'a name, or a name with indices as "k[i, j]"', key)
+        name = match[1]
+        indices = tuple(re.split(r"\s*,\s*", match[2])) if match[2] else ()
+        network_name = network is not None and name in NETWORK_NAMES
+        if name in FUNCTIONS or name == "pi" or "__" in name or network_name:
+            expected = "a name that is not a function" + (" or a network quantity" * network_name)
+            raise input_error(path, at, expected, name)
+        if name in found:
+            raise input_error(path, at, "each name defined once", f"{found[name].key} and {key}")
+        if len(set(indices)) != len(indices) or name in indices:
+            raise input_error(path, at, "distinct index names, other than the name", key)
+        where = f"{plain(str(path))}: {at}"
+        tree = parse_expression(text, where)
+        used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} - set(FUNCTIONS)
+        if name in used:
+            raise DeriveError(f"{where}: {name} is used in its own definition")
+        later = sorted(used & names - set(found))
+        if later:
+            raise DeriveError(f"{where}: {later[0]!r} is defined further down: definitions are read in order")
+        found[name] = Definition(name, indices, Expression(str(text), tree, where=where))
+    return tuple(found.values())
 
 
 def _network(path: Path, raw: object) -> Network:
