@@ -204,3 +204,26 @@ def test_counterexample_and_correction_check_numerically(
     assert str(result.counterexample["true"]).split(" ≈ ")[0] == regions.show(true)
     assert result.corrected_expr is not None
     assert abs(complex(sp.N(result.corrected_expr.xreplace(evidence.point) - true, 30))) < 1e-20
+
+
+def test_the_notes_name_their_quantities_once_and_no_side_is_long() -> None:
+    """The notes' [definitions] (s_{z_i}, k, c, the printed matrix) keep the sides short.
+
+    Before them the longest side was 147 characters (eq13.3, k's sum written out twice) and
+    s_{z_i} was `softmax(z, i, 1, n)` in 25 claims; the verdicts above did not change.
+    """
+    cfile = claims.load(claims.bundled_path())
+    sides = [side.text for claim in cfile.claims for side in (claim.lhs, claim.rhs)]
+    sides += [c.lhs.text for claim in cfile.claims for c in claim.conditions if c.lhs]
+    assert max(map(len, sides)) <= 100
+    assert [d.key for d in cfile.definitions] == ["W_printed[l, i, j]", "sz[i]", "k[i]", "c[k]"]
+    assert not [side for side in sides if "softmax(" in side or "Subs(" in side]
+
+
+def test_eq16_1_is_the_chain_rule_through_s_z_i(results: dict[str, checker.Result]) -> None:
+    rhs = next(c.rhs.text for c in claims.load(claims.bundled_path()).claims if c.id == "eq16.1")
+    assert rhs.startswith("Derivative((sz[i] - y[i])**2, sz[i])")  # dE_i/ds_{z_i}, as written
+    assert results["eq16.1"].verdict == "holds"
+    assert (
+        results["eq16.2"].corrected == "2*((sz[i] - y[i]) * sz[i] * (KroneckerDelta(i, k) - sz[k]))"
+    )

@@ -512,7 +512,9 @@ class _Builder:
         """A defined quantity: its body built with its indices bound, or a free variable (cut)."""
         definition = self.scope.definitions[name]
         if len(index) != len(definition.indices):
-            raise self.fail(f"{name} is defined as {definition.key}: give it that many indices")
+            count = len(definition.indices)
+            takes = f"{count} ind{'ex' if count == 1 else 'ices'}"
+            raise self.fail(f"{name} takes {takes} (defined as {definition.key})")
         if name in self.scope.cut:
             shown = f"{name}[{','.join(map(str, index))}]" if index else name
             return self.scope.free.setdefault((name, index), sp.Dummy(shown, real=True))
@@ -717,7 +719,8 @@ def load(path: Path) -> ClaimsFile:
     ]
     if declarations is not None:
         declarations.check_claims(path, claims)
-    definitions = _definitions(path, data.get("definitions"), network)
+    first_edition = data.get("definitions") if declarations is None else None
+    definitions = _definitions(path, first_edition, network)
     plain_names = {d.name for d in definitions if not d.indices}
     for claim in claims:
         for name, _, _ in claim.indices:
@@ -785,7 +788,9 @@ def _definitions(path: Path, raw: object, network: Network | None) -> tuple[Defi
             raise DeriveError(f"{where}: {name} is used in its own definition")
         later = sorted(used & names - set(found))
         if later:
-            raise DeriveError(f"{where}: {later[0]!r} is defined further down: definitions are read in order")
+            raise DeriveError(
+                f"{where}: {later[0]!r} is defined further down: definitions are read in order"
+            )
         found[name] = Definition(name, indices, Expression(str(text), tree, where=where))
     return tuple(found.values())
 
