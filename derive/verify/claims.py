@@ -43,6 +43,7 @@ __all__ = [
     "Scope",
     "build",
     "bundled_path",
+    "check_size",
     "load",
     "parse_expression",
     "parse_latex_side",
@@ -372,30 +373,43 @@ def _check_built(result: object, expr: Expression) -> None:
     validate_tree(result, expr.where, expr.text)
 
 
-def validate_tree(result: object, where: str, text: str) -> sp.Basic:
+def validate_tree(
+    result: object, where: str, text: str, exp_nesting: int = MAX_EXP_NESTING
+) -> sp.Basic:
     """The one check every front end's expression goes through before any work is done on it.
 
     SymPy syntax and LaTeX alike: a finite real expression, numeric exponents up to
     MAX_EXPONENT, numbers up to MAX_DIGITS digits, exp of a number up to MAX_EXP_ARGUMENT,
     at most MAX_TREE nodes, an expansion degree up to MAX_DEGREE and exp nested up to
-    MAX_EXP_NESTING deep. Inner nodes are checked before outer ones, so no number is
-    evaluated whose parts were not checked first.
+    `exp_nesting` deep (MAX_EXP_NESTING; a tensor claim's entries allow more, their
+    exp arguments being probed instead: entrywise.py). Inner nodes are checked before outer
+    ones, so no number is evaluated whose parts were not checked first.
     """
     if not isinstance(result, sp.Expr | sp.logic.boolalg.Boolean):
         raise _refuse(where, text, "not an expression")
+    check_size(result, where, text)
     if result.has(sp.zoo, sp.oo, -sp.oo, sp.nan, sp.I):
         raise _refuse(where, text, "not a finite real expression")
-    for count, node in enumerate(sp.postorder_traversal(result)):
-        if count > MAX_TREE:
-            raise _refuse(where, text, f"expression larger than {MAX_TREE} nodes")
+    for node in sp.postorder_traversal(result):
         why = _refused_node(node)
         if why:
             raise _refuse(where, text, why)
     if _degree(result) > MAX_DEGREE:
         raise _refuse(where, text, f"its expansion would reach degree > {MAX_DEGREE}")
-    if _exp_depth(result) > MAX_EXP_NESTING:
-        raise _refuse(where, text, f"exp nested more than {MAX_EXP_NESTING} deep")
+    if _exp_depth(result) > exp_nesting:
+        raise _refuse(where, text, f"exp nested more than {exp_nesting} deep")
     return result
+
+
+def check_size(result: sp.Basic, where: str, text: str) -> None:
+    """At most MAX_TREE nodes, counted as a walk sees them (a shared subtree at each use).
+
+    The walk stops at the cap, so a side whose repeated subtrees would make any other walk
+    (`has`, `evalf`, `cancel`) take exponential time is refused in milliseconds.
+    """
+    for count, _ in enumerate(sp.preorder_traversal(result)):
+        if count > MAX_TREE:
+            raise _refuse(where, text, f"expression larger than {MAX_TREE} nodes")
 
 
 def _refused_node(node: sp.Basic) -> str:

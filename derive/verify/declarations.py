@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 import difflib
 import itertools
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -251,14 +252,25 @@ class Declarations:
         count = 0
         for values in itertools.product(*[override.get(n, self.symbols[n].sizes) for n in sizes]):
             env = dict(zip(sizes, values, strict=True))
-            for case in self._finite(used, env, plain):
-                count += 1
-                if count > MAX_CASES:
-                    raise DeriveError(
-                        f"{self.path}: claim {claim.id}: more than {MAX_CASES} instances "
-                        "(fewer size values, or smaller sizes)"
-                    )
-                yield case
+            count += self._count(used, env, plain)  # before any one-hot value is listed
+            if count > MAX_CASES:
+                raise DeriveError(
+                    f"{self.path}: claim {claim.id}: more than {MAX_CASES} instances "
+                    "(fewer size values, or smaller sizes)"
+                )
+            yield from self._finite(used, env, plain)
+
+    def _count(self, used: set[str], env: dict[str, int], plain: bool) -> int:
+        """The instances `_finite` lists at these sizes: label values x one-hot values."""
+        count = 1
+        for name in used & set(self.symbols):
+            declared = self.symbols[name]
+            if declared.domain == "label":
+                count *= _bound(declared.bound, env)
+            elif declared.domain == "one_hot" and not plain:
+                extent = declared.extent(env)
+                count *= extent[-1] ** math.prod(extent[:-1])
+        return count
 
     def _finite(self, used: set[str], env: dict[str, int], plain: bool) -> Iterator[Case]:
         labels = [n for n in self.symbols if n in used and self.symbols[n].domain == "label"]

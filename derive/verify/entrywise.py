@@ -22,9 +22,17 @@ import sympy as sp
 
 from derive.activations import KINK_CONVENTION
 from derive.errors import DeriveError
-from derive.verify import checker
-from derive.verify.claims import Claim, ClaimsFile, Expression
+from derive.verify import approx, checker
+from derive.verify.claims import (
+    MAX_EXP_ARGUMENT,
+    Claim,
+    ClaimsFile,
+    Expression,
+    check_size,
+    validate_tree,
+)
 from derive.verify.declarations import Case, Declarations, Declared
+from derive.verify.regions import SMALL
 from derive.verify.rewrites import rewrites
 from derive.verify.tensors import Context, Evaluator, ShapeError, entry_names, is_tensor, shown
 
@@ -33,6 +41,7 @@ __all__ = ["check_claim"]
 VALUES = [-3, -2, -1, -0.5, 1 / 3, 0.5, 1, 1.5, 2, 3]  # the checker's points, as floats
 EXPONENTS = (1, -1, 2, -2)  # a factor that varies with the sizes: k * size**e
 MAX_REWRITES = 12  # candidate corrections tried (derive.verify.rewrites)
+MAX_TENSOR_EXP_NESTING = 8  # a network of 7 sigmoid layers and a softmax; arguments probed
 
 
 @dataclass
@@ -146,11 +155,49 @@ def _size(expr: sp.Expr) -> int:
 
 
 def _side(ctx: Context, side: Expression) -> Any:
+    """A side's value at one instance, each entry within the caps of a built side."""
     value = Evaluator(ctx, None, ctx.values(None)).build(side)
-    for _, entry in entry_names(value):
+    entries = [entry for _, entry in entry_names(value)]
+    for entry in entries:
+        check_size(entry, side.where, side.text)
         if not isinstance(entry, sp.Expr) or entry.has(sp.nan, sp.zoo, sp.oo, -sp.oo, sp.I):
             raise ShapeError(f"{side.text} is not a finite real expression ({entry})")
+        validate_tree(entry, side.where, side.text, MAX_TENSOR_EXP_NESTING)
+    _probe_exp_arguments(entries, side)
     return value
+
+
+def _probe_exp_arguments(entries: list[sp.Expr], side: Expression) -> None:
+    """Refuse a side whose exp arguments pass MAX_EXP_ARGUMENT at a corner of the sample box.
+
+    The checker draws each component from its domain's sample values (at most 3 in size), so
+    a network's nested exps stay small there; a tower such as exp(exp(exp(x))) does not, and
+    evaluating it would never end. Four corners are probed: every component at its lowest
+    sample, at its highest, and two alternations. A probe proves nothing; the time limit
+    still bounds what it misses.
+    """
+    symbols = sorted(set().union(*[e.free_symbols for e in entries]), key=str)
+    ends = [_sample_ends(symbol) for symbol in symbols]
+    for pattern in (lambda k: 0, lambda k: 1, lambda k: k % 2, lambda k: 1 - k % 2):
+        point = {s: ends[k][pattern(k)] for k, s in enumerate(symbols)}
+        at = approx.Approximation(point)
+        try:
+            for entry in entries:
+                at.value(entry)
+        except (approx.UnknownNodeError, RecursionError):
+            return  # a function the probe does not evaluate: the time limit bounds it
+        if at.largest_exp > MAX_EXP_ARGUMENT:
+            shown = ", ".join(f"{s}={v:g}" for s, v in list(point.items())[:4])
+            more = ", ..." if len(point) > 4 else ""
+            raise DeriveError(
+                f"{side.where}: exp of a number past {MAX_EXP_ARGUMENT} at {shown}{more}, a "
+                f"point the checker samples (exp nested in exp?): {side.text!r:.80}"
+            )
+
+
+def _sample_ends(symbol: sp.Symbol) -> tuple[float, float]:
+    samples = getattr(symbol, "sample_values", ()) or SMALL
+    return float(min(samples)), float(max(samples))
 
 
 def _shape(value: Any) -> str:

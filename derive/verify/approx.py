@@ -1,0 +1,89 @@
+"""A floating-point value of a SymPy expression at a point, each shared subtree computed once.
+
+Two uses, neither a proof: `differs` screens a point in floats before the exact 30-digit
+evaluation (a network's sides repeat the same subexpressions thousands of times, which
+`evalf` walks every time), and the tensor claims' cap on exp arguments probes the corners of
+the box the counterexample points are drawn from.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import sympy as sp
+
+__all__ = ["Approximation", "UnknownNodeError"]
+
+_FUNCTIONS: dict[type, Callable[[float], float]] = {
+    sp.tanh: math.tanh,
+    sp.Abs: abs,
+    sp.sinh: math.sinh,
+    sp.cosh: math.cosh,
+    sp.sin: math.sin,
+    sp.cos: math.cos,
+}
+
+
+class UnknownNodeError(Exception):
+    """A node this evaluator does not know: the caller falls back to SymPy."""
+
+
+class Approximation:
+    """Values at one point; the memo is shared by every expression evaluated with it."""
+
+    def __init__(self, point: dict[sp.Symbol, float]) -> None:
+        self.point = point
+        self.memo: dict[sp.Basic, float] = {}
+        self.largest_exp = -math.inf  # the largest argument of an exp met
+
+    def value(self, node: sp.Basic) -> float:
+        known = self.memo.get(node)
+        if known is None:
+            known = self.memo[node] = self._value(node)
+        return known
+
+    def _value(self, node: sp.Basic) -> float:
+        if node.is_Number:
+            return float(node)
+        if node.is_Symbol:
+            if node not in self.point:
+                raise UnknownNodeError(str(node))
+            return self.point[node]
+        args = node.args
+        if isinstance(node, sp.Add):
+            return sum(self.value(a) for a in args)
+        if isinstance(node, sp.Mul):
+            return math.prod(self.value(a) for a in args)
+        if isinstance(node, sp.Pow):
+            return _power(self.value(args[0]), self.value(args[1]))
+        if isinstance(node, sp.exp):
+            argument = self.value(args[0])
+            self.largest_exp = max(self.largest_exp, argument)
+            return math.inf if argument > 709 else math.exp(argument)
+        if isinstance(node, sp.log):
+            inner = self.value(args[0])
+            return math.log(inner) if inner > 0 else math.nan
+        if isinstance(node, sp.Heaviside):
+            inner = self.value(args[0])
+            at_zero = self.value(args[1]) if len(args) > 1 else math.nan
+            return 1.0 if inner > 0 else 0.0 if inner < 0 else at_zero
+        if isinstance(node, sp.Max | sp.Min):
+            values = [self.value(a) for a in args]
+            return max(values) if isinstance(node, sp.Max) else min(values)
+        if type(node) in _FUNCTIONS:
+            try:
+                return _FUNCTIONS[type(node)](self.value(args[0]))
+            except (OverflowError, ValueError):
+                return math.nan
+        raise UnknownNodeError(type(node).__name__)
+
+
+def _power(base: float, exponent: float) -> float:
+    try:
+        result = base**exponent
+    except OverflowError:
+        return math.inf
+    except ZeroDivisionError:
+        return math.nan
+    return result if isinstance(result, float | int) else math.nan  # a complex root
