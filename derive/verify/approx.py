@@ -66,10 +66,15 @@ class Approximation:
             return math.log(inner) if inner > 0 else math.nan
         if isinstance(node, sp.Heaviside):
             inner = self.value(args[0])
-            at_zero = self.value(args[1]) if len(args) > 1 else math.nan
-            return 1.0 if inner > 0 else 0.0 if inner < 0 else at_zero
+            if math.isnan(inner):
+                return math.nan
+            if abs(inner) < 1e-9:  # at a kink floats cannot tell the side: SymPy decides
+                raise UnknownNodeError("a step at its kink")
+            return 1.0 if inner > 0 else 0.0
         if isinstance(node, sp.Max | sp.Min):
             values = [self.value(a) for a in args]
+            if any(math.isnan(v) for v in values):  # max() would drop a nan
+                return math.nan
             return max(values) if isinstance(node, sp.Max) else min(values)
         if type(node) in _FUNCTIONS:
             try:

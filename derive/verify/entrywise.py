@@ -146,8 +146,11 @@ def _context(decl: Declarations, case: Case, lhs: Expression, rhs: Expression) -
 def _lifted_cancels(ctx: Context, true: sp.Expr, stated: sp.Expr) -> bool:
     """A proof on the defined quantities, tried when lifting shrinks the difference a lot."""
     diff = true - stated
-    lifted = ctx.lift(true) - ctx.lift(stated)
-    return 3 * _size(lifted) < _size(diff) and checker._cancels(lifted)
+    for sums_only in (True, False):
+        lifted = ctx.lift(true, sums_only) - ctx.lift(stated, sums_only)
+        if 3 * _size(lifted) < _size(diff) and checker._cancels(lifted):
+            return True
+    return False
 
 
 def _size(expr: sp.Expr) -> int:

@@ -102,7 +102,7 @@ class Context:
         }
         self._values: dict[str | None, dict[str, Any]] = {}
         self.independent: dict[str, bool] = {}  # "F does not depend on V": true here?
-        self._lifted: dict[sp.Expr, sp.Dummy] | None = None
+        self._lifted: tuple[dict[sp.Expr, sp.Expr], dict[sp.Expr, sp.Expr]] | None = None
 
     def values(self, cut: str | None) -> dict[str, Any]:
         """Every declared and defined quantity; `cut` (a definition) replaced by free symbols."""
@@ -121,19 +121,26 @@ class Context:
         self._values[cut] = values
         return values
 
-    def lift(self, expr: sp.Expr) -> sp.Expr:
+    def lift(self, expr: sp.Expr, sums_only: bool = False) -> sp.Expr:
         """expr with every subtree that is a defined quantity's value replaced by a new symbol.
 
         An identity in the new symbols stays one when their values are put back, so a
         difference that cancels once lifted is a proof, found on far smaller expressions.
+        With `sums_only`, only values that are sums are lifted (and their negatives): a
+        network's pre-activations z, so that sigmoid(z) and its derivative are both written
+        in exp(-z) rather than one in a lifted a = sigmoid(z) and the other in exp(-z).
         """
         if self._lifted is None:
-            self._lifted = {}
+            self._lifted = ({}, {})
             for name, _ in self.decl.definitions:
                 for _, value in entry_names(self.values(None)[name]):
                     if isinstance(value, sp.Expr) and not value.is_Atom:
-                        self._lifted.setdefault(value, sp.Dummy(name))
-        return expr.xreplace(self._lifted)
+                        symbol = sp.Dummy(name)
+                        self._lifted[0].setdefault(value, symbol)
+                        if isinstance(value, sp.Add):
+                            self._lifted[1].setdefault(value, symbol)
+                            self._lifted[1].setdefault(-value, -symbol)
+        return expr.xreplace(self._lifted[sums_only])
 
     def fold(self, expr: sp.Expr) -> sp.Expr:
         """expr written in the defined quantities where it contains them (for reading only)."""
