@@ -76,12 +76,40 @@ class Approximation:
             if any(math.isnan(v) for v in values):  # max() would drop a nan
                 return math.nan
             return max(values) if isinstance(node, sp.Max) else min(values)
+        if isinstance(node, sp.Piecewise):
+            for value, condition in args:
+                if self.holds(condition):
+                    return self.value(value)
+            return math.nan
         if type(node) in _FUNCTIONS:
             try:
                 return _FUNCTIONS[type(node)](self.value(args[0]))
             except (OverflowError, ValueError):
                 return math.nan
         raise UnknownNodeError(type(node).__name__)
+
+    def holds(self, condition: sp.Basic) -> bool:
+        """A Piecewise condition at the point; UnknownNodeError on its boundary."""
+        if condition in (sp.true, sp.false):
+            return bool(condition)
+        if isinstance(condition, sp.And | sp.Or):
+            found = [self.holds(c) for c in condition.args]
+            return all(found) if isinstance(condition, sp.And) else any(found)
+        if isinstance(condition, sp.core.relational.Relational) and type(condition) in _COMPARE:
+            gap = self.value(condition.lhs) - self.value(condition.rhs)
+            if math.isnan(gap) or abs(gap) < 1e-9:  # on the boundary: SymPy decides
+                raise UnknownNodeError("a condition on its boundary")
+            return _COMPARE[type(condition)](gap)
+        raise UnknownNodeError(type(condition).__name__)
+
+
+_COMPARE: dict[type, Callable[[float], bool]] = {
+    sp.StrictLessThan: lambda gap: gap < 0,
+    sp.LessThan: lambda gap: gap < 0,
+    sp.StrictGreaterThan: lambda gap: gap > 0,
+    sp.GreaterThan: lambda gap: gap > 0,
+    sp.Ne: lambda gap: True,
+}
 
 
 def _power(base: float, exponent: float) -> float:

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import ast
 import itertools
+import math
 import random
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import sympy as sp
 
 from derive.activations import KINK_CONVENTION
@@ -372,12 +372,15 @@ def _domain_note(claim: Claim, decl: Declarations, trees: list[Any]) -> str | No
 def _differs_in_floats(diff: sp.Expr, rng: random.Random) -> bool:
     """diff is clearly nonzero at one of a few random points (a note, never a verdict)."""
     symbols = sorted(diff.free_symbols, key=str)
-    try:
-        function = sp.lambdify(symbols, diff, modules="numpy")
-        values = [function(*[float(rng.choice(VALUES)) for _ in symbols]) for _ in range(8)]
-    except (TypeError, ValueError, ZeroDivisionError, OverflowError, NameError):
-        return False
-    return any(abs(float(v)) > 1e-6 for v in values if np.isfinite(v))
+    for _ in range(8):
+        point = {symbol: float(rng.choice(VALUES)) for symbol in symbols}
+        try:
+            value = approx.Approximation(point).value(diff)
+        except (approx.UnknownNodeError, RecursionError):
+            continue
+        if math.isfinite(value) and abs(value) > 1e-6:
+            return True
+    return False
 
 
 def _numeric(
