@@ -70,7 +70,7 @@ def every_example() -> None:
                 verdict = checker.check_claim(claim, cfile).verdict
                 seconds = time.perf_counter() - start
                 mark = "  OVER" if seconds > BOUND else ""
-                print(f"{name:<34} {claim.id:<26} {verdict:<12} {seconds:6.2f} s{mark}", flush=True)
+                print(f"{name:<38} {claim.id:<26} {verdict:<12} {seconds:6.2f} s{mark}", flush=True)
 
 
 if __name__ == "__main__":
