@@ -27,6 +27,7 @@ RANK = {"holds": 0, "conditional": 1, "fails": 2}
 LATEX_TABLE = r"""
 [latex]
 layers = "brackets"
+loss = 'E_{tot}'
 functions = { ReLU = "relu", s = "s" }
 [latex.names]
 "E_{tot}" = "Etot"
@@ -42,12 +43,7 @@ SOFTMAX_ERROR = {
 }
 
 REFUSED = {
-    "eq1.1": "matrices are read with shapes",  # Z^{[l]} = W^{[l]} A^{[l-1]}: capitals are matrices
     "eq1.2": "matrices are read with shapes",
-    "step1": "a quantified statement",
-    "step3": "an update (\\leftarrow)",
-    "step4": "a sum without both limits",  # \sum_{m}: the notes leave the range to the reader
-    "step6": "an update (\\leftarrow)",
 }
 
 

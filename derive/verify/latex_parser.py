@@ -30,6 +30,14 @@ from derive.verify.latex import (
     _canonical,
     _environment_name,
 )
+from derive.verify.latex_scheme import (
+    SchemeError,
+    entrywise,
+    family,
+    has_family,
+    neuron_range,
+    same,
+)
 
 __all__ = ["Parser", "check_depth"]
 
@@ -141,6 +149,7 @@ class Parser:
         # d z / d x with z undefined so far: an error unless the display defines z after it
         self.pending: list[tuple[str, LatexError]] = []
         self.conditions: list[ast.expr] = []  # from subscripts like z_{k \neq i}
+        self.step_names: set[str] = set()  # names in an update's step: defined after it
 
     # -- token access
 
@@ -215,7 +224,31 @@ class Parser:
                 Relation(_define(r.lhs, name, value), _define(r.rhs, name, value), r.line, r.pos)
                 for r in result.relations
             ]
+        result.relations = [self.rows(relation, result) for relation in result.relations]
         return result
+
+    def rows(self, relation: Relation, result: Display) -> Relation:
+        """A relation between layered vectors (Z^{[l]} = W^{[l]} A^{[l-1]}), read at one row."""
+        if not (has_family(relation.lhs) or has_family(relation.rhs)):
+            return relation
+        used = _names(relation.lhs) | _names(relation.rhs)
+        taken = used | self.settings.indices | {name for name, _, _ in result.indices}
+        try:
+            read = entrywise(relation.lhs, relation.rhs, taken, "i")
+        except SchemeError as exc:
+            raise LatexError(relation.pos, str(exc)) from None
+        lhs, rhs = read.lhs, read.rhs
+        declared = [  # an index of the claim over the same rows, not used otherwise: that one
+            name
+            for name, low, high in self.settings.ranges
+            if name not in used and same(low, read.low) and same(high, read.high)
+        ]
+        if declared:
+            row: dict[str, ast.expr] = {read.row: ast.Name(declared[0], ast.Load())}
+            lhs, rhs = _replace_name(lhs, row), _replace_name(rhs, row)
+        else:
+            result.indices.append((read.row, read.low, read.high))
+        return Relation(lhs, rhs, relation.line, relation.pos)
 
     def skip_breaks(self) -> None:
         while self.peek().kind == "brk":
@@ -225,6 +258,9 @@ class Parser:
     def part(self, result: Display, defined: list[tuple[ast.expr, ast.expr]]) -> None:
         """One `, \\quad`-separated part: a definition, condition, equation or continuation."""
         token = self.peek()
+        if token.kind == "cmd" and token.text == r"\forall" and not result.relations:
+            self.quantifier(result)
+            return
         if token.kind == "word" and token.text.rstrip(":") in ("where", "with", "for", "if"):
             self.take()
             self.definition(defined, required=True)
@@ -236,6 +272,9 @@ class Parser:
             return
         start = self.at
         first = self.expression()
+        if self.peek().kind == "cmd" and self.peek().text in (r"\leftarrow", r"\gets"):
+            self.update(result, first)
+            return
         relations: list[tuple[str, ast.expr, int]] = []
         while self.relation_ahead():
             op_token = self.take()
@@ -243,6 +282,11 @@ class Parser:
             self.skip_breaks()
             relations.append((op, self.expression(), op_token.pos))
             self.skip_breaks_before_relation()
+        if not relations and result.indices and not result.relations:
+            # \forall i \in [[0, n]], X: a step that evaluates X; it states that X exists at
+            # every index of the range (no neuron or layer past the end), checked as X = X
+            result.relations.append(Relation(first, first, self.line, self.tokens[start].pos))
+            return
         if not relations:
             raise LatexError(self.tokens[start].pos, "an expression without '=' is not a claim")
         if all(op == "=" for op, _, _ in relations) and not self.is_condition(first, relations):
@@ -253,6 +297,60 @@ class Parser:
         for op, right, _ in relations:
             result.conditions.append(_condition(op, left, right))
             left = right
+
+    def quantifier(self, result: Display) -> None:
+        """`\\forall i \\in \\llbracket low, high \\rrbracket`: the display ranges over i."""
+        token = self.take()
+        index = self.take()
+        if index.kind != "char" or len(index.text) != 1:
+            raise self.fail("\\forall needs an index letter: \\forall i \\in ...", token)
+        if not self.is_(r"\in", "cmd"):
+            raise self.fail(f"expected \\in after \\forall {index.text}", self.peek())
+        self.take()
+        opening = self.peek()
+        if not self.is_(r"\llbracket", "cmd"):
+            raise self.fail(
+                "\\forall reads an integer range with both ends: \\llbracket low, high \\rrbracket",
+                opening,
+            )
+        self.take()
+        inside: list[Token] = []
+        while not self.is_(r"\rrbracket", "cmd"):
+            if self.peek().kind == "end":
+                raise self.fail("this \\llbracket is never closed", opening)
+            inside.append(self.take())
+        self.take()
+        parts = _split_commas(inside)
+        if len(parts) != 2:
+            raise self.fail("expected \\llbracket low, high \\rrbracket", opening)
+        low, high = (self.sub_parse(part, opening, index=True) for part in parts)
+        result.indices.append((index.text, low, high))
+        self.bound.append(index.text)
+
+    def update(self, result: Display, parameter: ast.expr) -> None:
+        """`w \\leftarrow w - \\eta g`: gradient descent, read as g = d(loss)/dw."""
+        arrow = self.take()
+        if self.settings.loss is None:
+            raise self.fail(
+                "an update is read as gradient descent on the loss: declare it in [latex] "
+                "(loss = 'E')",
+                arrow,
+            )
+        if not isinstance(parameter, ast.Name | ast.Subscript):
+            raise self.fail("an update's left side is the parameter it changes", arrow)
+        step = _descent_step(
+            parameter, self.expression(), self.settings.indices | frozenset(self.bound)
+        )
+        if step is None:
+            raise self.fail(
+                f"an update is read as {ast.unparse(parameter)} \\leftarrow "
+                f"{ast.unparse(parameter)} - \\eta g (a rate, a name used nowhere else, times "
+                "the step g)",
+                arrow,
+            )
+        self.step_names |= _names(step)
+        gradient = self.differentiate(_copy(self.settings.loss), parameter)
+        result.relations.append(Relation(gradient, step, self.line, arrow.pos))
 
     def skip_breaks_before_relation(self) -> None:
         ahead = 0
@@ -294,7 +392,7 @@ class Parser:
                 ahead = 3
                 while self.peek(ahead).kind == "char" and len(self.peek(ahead).text) == 1:
                     letters.append(self.peek(ahead).text)
-                    ahead += 1
+                    ahead += 2 if self.peek(ahead + 1).text == "," else 1  # D_{i,j}
                 closes = self.peek(ahead).text == "}"
                 equal = self.peek(ahead + 1).text == "="
             else:
@@ -303,7 +401,8 @@ class Parser:
             fits = head.kind == "char" and closes and equal
         else:
             fits = head.kind in ("char", "cmd") and self.peek(1).text == "="
-        if not fits or (not required and set(letters) & self.settings.indices):
+        step = head.text in self.step_names  # D_{i,j} = ... after w <- w - eta D_{i,j}
+        if not fits or (not required and set(letters) & self.settings.indices and not step):
             if required:
                 raise self.fail("expected a name to define after 'where'", head)
             return False
@@ -366,6 +465,8 @@ class Parser:
                     r"\qquad",
                     r"\in",
                     r"\notin",
+                    r"\leftarrow",
+                    r"\gets",
                 )
             )
         return False
@@ -525,6 +626,9 @@ class Parser:
         indices, suffix = self.indices(atom)
         name = atom.base + (f"_{suffix}" if suffix else "")
         if layer is not None and not indices and self.settings.network:
+            if atom.base.lower() in ("a", "z", "w") and not suffix:  # Z^{[l]}: the vector
+                atom.sup = rest_sup
+                return self.power_of_atom(family(atom.base.lower(), layer), atom)
             raise self.fail(
                 f"{name}^[...] has a layer but no neuron index: a vector or a matrix, which "
                 "needs shapes (matrices are read with shapes, which claims do not declare yet)",
@@ -867,15 +971,28 @@ class Parser:
                 exclusions.append(self.sub_parse(part[2:], start, index=True))
             else:
                 raise self.fail("after the sum's index only 'j \\neq i' is read", start)
+        from_scheme = False  # \sum_m in a network claim: m's range is the neuron range
+        if (low is None) != (sup is None):
+            raise self.fail("a sum with one limit: write both (\\sum_{i=1}^{n})", start)
         if low is None or sup is None:
-            if self.settings.sum_range is None or (low is None) != (sup is None):
-                raise self.fail("a sum without both limits: declare [latex] sum_range", start)
-            low, high = self.settings.sum_range
+            if self.settings.sum_range is not None:
+                low, high = self.settings.sum_range
+            elif self.settings.network:
+                from_scheme, low, high = True, _num(0), _num(0)
+            else:
+                raise self.fail(
+                    "a sum without limits: write them, or declare [latex] sum_range", start
+                )
         else:
             high = self.sub_parse(sup, start, index=True)
         self.bound.append(index)
         body = self.term()
         self.bound.pop()
+        if from_scheme:
+            try:
+                low, high = neuron_range(body, index)
+            except SchemeError as exc:
+                raise self.fail(str(exc), start) from None
         for other in exclusions:
             keep = _bin(
                 _num(1), ast.Sub(), _call("KroneckerDelta", ast.Name(index, ast.Load()), other)
@@ -1108,3 +1225,30 @@ def _split_commas(tokens: list[Token]) -> list[list[Token]]:
         else:
             parts[-1].append(token)
     return parts
+
+
+def _descent_step(
+    parameter: ast.expr, update: ast.expr, indices: frozenset[str]
+) -> ast.expr | None:
+    """g in `parameter - rate * g` (or `g * rate`), the rate a name used nowhere else."""
+    if not (isinstance(update, ast.BinOp) and isinstance(update.op, ast.Sub)):
+        return None
+    if ast.dump(update.left) != ast.dump(parameter):
+        return None
+    factors: list[ast.expr] = []
+    todo = [update.right]
+    while todo:
+        node = todo.pop(0)
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
+            todo[:0] = [node.left, node.right]
+        else:
+            factors.append(node)
+    for rate in (factors[0], factors[-1]) if len(factors) > 1 else ():
+        rest = [f for f in factors if f is not rate]
+        others = set().union(indices, _names(parameter), *(_names(f) for f in rest))
+        if isinstance(rate, ast.Name) and rate.id not in others:
+            step = rest[0]
+            for factor in rest[1:]:
+                step = _bin(step, ast.Mult(), factor)
+            return step
+    return None
