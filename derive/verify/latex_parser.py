@@ -36,6 +36,7 @@ from derive.verify.latex_scheme import (
     family,
     has_family,
     neuron_range,
+    pattern,
     same,
 )
 
@@ -121,6 +122,7 @@ def _names(tree: ast.expr) -> set[str]:
 # --- the parser ----------------------------------------------------------------------------
 
 _NETWORK_NAMES = {"a", "z", "w", "t", "E"}
+_ELISIONS = {r"\dots", r"\cdots", r"\ldots", r"\vdots", r"\ddots"}
 
 
 @dataclass
@@ -224,13 +226,14 @@ class Parser:
                 Relation(_define(r.lhs, name, value), _define(r.rhs, name, value), r.line, r.pos)
                 for r in result.relations
             ]
-        result.relations = [self.rows(relation, result) for relation in result.relations]
+        result.relations = [new for old in result.relations for new in self.rows(old, result)]
         return result
 
-    def rows(self, relation: Relation, result: Display) -> Relation:
-        """A relation between layered vectors (Z^{[l]} = W^{[l]} A^{[l-1]}), read at one row."""
+    def rows(self, relation: Relation, result: Display) -> list[Relation]:
+        """A relation between layered vectors (Z^{[l]} = W^{[l]} A^{[l-1]}), read at one row,
+        and one relation per pair of dimensions that must agree (s(l - 1) = n + 1)."""
         if not (has_family(relation.lhs) or has_family(relation.rhs)):
-            return relation
+            return [relation]
         used = _names(relation.lhs) | _names(relation.rhs)
         taken = used | self.settings.indices | {name for name, _, _ in result.indices}
         try:
@@ -248,7 +251,8 @@ class Parser:
             lhs, rhs = _replace_name(lhs, row), _replace_name(rhs, row)
         else:
             result.indices.append((read.row, read.low, read.high))
-        return Relation(lhs, rhs, relation.line, relation.pos)
+        sizes = [Relation(a, b, relation.line, relation.pos) for a, b in read.dimensions]
+        return [Relation(lhs, rhs, relation.line, relation.pos), *sizes]
 
     def skip_breaks(self) -> None:
         while self.peek().kind == "brk":
@@ -776,6 +780,8 @@ class Parser:
         if sub is None:
             return [], ""
         known = self.settings.indices | set(self.bound)
+        if self.settings.network:
+            known |= {"n"}  # the number of layers: a_n is neuron n
         letters = [t for t in sub if t.kind == "char"]
         if all(t.kind == "num" for t in sub) and len(sub) == 1:
             return [ast.Constant(int(float(sub[0].text)))], ""
@@ -1065,9 +1071,36 @@ class Parser:
         self.at = after
         if name == "cases":
             return self.cases(token)
-        if name in ("pmatrix", "bmatrix", "matrix", "vmatrix", "Bmatrix", "array"):
-            raise self.fail("matrices are read with shapes, which claims do not declare yet", token)
+        if name in ("pmatrix", "bmatrix", "matrix", "Bmatrix"):
+            return self.matrix(token)
         raise self.fail(f"the environment {name} is not read", token)
+
+    def matrix(self, token: Token) -> ast.expr:
+        """A matrix or column vector of a layer's names, with \\dots elisions: its pattern."""
+        self.nested()
+        grid: list[list[ast.expr | None]] = [[]]
+        while not self.is_(r"\end", "cmd"):
+            if self.peek().kind == "end":
+                raise self.fail("this matrix is never closed (\\end{pmatrix})", token)
+            if self.peek().kind == "cmd" and self.peek().text in _ELISIONS:
+                self.take()
+                grid[-1].append(None)
+            else:
+                grid[-1].append(self.expression())
+            if self.is_("&", "sym"):
+                self.take()
+            elif self.peek().kind == "brk":
+                self.take()
+                if not self.is_(r"\end", "cmd"):
+                    grid.append([])
+            elif not self.is_(r"\end", "cmd"):
+                raise self.fail("expected &, \\\\ or \\end{...} in a matrix")
+        _, self.at = _environment_name(self.tokens, self.at)
+        self.depth -= 1
+        try:
+            return pattern(grid, self.settings.network)
+        except SchemeError as exc:
+            raise self.fail(str(exc), token) from None
 
     def cases(self, token: Token) -> ast.expr:
         self.nested()
