@@ -199,10 +199,75 @@ def test_layered_vectors_and_matrices_are_read_row_by_row(tmp_path: Path) -> Non
     )
     assert [results[c].verdict for c in ("z", "a", "lower")] == ["holds"] * 3
     assert results["wrong"].verdict == "fails"
-    assert "W^{[l]} has s(l - 1) columns; it multiplies length s(l)" in (
-        results["lengths"].condition or ""
-    )
+    # W^{[l]} A^{[l]} is defined only where s(l - 1) = s(l): that relation is checked too
+    assert results["lengths.2"].statement == "read as s(l - 1) = s(l)"
+    assert results["lengths.2"].verdict == "fails"
     assert "is read only in a product with a vector" in (results["matrix"].condition or "")
+
+
+# the notes' (1), as printed: z runs to s(l) and a to n, and the last row's second entry is w_{0,1}
+ELIDED = (
+    r"\begin{pmatrix} z_0^{[l]} \\ z_1^{[l]} \\ \dots \\ z_{s(l)}^{[l]} \end{pmatrix} = "
+    r"\begin{pmatrix} w_{0,0} & w_{0,1} & \dots & w_{0,s(l-1)-1}^{[l]} \\ "
+    r"w_{1,0} & \dots & \dots & \dots \\ \dots & \dots & \dots & \dots \\ "
+    r"w_{s(l)-1,0} & w_{0,1} & \dots & w_{s(l)-1,s(l-1)-1}^{[l]} \end{pmatrix} \cdot "
+    r"\begin{pmatrix} a_0^{[l-1]} \\ a_1^{[l-1]} \\ \dots \\ a_n^{[l-1]} \end{pmatrix}"
+)
+CORRECTED = (
+    r"\begin{pmatrix} z_0^{[l]} \\ \vdots \\ z_{s(l)-1}^{[l]} \end{pmatrix} = "
+    r"\begin{bmatrix} w_{0,0}^{[l]} & \cdots & w_{0,s(l-1)-1} \\ \vdots & \ddots & \vdots \\ "
+    r"w_{s(l)-1,0} & \cdots & w_{s(l)-1,s(l-1)-1} \end{bmatrix} "
+    r"\begin{pmatrix} a_0^{[l-1]} \\ \vdots \\ a_{s(l-1)-1}^{[l-1]} \end{pmatrix}"
+)
+
+
+def test_elided_matrices_follow_their_first_row_and_column(tmp_path: Path) -> None:
+    layer = 'indices = { l = [1, "n - 1"] }'
+    assert read(tmp_path, claim("notes", ELIDED, layer)) == [
+        "z[l, i] = Sum((w[l, i, j] + KroneckerDelta(i, s(l) - 1) * KroneckerDelta(j, 1) * "
+        "(w[l, 0, 1] - w[l, i, j])) * a[l - 1, j], (j, 0, s(l - 1) - 1)) "
+        "over l in 1..n - 1, i in 0..s(l)",
+        "s(l - 1) = n + 1 over l in 1..n - 1, i in 0..s(l)",  # columns of W, entries of a
+        "s(l) + 1 = s(l) over l in 1..n - 1, i in 0..s(l)",  # entries of z, rows of W
+    ]
+    assert read(tmp_path, claim("corrected", CORRECTED, layer)) == [
+        "z[l, i] = Sum(w[l, i, j] * a[l - 1, j], (j, 0, s(l - 1) - 1)) "
+        "over l in 1..n - 1, i in 0..s(l) - 1"
+    ]
+    results = check(
+        tmp_path, claim("notes", ELIDED, layer) + claim("corrected", CORRECTED, layer)
+    )
+    assert [results[f"notes.{k}"].verdict for k in (1, 2, 3)] == ["fails"] * 3
+    assert results["corrected"].verdict == "holds"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (r"\begin{pmatrix} a_0 & a_1 \end{pmatrix} = 0", "a row vector is not read"),
+        (r"\begin{pmatrix} a_0 \\ a_2 \end{pmatrix} = 0", "count up by one"),
+        (r"\begin{pmatrix} a_i \\ \dots \\ a_n \end{pmatrix} = 0", "written as integers"),
+        (r"\begin{pmatrix} a_0 \\ \dots \\ a_n \end{pmatrix} = 0", "write it on one at least"),
+        (
+            r"\begin{pmatrix} a_0^{[1]} \\ \dots \\ a_n \\ \dots \\ a_m \end{pmatrix} = 0",
+            "one \\dots, just before the last entry",
+        ),
+        (r"\begin{pmatrix} a_0^{[1]} \\ z_1^{[1]} \end{pmatrix} = 0", "one name is read"),
+        (r"\begin{pmatrix} x + 1 \\ \dots \end{pmatrix} = 0", "one indexed name"),
+        (
+            r"\begin{pmatrix} w_{0,0}^{[1]} & w_{1,1} \\ w_{1,0} & w_{1,1} \end{pmatrix} = 0",
+            "the first row and column give the matrix's indices",
+        ),
+        (r"\begin{vmatrix} a_0 \end{vmatrix} = 0", "the environment vmatrix is not read"),
+    ],
+)
+def test_other_matrices_are_refused(text: str, message: str) -> None:
+    settings = latex.Settings(layers="brackets").for_claim({"l", "i", "m"}, network=True)
+    with pytest.raises(latex.LatexError) as caught:
+        latex.parse_display(text, settings)
+    assert message in caught.value.message
+    with pytest.raises(latex.LatexError, match="a matrix is read in a network claim"):
+        latex.parse_display(r"\begin{pmatrix} a_0 \\ a_1 \end{pmatrix} = 0", latex.Settings())
 
 
 def test_a_layered_vector_is_not_read_in_one_side(tmp_path: Path) -> None:

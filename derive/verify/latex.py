@@ -139,6 +139,7 @@ _KNOWN = sorted(
         "\\top",
         "\\intercal",
         "\\llbracket",
+        "\\prime",
         "\\rrbracket",
         "\\tag",
         "\\label",
@@ -198,6 +199,8 @@ class Settings:
     network: bool = False  # a, z, w, t, E are the network's quantities
     loss: ast.expr | None = None  # what an update (w \leftarrow w - \eta g) descends
     ranges: tuple[tuple[str, ast.expr, ast.expr], ...] = ()  # the claim's indices and bounds
+    # a file with [symbols]: the rank of each declared and defined name (tensor language)
+    tensors: tuple[tuple[str, int], ...] | None = None
 
     def function(self, name: str) -> str | None:
         """The derive function a LaTeX name stands for, or None."""
@@ -269,6 +272,33 @@ def settings_from_table(path: object, raw: object) -> Settings:
             raise DeriveError(exc.show(f"{path}: latex.loss", raw["loss"])) from None
         settings = replace(settings, loss=loss)
     return settings
+
+
+def tensor_settings(settings: Settings, declarations: Any) -> Settings:
+    """The settings of a file with [symbols]: LaTeX read in the tensor language."""
+    from derive.verify.latex_tensors import ranks
+
+    return replace(settings, tensors=tuple(sorted(ranks(declarations).items())))
+
+
+def tensor_definition(value: object, where: str, settings: Settings, above: Any) -> Any:
+    """A definition `{ latex = '...' }` of a file with [symbols], read with the names above."""
+    from derive.verify.claims import MAX_LATEX, Expression, LatexSideError, check_latex_tree
+
+    text = value.get("latex") if isinstance(value, dict) and set(value) == {"latex"} else None
+    if not isinstance(text, str) or len(text) > MAX_LATEX:
+        raise DeriveError(
+            f"{where}: expected an expression string or {{ latex = '...' }} (up to {MAX_LATEX} "
+            f"characters), found {value!r:.60}"
+        )
+    try:
+        tree = parse_side(text, tensor_settings(settings, above))
+        check_latex_tree(tree, where, text, tensor=True)
+    except LatexError as exc:
+        raise DeriveError(exc.show(where, text)) from None
+    except LatexSideError as exc:
+        raise DeriveError(str(exc)) from None
+    return Expression(text, tree, where=where)
 
 
 def _macros(where: str, names: dict[str, Any], settings: Settings) -> list[Macro]:
@@ -370,6 +400,9 @@ def _command(text: str, name: str, start: int, pos: int, out: list[Token]) -> in
         return pos
     if name == r"\|":
         out.append(Token("sym", "|", start))
+        return pos
+    if name == r"\prime":  # \sigma^{\prime}(z): a prime
+        out.append(Token("sym", "'", start))
         return pos
     if name in _FONTS or name in _WORDS or name in _ACCENTS or name == r"\mathbb":
         body_start, body_end = _braced(text, pos, start, name)
@@ -590,7 +623,7 @@ def display_claims(claim: Any, settings: Settings) -> list[Any]:
         display = parse_display(claim.latex, settings)
         for relation in display.relations:
             for tree in (relation.lhs, relation.rhs):
-                check_latex_tree(tree, where, claim.latex)
+                check_latex_tree(tree, where, claim.latex, settings.tensors is not None)
     except LatexError as exc:  # the report's row names file and claim: the message names the key
         return [replace(claim, error=exc.show("latex", claim.latex))]
     except LatexSideError as exc:

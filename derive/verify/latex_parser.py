@@ -39,6 +39,7 @@ from derive.verify.latex_scheme import (
     pattern,
     same,
 )
+from derive.verify.latex_tensors import rank
 
 __all__ = ["Parser", "check_depth"]
 
@@ -444,14 +445,48 @@ class Parser:
             token = self.peek()
             if token.text in _PRODUCTS and token.kind in ("sym", "cmd"):
                 self.take()
-                left = _bin(left, ast.Mult(), self.factor())
+                left = self.product(left, self.factor(), token)
             elif token.kind == "sym" and token.text == "/":
                 self.take()
                 left = _bin(left, ast.Div(), self.factor())
             elif self.starts_factor(token):
-                left = _bin(left, ast.Mult(), self.factor())
+                left = self.product(left, self.factor(), token)
             else:
                 return left
+
+    def ranks(self) -> dict[str, int] | None:
+        """A file with [symbols]: the rank of each name; None: the first-edition language."""
+        return None if self.settings.tensors is None else dict(self.settings.tensors)
+
+    def product(self, left: ast.expr, right: ast.expr, token: Token) -> ast.expr:
+        """left times right: `@` between two operands with components (a file with [symbols])."""
+        ranks = self.ranks()
+        if ranks is None or token.text in (r"\odot", r"\circ"):
+            return _bin(left, ast.Mult(), right)
+        left_rank, right_rank = rank(left, ranks), rank(right, ranks)
+        if left_rank is None or right_rank is None:
+            unknown = ast.unparse(left if left_rank is None else right)
+            raise self.fail(
+                f"cannot tell whether {unknown[:40]} is a scalar, a vector or a matrix, so "
+                "whether this product is a matrix product: declare it in [symbols]",
+                token,
+            )
+        if not (left_rank and right_rank):
+            return _bin(left, ast.Mult(), right)
+        transposed = isinstance(right, ast.Attribute) and not isinstance(left, ast.Attribute)
+        if left_rank == right_rank == 1 and transposed:  # \delta a^T: a column times a row
+            assert isinstance(right, ast.Attribute)
+            return _call("outer", left, right.value)
+        return _bin(left, ast.MatMult(), right)
+
+    def transpose(self, node: ast.expr, at: int) -> ast.expr:
+        """x^T: itself in the first-edition language, `.T` in a file with [symbols]."""
+        ranks = self.ranks()
+        if ranks is None:
+            return node  # a scalar's transpose is itself
+        if not rank(node, ranks):
+            raise LatexError(at, f"{ast.unparse(node)[:40]}^T: a transpose of a scalar")
+        return ast.Attribute(node, "T", ast.Load())
 
     def starts_factor(self, token: Token) -> bool:
         if token.kind in ("char", "num", "word", "bb"):
@@ -496,7 +531,8 @@ class Parser:
             token = self.take()
             group = self.group_tokens()
             if _is_transpose(group):
-                continue  # a scalar's transpose is itself (shapes: the claims language)
+                base = self.transpose(base, token.pos)
+                continue
             exponent = self.sub_parse(group, token)
             base = _bin(base, ast.Pow(), exponent)
         return base
@@ -620,6 +656,9 @@ class Parser:
         macro = None if self.index_mode or is_index else self.macro(atom)
         if macro is not None:
             return self.power_of_atom(macro, atom)
+        declared = None if self.index_mode or is_index else self.declared_name(atom)
+        if declared is not None:
+            return self.power_of_atom(ast.Name(declared, ast.Load()), atom)
         if atom.base == "e" and "e" not in self.settings.symbols and atom.sub is None:
             if atom.sup is not None:
                 return _exp_of(self.sub_parse(atom.sup, Token("char", "e", atom.pos)))
@@ -647,7 +686,9 @@ class Parser:
         return self.power_of_atom(node, atom)
 
     def power_of_atom(self, node: ast.expr, atom: _Atom) -> ast.expr:
-        if atom.sup is not None and not _is_transpose(atom.sup):
+        if atom.sup is not None and _is_transpose(atom.sup):
+            node = self.transpose(node, atom.pos)
+        elif atom.sup is not None:
             node = _bin(node, ast.Pow(), self.sub_parse(atom.sup, Token("sym", "^", atom.pos)))
         if self.is_("(") and self.tuple_ahead():
             self.skip_arguments()  # s_{z_i}(z_1, ..., z_n): the variables a name is a function of
@@ -857,6 +898,12 @@ class Parser:
         if len(args) != 1 or primes > 2:
             raise self.fail(f"{at.text}' takes one argument (and at most two primes)", at)
         arg = args[0]
+        if self.ranks() is not None:  # a file with [symbols]: sigmoid'(z), elementwise
+            from derive.verify.declarations import FUNCTIONS as TENSOR_FUNCTIONS
+
+            if primes != 1 or f"{target}__prime" not in TENSOR_FUNCTIONS:
+                raise self.fail(f"{at.text}' is not a derivative the tensor language has", at)
+            return _call(f"{target}__prime", arg)
         if isinstance(arg, ast.Name):
             inner = _apply(target, [arg], at.pos)
             return _call("Derivative", inner, *[arg] * primes)
@@ -913,7 +960,37 @@ class Parser:
             body = self.term()
         return self.differentiate(body, variable)
 
+    def declared_name(self, atom: _Atom) -> str | None:
+        """In a file with [symbols], the declared name an atom spells: W_1, W^{[1]}, W^{(1)} and
+        W1 are W1 when W1 is declared; x is x. The atom keeps what is left of its superscript."""
+        ranks = self.ranks()
+        if ranks is None:
+            return None
+        sub = "".join(t.text for t in atom.sub) if atom.sub is not None else ""
+        sup = [t.text for t in atom.sup] if atom.sup is not None else []
+        layer = ""
+        if len(sup) == 3 and (sup[0], sup[2]) in (("[", "]"), ("(", ")")) and sup[1].isdigit():
+            layer = sup[1]
+        for name, used_sup in ((atom.base + sub + layer, bool(layer)), (atom.base + sub, False)):
+            if name in ranks and re.fullmatch(r"[A-Za-z_0-9]+", name):
+                if used_sup:
+                    atom.sup = None
+                return name
+        return None
+
     def differentiate(self, body: ast.expr, variable: ast.expr) -> ast.expr:
+        ranks = self.ranks()
+        if ranks is not None:  # a file with [symbols]: grad of a scalar, jacobian of a vector
+            if not isinstance(variable, ast.Name):
+                raise LatexError(
+                    0,
+                    f"a derivative by {ast.unparse(variable)[:40]}: in a file with [symbols], "
+                    "differentiate by a declared or defined name",
+                )
+            body_rank = rank(body, ranks)
+            if body_rank is None:
+                raise LatexError(0, f"cannot tell the shape of {ast.unparse(body)[:40]}")
+            return _call("jacobian" if body_rank else "grad", body, variable)
         if isinstance(variable, ast.Name | ast.Subscript):
             return _call("Derivative", body, variable)
         dummy = self.dummy(body, variable)  # by a quantity: the chain rule through it
@@ -928,6 +1005,8 @@ class Parser:
 
     def check_defined(self, body: ast.expr, variable: ast.expr, at: Token) -> None:
         """d z / d x with z a bare name nothing defines would be 0 silently: refuse it."""
+        if self.ranks() is not None:
+            return  # a file with [symbols]: every name is declared or defined, or refused
         plain = isinstance(body, ast.Name) or (
             isinstance(body, ast.Subscript)
             and isinstance(body.value, ast.Name)
@@ -957,6 +1036,8 @@ class Parser:
         start = self.take()
         sub = self.group_tokens() if self.is_("_", "sym") and self.take() else None
         sup = self.group_tokens() if self.is_("^", "sym") and self.take() else None
+        if sub is None and sup is None and self.ranks() is not None and start.text == r"\sum":
+            return _call("sum", self.term())  # a file with [symbols]: the sum of the entries
         if sub is None:
             raise self.fail("a sum needs its index: \\sum_{i=1}^{n}", start)
         parts = _split_commas(sub)
