@@ -266,7 +266,7 @@ def test_other_matrices_are_refused(text: str, message: str) -> None:
     with pytest.raises(latex.LatexError) as caught:
         latex.parse_display(text, settings)
     assert message in caught.value.message
-    with pytest.raises(latex.LatexError, match="a matrix is read in a network claim"):
+    with pytest.raises(latex.LatexError, match="a matrix written out is read in a network claim"):
         latex.parse_display(r"\begin{pmatrix} a_0 \\ a_1 \end{pmatrix} = 0", latex.Settings())
 
 

@@ -251,7 +251,10 @@ def pattern(grid: list[list[ast.expr | None]], network: bool) -> ast.expr:
     An entry written without the layer takes the layer written on the others.
     """
     if not network:
-        raise SchemeError("a matrix is read in a network claim, its entries a layer's names")
+        raise SchemeError(
+            "a matrix written out is read in a network claim, its entries a layer's names "
+            "(elsewhere, declare it in [symbols] and write its name)"
+        )
     width = len(grid[0])
     if any(len(row) != width for row in grid):
         raise SchemeError("the rows of this matrix have different numbers of entries")
