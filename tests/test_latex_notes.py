@@ -45,7 +45,6 @@ SOFTMAX_ERROR = {
 }
 
 
-
 def _latex_only(table: str) -> str:
     """A claim table with its SymPy sides removed, so that its `latex` is what is checked."""
     kept = [line for line in table.splitlines() if not re.match(r"(lhs|rhs) = ", line)]

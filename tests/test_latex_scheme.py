@@ -136,7 +136,9 @@ def test_other_quantifiers_are_refused(text: str, message: str) -> None:
 
 
 SUM = r"\frac{\partial E_{tot}}{\partial w_{i,j}^{[n-2]}} = \sum_{m} "
-HIDDEN_WEIGHTS = 'indices = { i = [0, "s(n - 2) - 1"], j = [0, "s(n - 3) - 1"] }\nlayers = [[2, 3, 2]]'
+HIDDEN_WEIGHTS = (
+    'indices = { i = [0, "s(n - 2) - 1"], j = [0, "s(n - 3) - 1"] }\nlayers = [[2, 3, 2]]'
+)
 
 
 def test_a_sum_without_limits_runs_over_the_neurons_it_subscripts(tmp_path: Path) -> None:
@@ -163,6 +165,7 @@ def test_a_sum_without_limits_runs_over_the_neurons_it_subscripts(tmp_path: Path
     ("text", "message"),
     [
         (r"x = \sum_{m} y", "m subscripts no neuron of a layer here"),
+        (r"x = Z^{[l]} A^{[l]}", "a product of two vectors"),
         (
             r"x = \sum_{m} a_m^{[1]} w_{i,m}^{[1]}",
             "m runs over 0..s(1) - 1 in a[1, m] but over 0..s(1 - 1) - 1 in w[1, i, m]",
@@ -234,9 +237,7 @@ def test_elided_matrices_follow_their_first_row_and_column(tmp_path: Path) -> No
         "z[l, i] = Sum(w[l, i, j] * a[l - 1, j], (j, 0, s(l - 1) - 1)) "
         "over l in 1..n - 1, i in 0..s(l) - 1"
     ]
-    results = check(
-        tmp_path, claim("notes", ELIDED, layer) + claim("corrected", CORRECTED, layer)
-    )
+    results = check(tmp_path, claim("notes", ELIDED, layer) + claim("corrected", CORRECTED, layer))
     assert [results[f"notes.{k}"].verdict for k in (1, 2, 3)] == ["fails"] * 3
     assert results["corrected"].verdict == "holds"
 

@@ -60,6 +60,14 @@ def test_definitions_and_products_are_read_by_shape(tmp_path: Path) -> None:
         assert f"{ast.unparse(only.lhs.tree)} = {ast.unparse(only.rhs.tree)}" == expected  # type: ignore[arg-type]
 
 
+def test_layer_names_spell_the_declared_name(tmp_path: Path) -> None:
+    head = '[symbols]\nn = { size = [2] }\nW1 = { shape = ["n", "n"] }\nx = { shape = ["n"] }\n'
+    (only,) = load(tmp_path, claim("c", r"W_1 x = W^{[1]} W^{(1)T} x"), head).claims
+    assert f"{ast.unparse(only.lhs.tree)} = {ast.unparse(only.rhs.tree)}" == (  # type: ignore[arg-type]
+        "W1 @ x = W1 @ W1.T @ x"
+    )
+
+
 def test_gradients_from_latex_get_their_verdicts(tmp_path: Path) -> None:
     delta = r"(a - y) \odot \sigma^{\prime}(z)"
     body = (

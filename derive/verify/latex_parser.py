@@ -968,13 +968,13 @@ class Parser:
             return None
         sub = "".join(t.text for t in atom.sub) if atom.sub is not None else ""
         sup = [t.text for t in atom.sup] if atom.sup is not None else []
-        layer = ""
-        if len(sup) == 3 and (sup[0], sup[2]) in (("[", "]"), ("(", ")")) and sup[1].isdigit():
-            layer = sup[1]
+        layer, rest = "", atom.sup
+        if len(sup) >= 3 and (sup[0], sup[2]) in (("[", "]"), ("(", ")")) and sup[1].isdigit():
+            layer, rest = sup[1], (atom.sup or [])[3:] or None  # W^{(1)T}: T is left
         for name, used_sup in ((atom.base + sub + layer, bool(layer)), (atom.base + sub, False)):
             if name in ranks and re.fullmatch(r"[A-Za-z_0-9]+", name):
                 if used_sup:
-                    atom.sup = None
+                    atom.sup = rest
                 return name
         return None
 
