@@ -97,9 +97,11 @@ def test_other_updates_are_refused(text: str, message: str) -> None:
 
 
 def test_a_quantifier_gives_the_range_of_its_index(tmp_path: Path) -> None:
-    defined = r"\forall i \in \llbracket 0, s(n-1) - 1 \rrbracket, \ \frac{\partial E_{tot}}{\partial a_i^{[n-1]}}"
-    past_end = r"\forall i \in \llbracket 0, s(n-1) \rrbracket, \ \frac{\partial E_{tot}}{\partial a_i^{[n-1]}}"
-    equation = r"\forall i \in \llbracket 0, s(n-1) - 1 \rrbracket, \ a_i^{[n-1]} = \mathrm{ReLU}(z_i^{[n-1]})"
+    outputs, past = r"\llbracket 0, s(n-1) - 1 \rrbracket", r"\llbracket 0, s(n-1) \rrbracket"
+    gradient = r"\frac{\partial E_{tot}}{\partial a_i^{[n-1]}}"
+    defined = rf"\forall i \in {outputs}, \ {gradient}"
+    past_end = rf"\forall i \in {past}, \ {gradient}"
+    equation = rf"\forall i \in {outputs}, \ a_i^{{[n-1]}} = \mathrm{{ReLU}}(z_i^{{[n-1]}})"
     assert read(tmp_path, claim("eq", equation)) == [
         "a[n - 1, i] = relu(z[n - 1, i]) over i in 0..s(n - 1) - 1"
     ]
@@ -281,5 +283,5 @@ def test_a_layered_vector_is_not_read_in_one_side(tmp_path: Path) -> None:
 def test_the_loss_is_declared_as_latex(tmp_path: Path) -> None:
     path = tmp_path / "bad.toml"
     path.write_text("[latex]\nloss = '\\frac{'\n[[claim]]\nid = 'x'\nlhs = 'x'\nrhs = 'x'\n")
-    with pytest.raises(DeriveError, match="latex.loss: col"):
+    with pytest.raises(DeriveError, match=r"latex\.loss: col"):
         claims.load(path)
