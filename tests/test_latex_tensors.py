@@ -50,6 +50,7 @@ def test_definitions_and_products_are_read_by_shape(tmp_path: Path) -> None:
     rows = {
         r"2 W x = \eta W^T y": "2 * W @ x = eta * W.T @ y",
         r"x^T x = \eta \cdot 1": "x.T @ x = eta * 1",
+        r"y^T W x = 1": "y.T @ W @ x = 1",
         r"y x^\top = W": "outer(y, x) = W",
         r"(a - y) \odot \sigma'(z) = a \circ b": "(a - y) * sigmoid__prime(z) = a * b",
         r"\frac{\partial C}{\partial a} = \nabla_z C": "grad(C, a) = grad(C, z)",
@@ -92,6 +93,9 @@ def test_gradients_from_latex_get_their_verdicts(tmp_path: Path) -> None:
     [
         (r"q x = 1", "cannot tell whether q is a scalar, a vector or a matrix"),
         (r"\mathbf{1}^T x = 1", "a transpose of a scalar"),
+        (r"a y = 1", "a times y is not a matrix product of these shapes"),
+        (r"x W = 1", "x times W is not a matrix product"),
+        (r"W x^T = 1", "W times x.T is not a matrix product"),
         (r"\frac{\partial C}{\partial x_1} = 1", "differentiate by a declared or defined name"),
         (r"\sigma''(z) = 1", "is not a derivative the tensor language has"),
     ],

@@ -473,10 +473,23 @@ class Parser:
             )
         if not (left_rank and right_rank):
             return _bin(left, ast.Mult(), right)
-        transposed = isinstance(right, ast.Attribute) and not isinstance(left, ast.Attribute)
-        if left_rank == right_rank == 1 and transposed:  # \delta a^T: a column times a row
-            assert isinstance(right, ast.Attribute)
-            return _call("outer", left, right.value)
+        row_left, row_right = _is_row(left, ranks), _is_row(right, ranks)
+        if left_rank == right_rank == 1 and row_right and not row_left:  # \delta a^T: outer
+            plain = right.value if isinstance(right, ast.Attribute) else right
+            return _call("outer", left, plain)
+        fits = {  # (rank, is a row) of each side: a row times a column, a matrix times a column...
+            (1, True, 1, False),
+            (2, False, 1, False),
+            (1, True, 2, False),
+            (2, False, 2, False),
+        }
+        if (left_rank, row_left, right_rank, row_right) not in fits:
+            raise self.fail(
+                f"{ast.unparse(left)[:30]} times {ast.unparse(right)[:30]} is not a matrix "
+                "product of these shapes: write x^T y (inner), x y^T (outer), W x, x^T W, or "
+                "\\odot (elementwise)",
+                token,
+            )
         return _bin(left, ast.MatMult(), right)
 
     def transpose(self, node: ast.expr, at: int) -> ast.expr:
@@ -1366,3 +1379,14 @@ def _descent_step(
                 step = _bin(step, ast.Mult(), factor)
             return step
     return None
+
+
+def _is_row(node: ast.expr, ranks: dict[str, int]) -> bool:
+    """A row vector: a transposed vector, or a row times a matrix (x^T W)."""
+    if isinstance(node, ast.Attribute):
+        return rank(node.value, ranks) == 1
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.MatMult):
+        return _is_row(node.left, ranks) and rank(node.right, ranks) == 2
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult | ast.Div):
+        return _is_row(node.left, ranks) or _is_row(node.right, ranks)
+    return isinstance(node, ast.UnaryOp) and _is_row(node.operand, ranks)
