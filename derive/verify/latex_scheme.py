@@ -108,6 +108,8 @@ def _sympy(tree: ast.expr) -> sp.Expr | None:
 
 def same(first: ast.expr, second: ast.expr) -> bool:
     """Whether two index expressions are equal for every value of their names."""
+    if ast.dump(first) == ast.dump(second):  # most entries of a matrix: no SymPy needed
+        return True
     left, right = _sympy(first), _sympy(second)
     if left is None or right is None:
         return ast.dump(first) == ast.dump(second)
