@@ -676,8 +676,9 @@ def display_claims(claim: Any, settings: Settings) -> list[Any]:
             replace(
                 claim,
                 id=f"{claim.id}.{number}" if several else claim.id,
-                lhs=Expression(claim.latex, relation.lhs, where=located),
-                rhs=Expression(claim.latex, relation.rhs, where=located),
+                # each side's text is its reading, which messages and corrections quote
+                lhs=Expression(ast.unparse(relation.lhs), relation.lhs, where=located),
+                rhs=Expression(ast.unparse(relation.rhs), relation.rhs, where=located),
                 statement=claim.statement or f"read as {read}",
                 source=source,
                 latex=claim.latex if number == 1 else "",  # the display is shown once
