@@ -1223,10 +1223,10 @@ def run_generate(
         return _check(planned, stale, _fix_command(specs, out, all_specs, bool(stale)))
     _check_targets(planned, force)
     try:
-        if out is None and not folder.exists():
-            folder.mkdir()
+        if not folder.exists():  # ./generated/ or --out DIR, with its parents
+            folder.mkdir(parents=True)
         if not folder.is_dir():
-            raise input_error(folder, "--out", "an existing folder", "no such folder")
+            raise input_error(folder, "--out", "a folder", "a file")
         if not os.access(folder, os.W_OK):
             raise input_error(folder, "--out", "a writable folder", "a read-only folder")
         for path, text in planned.items():

@@ -194,6 +194,28 @@ def test_an_activation_whose_slope_needs_z_is_hidden_only(act: str) -> None:
         specs.parse(_with_own(fields, MISH), source="s.toml")
 
 
+@pytest.mark.parametrize("expression", ["x * tanh(softplus(x))", "2 * tanh(x)", "x"])
+def test_a_spec_s_own_activation_on_the_output_exits_2_naming_it(
+    tmp_path: Path, expression: str
+) -> None:
+    """Generated code takes the output layer's derivative from its output, which a spec's own
+    activation does not give (even x or 2 tanh(x), whose f' could be): refused, not generated."""
+    path = tmp_path / "s.toml"
+    fields = {"name": "n", "layers": [2, 3, 1], "activations": ["mine", "mine"], "loss": "mse"}
+    path.write_text(_with_own(fields, {"mine": {"expression": expression}}), encoding="utf-8")
+    run = subprocess.run(
+        [sys.executable, "-m", "derive", "generate", str(path), "--out", str(tmp_path)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert (run.returncode, run.stdout) == (2, "")
+    allowed = "relu, leaky_relu, sigmoid, tanh, identity, softmax, softplus"
+    assert run.stderr == (
+        f"derive: error: {path}: activations[1]: expected an output activation ({allowed}),"
+        " found 'mine', this spec's own [activation.mine] (use it on hidden layers)\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.toml"]
+
+
 def test_old_specs_keep_their_fingerprint() -> None:
     spec = specs.parse(spec_toml(name="n", layers=[2, 1], activations=["identity"], loss="mse"))
     assert "user_activations" not in spec.canonical()
