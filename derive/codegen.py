@@ -34,7 +34,7 @@ import jinja2
 import numpy as np
 import sympy as sp
 
-from derive import __version__, activations, backprop, losses, optimizers
+from derive import __version__, activations, backprop, losses, machine, optimizers
 from derive.errors import DeriveError, input_error, plain
 from derive.lower import Call, Lowering, literal
 from derive.printing import to_numpy, to_numpy_scaled
@@ -1294,11 +1294,8 @@ def memory_estimate(spec: Spec) -> tuple[int, int]:
 
 
 def machine_memory() -> int | None:
-    """The machine's physical memory in bytes, or None where the OS does not say."""
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):
-        return None
+    """Physical memory, or the cgroup's limit when smaller (derive.machine); None: unknown."""
+    return machine.memory_limit()
 
 
 def _gib(nbytes: int) -> str:
