@@ -223,59 +223,35 @@ def expected_first_step(net: Any, before: dict, grads: dict) -> dict[str, np.nda
     return {k: before[k] - lr * factor * g for k, g in steps.items()}  # momentum: v = lr g
 
 
+# the widest and deepest corner the issue names; the second edition's blocks, each at least
+# once whatever hypothesis draws
+CORNERS = [
+    ("corner", [64, 3, 2, 2, 3, 64], ["sigmoid", "tanh", "leaky_relu", "relu", "softmax"],
+     "cross_entropy", False, "float32", {"kind": "adam", "learning_rate": 0.01}),
+    ("newer", [3, 4, 5, 2], ["elu", "own_leaky", "softplus"], "huber", True, "float64",
+     {"kind": "rmsprop", "learning_rate": 0.01, "weight_decay": 0.01}),
+    ("nesterov", [2, 6, 3, 1], ["silu", "gelu", "sigmoid"], "binary_cross_entropy", True,
+     "float64", {"kind": "momentum", "learning_rate": 0.1, "nesterov": True,
+                 "weight_decay": 0.001}),
+    ("decoupled", [4, 5, 3, 3], ["own_mish", "own_softsign", "softmax"], "cross_entropy", False,
+     "float32", {"kind": "adamw", "learning_rate": 0.01, "weight_decay": 0.1}),
+]  # fmt: skip
+
+
+def with_corners(test: Callable[..., None]) -> Callable[..., None]:
+    """`test` with an @example per CORNERS row."""
+    for name, layers, acts, loss, bias, dtype, optimizer in reversed(CORNERS):
+        fields = {"name": name, "layers": layers, "activations": acts, "loss": loss}
+        fields |= {"bias": bias, "dtype": dtype, "optimizer": optimizer}
+        if own := [act for act in acts if act in OWN]:
+            fields["activation"] = {act: {"expression": OWN[act]} for act in own}
+        test = example(fields=fields)(test)
+    return test
+
+
 @VALID
 @given(fields=valid_specs())
-@example(  # the widest and deepest corner the issue names
-    fields={
-        "name": "corner",
-        "layers": [64, 3, 2, 2, 3, 64],
-        "activations": ["sigmoid", "tanh", "leaky_relu", "relu", "softmax"],
-        "loss": "cross_entropy",
-        "bias": False,
-        "dtype": "float32",
-        "optimizer": {"kind": "adam", "learning_rate": 0.01},
-    }
-)
-@example(  # the second edition's blocks, each at least once whatever hypothesis draws
-    fields={
-        "name": "newer",
-        "layers": [3, 4, 5, 2],
-        "activations": ["elu", "own_leaky", "softplus"],
-        "loss": "huber",
-        "bias": True,
-        "dtype": "float64",
-        "optimizer": {"kind": "rmsprop", "learning_rate": 0.01, "weight_decay": 0.01},
-        "activation": {"own_leaky": {"expression": OWN["own_leaky"]}},
-    }
-)
-@example(
-    fields={
-        "name": "nesterov",
-        "layers": [2, 6, 3, 1],
-        "activations": ["silu", "gelu", "sigmoid"],
-        "loss": "binary_cross_entropy",
-        "bias": True,
-        "dtype": "float64",
-        "optimizer": {
-            "kind": "momentum",
-            "learning_rate": 0.1,
-            "nesterov": True,
-            "weight_decay": 0.001,
-        },
-    }
-)
-@example(
-    fields={
-        "name": "decoupled",
-        "layers": [4, 5, 3, 3],
-        "activations": ["own_mish", "own_softsign", "softmax"],
-        "loss": "cross_entropy",
-        "bias": False,
-        "dtype": "float32",
-        "optimizer": {"kind": "adamw", "learning_rate": 0.01, "weight_decay": 0.1},
-        "activation": {name: {"expression": OWN[name]} for name in ("own_mish", "own_softsign")},
-    }
-)
+@with_corners
 def test_every_valid_spec_generates_imports_checks_its_gradients_and_trains(
     fields: dict[str, Any],
 ) -> None:
