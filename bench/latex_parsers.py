@@ -176,7 +176,7 @@ CALLS = {  # parser -> (imports, not timed; the call, timed)
         "import latex_parsers, latex2sympy2_extended",
         "latex_parsers.l2s_parse(text)",
     ),
-    "derive": ("from derive import claims, latex", "latex.parse_side(text, latex.Settings())"),
+    "derive": ("from derive.verify import latex", "latex.parse_side(text, latex.Settings())"),
 }
 
 

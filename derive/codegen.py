@@ -68,10 +68,6 @@ class ModuleContext:
     workspace: list[str]
     numpy_imports: list[str]
     train_step: list[str]
-    classifier: bool
-    binary: bool
-    softmax_output: bool
-    loss_name: str
     optimizer: str
     weight_decay: bool  # the readable step adds weight_decay * W to the gradient
     nesterov: bool
@@ -1063,7 +1059,6 @@ def context(spec: Spec) -> ModuleContext:
     lay = _Layers(spec)
     forward, returns = _forward_lines(lay)
     fast = _FastPath(lay)
-    out_act = spec.activations[-1]
     return ModuleContext(
         header=header(spec, ENTRY_TEMPLATE),
         docstring=_docstring(spec),
@@ -1079,10 +1074,6 @@ def context(spec: Spec) -> ModuleContext:
         workspace=fast.workspace,
         numpy_imports=fast.imports,
         train_step=fast.lines,
-        classifier=spec.classifier,
-        binary=spec.loss == "binary_cross_entropy",
-        softmax_output=out_act == "softmax",
-        loss_name=spec.loss,
         optimizer=spec.optimizer.kind,
         weight_decay=spec.optimizer.weight_decay > 0,
         nesterov=spec.optimizer.nesterov,
