@@ -140,13 +140,13 @@ def _declared(env: jinja2.Environment, name: str, seen: set[str]) -> set[str]:
 
 
 def test_template_variables_are_exactly_the_context_fields() -> None:
-    env = codegen._environment()
+    env = codegen.environment()
     fields = set(codegen.ModuleContext.__dataclass_fields__)
     assert _declared(env, codegen.ENTRY_TEMPLATE, set()) == fields
 
 
 def test_a_missing_context_key_fails_at_render_time() -> None:
-    env = codegen._environment()
+    env = codegen.environment()
     with pytest.raises(jinja2.UndefinedError):
         env.get_template(codegen.ENTRY_TEMPLATE).render(header="x")
 

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from derive.printing import logistic_as_tanh, one_plus_exp, to_numpy
+from derive.activations import logistic_as_tanh, one_plus_exp
+from derive.codegen.printing import to_numpy
 
 # SymPy function -> NumPy ufunc of one argument.
 _UNARY = {sp.exp: "exp", sp.log: "log", sp.tanh: "tanh", sp.Abs: "absolute"}
