@@ -318,8 +318,7 @@ def train_step(params, X, Y, state):
         copyto(s2, m2)
         multiply(a2, s2, out=a2)
         dot(a2, Wb3_T, out=a3)  # [bp.dense]
-        # [bp.stable_bce]
-        loss = float(add.reduce(a3, axis=None)) - float(vdot(Y, a3))
+        loss = float(add.reduce(a3, axis=None)) - float(vdot(Y, a3))  # [bp.stable_bce]
         negative(a3, out=a3)
         logaddexp(a3, ZERO, out=a3)
         loss = (loss + float(add.reduce(a3, axis=None))) / batch

@@ -16,6 +16,7 @@ PACKAGE = Path(derive.__file__).parent
 STAGES = [
     "naming",
     "printing",
+    "ir",
     "lower",
     "readable",
     "blas",

@@ -1,42 +1,46 @@
 """The fast path: `train_step` as NumPy calls writing into buffers made once.
 
 The same expressions as the readable path, lowered by `lower.Lowering` into three-address
-calls, with the parameter blocks, the workspace and the optimizer update.
+`ir.Op`s, with the parameter blocks, the workspace and the optimizer update. Every builder
+returns IR items (`ir.Op`, `ir.Stmt`, `ir.Comment`); the workspace, the imports and the
+constants are read off those items, never off printed text.
 """
 
 from __future__ import annotations
 
 import re
-from typing import ClassVar
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import sympy as sp
 
 from derive import backprop
 from derive.codegen.blas import MEASURED_FROM, ONE_THREAD_FROM, largest, thread_batches
-from derive.codegen.lower import Call, Lowering, literal
+from derive.codegen.ir import (
+    Buffer,
+    Comment,
+    Item,
+    Op,
+    Stmt,
+    cited,
+    constants,
+    import_lines,
+    kept,
+    numpy_names,
+    print_items,
+    referenced,
+)
+from derive.codegen.lower import Lowering, literal
 from derive.codegen.naming import (
     BODY_WIDTH,
     COUNTS_STEPS,
     OPTIMIZER_PREFIXES,
     Layers,
     block_shape,
-    cite,
-    fit,
     num,
-    used,
 )
 from derive.codegen.printing import to_numpy
 from derive.symbols import n, t, x, y
-
-
-def _cited(calls: list[Call], *ids: str, what: str = "") -> list[str]:
-    """The calls' code citing the derivations they implement: inline for a single call,
-    else on a comment line above the group that says what the group computes."""
-    codes = [call.code() for call in calls]
-    if len(codes) <= 1:
-        return [code + cite(*ids) for code in codes]
-    comment = f"# {what}{cite(*ids)}" if what else cite(*ids).strip()
-    return [comment if len(comment) <= BODY_WIDTH else cite(*ids).strip(), *codes]
 
 
 class Numbers:
@@ -52,7 +56,8 @@ class Numbers:
     }
 
     def __init__(self) -> None:
-        self.defined: dict[str, str] = {}
+        self.defined: dict[str, str] = {}  # name -> its Python source
+        self.values: dict[str, sp.Expr] = {}  # name -> its exact value, when given one
 
     def __call__(self, value: sp.Expr | str, name: str | None = None) -> str:
         """The name of a constant: `value` a SymPy number, or Python source with a `name`."""
@@ -63,12 +68,9 @@ class Numbers:
             name = self.NAMES.get(value) or f"K_{spelled}"
         assert self.defined.get(name, code) == code, f"{name} names two constants"
         self.defined[name] = code
+        if isinstance(value, sp.Expr):
+            self.values[name] = value
         return name
-
-    def lines(self) -> list[str]:
-        return [
-            f"{name} = numpy.array({code}, DTYPE)" for name, code in sorted(self.defined.items())
-        ]
 
 
 class FastPath:
@@ -80,6 +82,10 @@ class FastPath:
     bias, one gives the gradients of W and b, one subtraction updates both. Without bias
     the block is W. A softmax output is computed transposed, (classes, batch), so that its
     reductions run over contiguous rows. Every call writes into a buffer made once.
+
+    The builders (`_forward`, `_output`, `_update`, `_hidden_delta`, ...) return IR items;
+    the workspace, the imports and the constants are derived from those items, and
+    `ir.print_items` prints them.
     """
 
     def __init__(self, lay: Layers) -> None:
@@ -88,11 +94,17 @@ class FastPath:
         self.transposed = not lay.act(lay.depth).elementwise
         self.prefixes = OPTIMIZER_PREFIXES[lay.spec.optimizer.kind]
         self.number = Numbers()
+        self.scale = self._scale()
+        self.lowered: list[Lowered] = []  # every lowering, for `lower.rebuild` to check
         self.held = self._held()
-        body = self._threaded(self._step())
+        self.items = self._step()
+        used = referenced(self.items) | {"plan"}  # _threaded's statements read the plan
+        self.buffers = self._kept_groups(used)
         self.hold = self._hold()
-        self.workspace, unpack = self._workspace(body)
-        self.lines, self.imports = _bare(self._prelude(unpack) + fit(body))
+        self.workspace = self._workspace()
+        body = self._threaded(print_items(self.items, indent="    "))
+        self.lines = self._prelude() + body
+        self.imports = import_lines(numpy_names(self.items))
 
     # names ------------------------------------------------------------------------------
 
@@ -119,11 +131,24 @@ class FastPath:
         return (f"{name}.T" if name == "X" else f"{name}_T") if transposed else name
 
     def product(self, layer: int) -> str:
-        """numpy.dot, the cheaper call, unless an operand is the caller's X (any strides)."""
-        return "numpy.matmul" if layer == 1 and not self.bias else "numpy.dot"
+        """dot, the cheaper call, unless an operand is the caller's X (any strides)."""
+        return "matmul" if layer == 1 and not self.bias else "dot"
 
-    def _lowering(self, names: dict[sp.Symbol, str], layer: int) -> Lowering:
-        return Lowering(names, [f"s{layer}"], mask=f"m{layer}", number=self.number)
+    def _lower(
+        self,
+        expr: sp.Expr,
+        out: str,
+        names: dict[sp.Symbol, str],
+        scratch: list[str],
+        mask: str,
+        **options: Any,
+    ) -> list[Op]:
+        """`Lowering(...).lower(expr, out)`, recorded in `lowered` for `lower.rebuild`."""
+        low = Lowering(dict(names), list(scratch), mask=mask, number=self.number)
+        ops = low.lower(expr, out, **options)
+        scale = options.get("scale")
+        self.lowered.append(Lowered(expr, out, dict(names), tuple(ops), scale))
+        return ops
 
     def _keeps_derivative(self, layer: int) -> bool:
         """A hidden layer with f(z) = z f'(z), or whose f' is not written in its output:
@@ -133,24 +158,34 @@ class FastPath:
             return False
         return not act.slope_in_output or (act.homogeneous and bool(act.derivative.free_symbols))
 
+    def _scale(self) -> str:
+        """The numeric factor of the output delta, times the learning rate of sgd and
+        momentum (so every gradient computed from d<L> already carries it)."""
+        delta = backprop.output_delta(self.lay.loss.name, self.lay.act(self.depth).name)
+        coeff, _ = delta.expr.subs(n, self.spec.n_out).as_content_primitive()
+        optimizer = self.spec.optimizer
+        return num(coeff * (1 if optimizer.adaptive else optimizer.learning_rate))
+
     # the parameter blocks ---------------------------------------------------------------
 
-    def _held(self) -> list[list[tuple[str, str]]]:
-        """Per layer, what `_hold` gives the step, (name, code): its block, views of the block,
-        the optimizer's blocks. A code that calls `_block` makes a block; others are views."""
+    def _held(self) -> list[list[Buffer]]:
+        """Per layer, what `_hold` gives the step: its block, views of the block, the
+        optimizer's blocks (a `Buffer` without `view_of` is a block `_block` makes)."""
         groups = []
         for layer in range(1, self.depth + 1):
             blk = self.block(layer)
-            group = [(blk, f'_block(params, "", {layer}, copies)')]
+            group = [Buffer(blk, value=f'_block(params, "", {layer}, copies)')]
             if layer > 1 and self.bias:
                 rows, cols = self.spec.layers[layer], self.spec.layers[layer - 1]
-                group.append((f"W{layer}", f"{blk}[:{rows}, :{cols}]"))
+                group.append(Buffer(f"W{layer}", view_of=blk, index=f"[:{rows}, :{cols}]"))
             if not self.out_t(layer):
-                group.append((f"{blk}_T", f"{blk}.T"))
+                group.append(Buffer(f"{blk}_T", view_of=blk, index=".T"))
             if self.decays(layer):  # [W | b] without the [0 ... 0 1] row, which never decays
-                group.append((f"{blk}_wb", f"{blk}[:{self.spec.layers[layer]}]"))
+                index = f"[:{self.spec.layers[layer]}]"
+                group.append(Buffer(f"{blk}_wb", view_of=blk, index=index))
             for prefix in self.prefixes:
-                group.append((prefix + blk, f'_block(state, "{prefix}", {layer}, copies)'))
+                made = f'_block(state, "{prefix}", {layer}, copies)'
+                group.append(Buffer(prefix + blk, value=made))
             groups.append(group)
         return groups
 
@@ -164,10 +199,10 @@ class FastPath:
     def _hold(self) -> list[str]:
         """The body of `_hold(params, state)`."""
         groups = self.held
-        made = [f"{name} = {code}" for g in groups for name, code in g if code.startswith("_block")]
+        made = [held.code() for group in groups for held in group if held.view_of is None]
         inner = []
         for group in groups:
-            items = [name if code.startswith("_block") else code for name, code in group]
+            items = [held.name if held.view_of is None else held.made() for held in group]
             inner.append(f"        ({', '.join(items)}{',' if len(items) == 1 else ''}),")
         checks = [f'_check_params(state, "{prefix}", writeable=True)' for prefix in self.prefixes]
         return [
@@ -184,7 +219,7 @@ class FastPath:
             ")",
         ]
 
-    def _prelude(self, unpack_work: list[str]) -> list[str]:
+    def _prelude(self) -> list[str]:
         """The step's first lines: the blocks for params and state, the batch's buffers.
 
         The common case, the arrays of the last step, costs a lookup and an identity test
@@ -211,12 +246,12 @@ class FastPath:
             "if held is None:",
             "    fast, held = _prepare(params, state)",
             f"blocks = held[{len(refs)}]",
-            *_unpack([[name for name, _ in group] for group in self.held], "blocks"),
+            *_unpack([[held.name for held in group] for group in self.held], "blocks"),
             f"copies = blocks[{self.depth}]",
             "buffers = fast.buffers.get(batch)",
             "if buffers is None:",
             "    buffers = fast.buffers[batch] = _workspace(batch)",
-            *unpack_work,
+            *_unpack([[b.name for b in group] for group in self.buffers], "buffers"),
             "if copies:  # arrays that are not views of blocks: copied in, and back at the end",
             "    _copy_in(copies)",
         ]
@@ -230,7 +265,7 @@ class FastPath:
         return [
             "threads = 0 if plan.library else _BLAS.enter(plan)",
             "try:",
-            *[f"    {line}" for line in body],
+            *body,
             "finally:",
             "    if threads:  # what enter set, restored",
             "        _BLAS.leave(plan, threads)",
@@ -247,190 +282,267 @@ class FastPath:
             f"THREADS_ONE, THREADS_MEASURED = {one}, {measured}",
         ]
 
+    def constant_lines(self) -> list[str]:
+        """The named numbers the step uses, as 0-d arrays of the module's dtype."""
+        return [
+            f"{name} = numpy.array({self.number.defined[name]}, DTYPE)"
+            for name in constants(self.items, self.number.defined)
+        ]
+
     # the workspace ----------------------------------------------------------------------
 
-    def _workspace(self, body: list[str]) -> tuple[list[str], list[str]]:
-        """The buffers (and views of them) the step uses, and their unpacking there."""
+    def _all_buffers(self) -> list[list[Buffer]]:
+        """Every buffer a step could use, per layer: the step keeps those its ops name."""
         spec = self.spec
-        groups: list[list[tuple[str, str]]] = []
+        groups: list[list[Buffer]] = []
         if self.bias:
             groups.append(
                 [
-                    ("xb", f"numpy.ones((batch, {spec.n_in + 1}), DTYPE)"),
-                    ("x0", f"xb[:, :{spec.n_in}]  # X goes here: xb = [X | 1]"),
-                    ("xb_T", "xb.T"),
+                    Buffer(
+                        "xb",
+                        "the input with its column of ones, [X | 1]",
+                        shape=f"(batch, {spec.n_in + 1})",
+                        fill="ones",
+                    ),
+                    Buffer(
+                        "x0",
+                        "the input's part of xb",
+                        view_of="xb",
+                        index=f"[:, :{spec.n_in}]",
+                        comment="X goes here: xb = [X | 1]",
+                    ),
+                    Buffer("xb_T", "xb transposed", view_of="xb", index=".T"),
                 ]
             )
         for layer in range(1, self.depth + 1):
             width, blk = spec.layers[layer], self.block(layer)
+            a, d = f"a{layer}", f"d{layer}"
             if self.out_t(layer):
                 shape = f"({width}, batch)"
-                group = [(f"a{layer}", f"numpy.empty({shape}, DTYPE)")]
-                group += [(name, f"numpy.empty({shape}, DTYPE)") for name in ("targets", "wide")]
-                group += [
-                    ("cols", "numpy.empty(batch, DTYPE)"),
-                    ("ones", "numpy.ones(batch, DTYPE)"),
+                group = [
+                    Buffer(
+                        a, f"z{layer}, then the softmax output, one sample a column", shape=shape
+                    ),
+                    Buffer("targets", "the targets, transposed", shape=shape),
+                    Buffer("wide", "a column's max or sum, spread over its rows", shape=shape),
+                    Buffer("cols", "a max or sum per sample", shape="batch"),
+                    Buffer("ones", "ones, to sum by a dot product", shape="batch", fill="ones"),
                 ]
             else:
                 shape = f"(batch, {width + self.ones(layer)})"
                 group = [
-                    (f"a{layer}", f"numpy.empty({shape}, DTYPE)"),
-                    (f"a{layer}_T", f"a{layer}.T"),
-                    (f"a{layer}_1", f"a{layer}[:, {width}]  # the column of ones"),
+                    Buffer(a, f"z{layer}, then the layer's output a{layer}", shape=shape),
+                    Buffer(f"{a}_T", f"{a} transposed", view_of=a, index=".T"),
+                    Buffer(
+                        f"{a}_1",
+                        f"{a}'s column of ones",
+                        view_of=a,
+                        index=f"[:, {width}]",
+                        comment="the column of ones",
+                    ),
                 ]
             zeros = "zeros" if self.ones(layer) else "empty"  # the ones column's delta stays 0
             group += [
-                (f"d{layer}", f"numpy.{zeros}({shape}, DTYPE)"),
-                (f"d{layer}h", f"d{layer}[:, :{width}]  # all but the ones column"),
-                (f"d{layer}_T", f"d{layer}.T"),
-                (f"s{layer}", f"numpy.empty({shape}, DTYPE)"),
-                (f"m{layer}", f"numpy.empty({shape}, bool)"),
+                Buffer(d, f"the error of layer {layer}, dloss/dz{layer}", shape=shape, fill=zeros),
+                Buffer(
+                    f"{d}h",
+                    f"{d} without the ones column",
+                    view_of=d,
+                    index=f"[:, :{width}]",
+                    comment="all but the ones column",
+                ),
+                Buffer(f"{d}_T", f"{d} transposed", view_of=d, index=".T"),
+                Buffer(
+                    f"s{layer}",
+                    f"scratch; f'(z{layer}) when kept from the forward pass",
+                    shape=shape,
+                ),
+                Buffer(f"m{layer}", "a mask, z > 0", shape=shape, dtype="bool"),
                 # scratch for an f'(z) kept from the forward pass (GELU, SiLU, ...)
-                (f"q{layer}", f"numpy.empty({shape}, DTYPE)"),
-                (f"r{layer}", f"numpy.empty({shape}, DTYPE)"),
+                Buffer(f"q{layer}", "scratch", shape=shape),
+                Buffer(f"r{layer}", "scratch", shape=shape),
             ]
-            shape_of_block = block_shape(spec, layer)
-            group.append((f"g{blk}", f"numpy.empty({shape_of_block}, DTYPE)"))
-            group.append((f"t{blk}", f"numpy.empty({shape_of_block}, DTYPE)"))
-            group += [(f"{b}_wb", f"{b}[:{width}]") for b in (f"g{blk}", f"t{blk}")]
+            shape_of_block = str(block_shape(spec, layer))
+            group += [
+                Buffer(f"g{blk}", f"the gradient of {blk}", shape=shape_of_block),
+                Buffer(f"t{blk}", f"scratch of {blk}'s shape", shape=shape_of_block),
+            ]
+            group += [
+                Buffer(
+                    f"{b}_wb", f"{b} without the [0 ... 0 1] row", view_of=b, index=f"[:{width}]"
+                )
+                for b in (f"g{blk}", f"t{blk}")
+            ]
             groups.append(group)
         groups.append(
             [
-                ("scale", f"numpy.array({self.scale} / batch, DTYPE)"),
-                ("plan", "_Plan(batch)  # the BLAS threads of this batch size"),
+                Buffer(
+                    "scale",
+                    "the output delta's factor over the batch",
+                    value=f"numpy.array({self.scale} / batch, DTYPE)",
+                ),
+                Buffer(
+                    "plan",
+                    "the BLAS threads of this batch size",
+                    value="_Plan(batch)",
+                    comment="the BLAS threads of this batch size",
+                ),
             ]
         )
-        lines: list[str] = []
-        kept: list[list[str]] = []
-        for group in groups:
-            mentioned = set(used([name for name, _ in group], body))
-            bases = {re.split(r"[\[.]", code)[0] for name, code in group if name in mentioned}
-            names = [name for name, _ in group if name in mentioned or name in bases]
-            if names:
-                kept.append(names)
-                lines += [f"{name} = {code}" for name, code in group if name in names]
-        returns = [f"    ({', '.join(g)}{',' if len(g) == 1 else ''})," for g in kept]
-        return [*lines, "return (", *returns, ")"], _unpack(kept, "buffers")
+        return groups
+
+    def _kept_groups(self, used: set[str]) -> list[list[Buffer]]:
+        """The groups of buffers the step uses (and what they view), empty groups left out."""
+        groups = [kept(group, used) for group in self._all_buffers()]
+        return [group for group in groups if group]
+
+    def _workspace(self) -> list[str]:
+        """The body of `_workspace(batch)`: the buffers the step uses, made once."""
+        lines = [buffer.code() for group in self.buffers for buffer in group]
+        returns = [
+            f"    ({', '.join(b.name for b in g)}{',' if len(g) == 1 else ''}),"
+            for g in self.buffers
+        ]
+        return [*lines, "return (", *returns, ")"]
 
     # the step ---------------------------------------------------------------------------
 
-    def _forward(self, layer: int) -> list[str]:
+    def _forward(self, layer: int) -> list[Item]:
         lay, act, blk = self.lay, self.lay.act(layer), self.block(layer)
-        a = f"a{layer}"
+        a, mask = f"a{layer}", f"m{layer}"
         if self.out_t(layer):  # z^T = [W | b] [a | 1]^T: the softmax output, transposed
-            return [
-                f"{self.product(layer)}({blk}, {self.inp(layer, True)}, out={a})" + cite("bp.dense")
-            ]
-        lines = [f"{self.product(layer)}({self.inp(layer)}, {blk}_T, out={a})" + cite("bp.dense")]
+            return [Op(self.product(layer), (blk, self.inp(layer, True)), a, ("bp.dense",))]
+        items: list[Item] = [
+            Op(self.product(layer), (self.inp(layer), f"{blk}_T"), a, ("bp.dense",))
+        ]
         if layer == self.depth and lay.loss.name == "binary_cross_entropy":
-            return lines  # the sigmoid is fused with the loss in _output
+            return items  # the sigmoid is fused with the loss in _output
         assert act.expr is not None
+        scratch = [f"q{layer}", f"r{layer}"]
         if self._keeps_derivative(layer) and not act.homogeneous:
             # s = f'(z) first, while a still holds z; then a = f(z) in place
-            scratch = [f"q{layer}", f"r{layer}"]
-            low = Lowering({x: a}, scratch, mask=f"m{layer}", number=self.number)
             what = f"s{layer} = {act.name}'(z{layer}), kept for the backward pass"
-            lines += _cited(low.lower(act.derivative, f"s{layer}"), f"act.{act.name}", what=what)
-            low = Lowering({x: a}, scratch, mask=f"m{layer}", number=self.number)
+            ops = self._lower(act.derivative, f"s{layer}", {x: a}, scratch, mask)
+            items += cited(ops, (f"act.{act.name}",), what)
             try:
-                calls = low.lower(act.expr, a)
+                ops = self._lower(act.expr, a, {x: a}, scratch, mask)
             except ValueError:  # f(z) needs z after its first write: computed aside, copied
-                low = Lowering({x: a}, scratch[1:], mask=f"m{layer}", number=self.number)
-                calls = [*low.lower(act.expr, scratch[0]), Call("copyto", (scratch[0],), a)]
-            lines += _cited(calls, f"def.{act.name}", what=f"{a} = {act.name}(z{layer})")
-            lines += self._ones_column(layer)
+                ops = self._lower(act.expr, scratch[0], {x: a}, scratch[1:], mask)
+                ops = [*ops, Op("copyto", (scratch[0],), a)]
+            items += cited(ops, (f"def.{act.name}",), f"{a} = {act.name}(z{layer})")
+            items += self._ones_column(layer)
         elif self._keeps_derivative(layer):
-            scratch = [f"q{layer}", f"r{layer}"]
-            low = Lowering({x: a}, scratch, mask=f"m{layer}", number=self.number)
-            kept = low.lower(sp.expand(act.derivative), f"s{layer}", factor=False)
-            calls = [*kept, Call("multiply", (a, f"s{layer}"), a)]
+            derivative = sp.expand(act.derivative)
+            ops = self._lower(derivative, f"s{layer}", {x: a}, scratch, mask, factor=False)
+            ops = [*ops, Op("multiply", (a, f"s{layer}"), a)]
             what = f"{a} = z{layer} * s{layer}, s{layer} = {act.name}'(z{layer}), kept"
-            lines += _cited(calls, f"def.{act.name}", f"act.{act.name}", what=what)
+            items += cited(ops, (f"def.{act.name}", f"act.{act.name}"), what)
         else:
-            low = self._lowering({x: a}, layer)
-            lines += _cited(low.lower(act.expr, a), f"def.{act.name}")
-            lines += self._ones_column(layer)
-        return lines
+            ops = self._lower(act.expr, a, {x: a}, [f"s{layer}"], mask)
+            items += cited(ops, (f"def.{act.name}",))
+            items += self._ones_column(layer)
+        return items
 
-    def _ones_column(self, layer: int) -> list[str]:
+    def _ones_column(self, layer: int) -> list[Item]:
         """Put back a hidden layer's column of ones, which its activation changed."""
         act = self.lay.act(layer)
         assert act.expr is not None
         if not self.ones(layer) or act.expr.subs(x, 1) == 1:
             return []
         one = self.number(sp.Integer(1))
-        return [f"numpy.copyto(a{layer}_1, {one})  # the column of ones: {act.name}(1) != 1"]
+        note = f"the column of ones: {act.name}(1) != 1"
+        return [Op("copyto", (one,), f"a{layer}_1", note=note)]
 
-    def _output(self) -> list[str]:
-        """Output activation, loss value and output delta d<L>, scaled by `scale`.
-
-        The learning rate of sgd and momentum is folded into `scale`, so every gradient
-        computed from d<L> already carries it.
-        """
+    def _output(self) -> list[Item]:
+        """Output activation, loss value and output delta d<L>, scaled by `scale`."""
         lay = self.lay
         last, loss, n_out = lay.depth, lay.loss, lay.spec.n_out
         a, d, s = f"a{last}", f"d{last}", f"s{last}"
         target = "targets" if self.transposed else "Y"
         per_sample = f"({n_out} * batch)" if n_out > 1 else "batch"
-        lines: list[str] = []
+        items: list[Item] = []
         if self.transposed:  # softmax, shifted, one sample per column; cross-entropy on the way
             ce = loss.name == "cross_entropy"
-            lines += [
-                "numpy.copyto(targets, Y.T)",
-                "numpy.maximum.reduce(" + a + ", axis=0, out=cols)" + cite("bp.stable_softmax"),
-                "numpy.copyto(wide, cols)",
-                f"numpy.subtract({a}, wide, out={a})",
-                *([f"loss = -float(numpy.vdot(targets, {a}))" + cite("bp.log_softmax")] * ce),
-                f"numpy.exp({a}, out={a})",
-                f"numpy.add.reduce({a}, axis=0, out=cols)",
-                "numpy.copyto(wide, cols)",
-                f"numpy.divide({a}, wide, out={a})",
+            items += [
+                Op("copyto", ("Y.T",), "targets"),
+                Op("maximum.reduce", (a,), "cols", ("bp.stable_softmax",), axis=0),
+                Op("copyto", ("cols",), "wide"),
+                Op("subtract", (a, "wide"), a),
             ]
             if ce:
-                lines += [
-                    "numpy.log(cols, out=cols)",
-                    "loss = (loss + float(numpy.vdot(cols, ones))) / batch  # vdot: a cheap sum",
+                code = f"loss = -float(vdot(targets, {a}))"
+                items.append(Stmt(code, ("targets", a), ("vdot",), ("bp.log_softmax",)))
+            items += [
+                Op("exp", (a,), a),
+                Op("add.reduce", (a,), "cols", axis=0),
+                Op("copyto", ("cols",), "wide"),
+                Op("divide", (a, "wide"), a),
+            ]
+            if ce:
+                items += [
+                    Op("log", ("cols",), "cols"),
+                    Stmt(
+                        "loss = (loss + float(vdot(cols, ones))) / batch",
+                        ("cols", "ones"),
+                        ("vdot",),
+                        note="vdot: a cheap sum",
+                    ),
                 ]
         if loss.name == "binary_cross_entropy":
             # log(1 + exp(-z)) is both the loss term and, negated and exponentiated, sigmoid(z)
             zero = self.number(sp.Integer(0))
-            lines += [
-                f"loss = float(numpy.add.reduce({a}, axis=None)) - float(numpy.vdot(Y, {a}))"
-                + cite("bp.stable_bce"),
-                f"numpy.negative({a}, out={a})",
-                f"numpy.logaddexp({a}, {zero}, out={a})",
-                f"loss = (loss + float(numpy.add.reduce({a}, axis=None))) / {per_sample}",
-                f"numpy.negative({a}, out={a})",
-                f"numpy.exp({a}, out={a})" + cite("bp.sigmoid_from_softplus"),
+            items += [
+                Stmt(
+                    f"loss = float(add.reduce({a}, axis=None)) - float(vdot(Y, {a}))",
+                    (a,),
+                    ("add", "vdot"),
+                    ("bp.stable_bce",),
+                ),
+                Op("negative", (a,), a),
+                Op("logaddexp", (a, zero), a),
+                Stmt(
+                    f"loss = (loss + float(add.reduce({a}, axis=None))) / {per_sample}",
+                    (a,),
+                    ("add",),
+                ),
+                Op("negative", (a,), a),
+                Op("exp", (a,), a, ("bp.sigmoid_from_softplus",)),
             ]
         elif loss.name == "mse":  # after any output: d = a - t, then the loss from d alone
-            lines += [
-                f"numpy.subtract({a}, {target}, out={d})" + cite(f"loss.{loss.name}"),
-                f"loss = float(numpy.vdot({d}, {d})) / {per_sample}" + cite("bp.batch_mean"),
+            items += [
+                Op("subtract", (a, target), d, (f"loss.{loss.name}",)),
+                Stmt(
+                    f"loss = float(vdot({d}, {d})) / {per_sample}",
+                    (d,),
+                    ("vdot",),
+                    ("bp.batch_mean",),
+                ),
             ]
         elif loss.name == "huber":  # g = clip(d, -1, 1) in s; the loss is g d - g**2 / 2
             one, minus_one = self.number(sp.Integer(1)), self.number(sp.Integer(-1))
-            lines += [
-                f"numpy.subtract({a}, {target}, out={d})",
-                f"numpy.minimum({d}, {one}, out={s})" + cite("loss.huber"),
-                f"numpy.maximum({s}, {minus_one}, out={s})",
-                f"loss = float(numpy.vdot({s}, {d})) - float(numpy.vdot({s}, {s})) / 2"
-                + cite("bp.huber_value"),
-                f"loss = loss / {per_sample}" + cite("bp.batch_mean"),
-                f"numpy.copyto({d}, {s})",
+            items += [
+                Op("subtract", (a, target), d),
+                Op("minimum", (d, one), s, ("loss.huber",)),
+                Op("maximum", (s, minus_one), s),
+                Stmt(
+                    f"loss = float(vdot({s}, {d})) - float(vdot({s}, {s})) / 2",
+                    (s, d),
+                    ("vdot",),
+                    ("bp.huber_value",),
+                ),
+                Stmt(f"loss = loss / {per_sample}", cites=("bp.batch_mean",)),
+                Op("copyto", (s,), d),
             ]
         adam = lay.spec.optimizer.kind in COUNTS_STEPS
-        lines += [
-            "if not math.isfinite(loss):",
-            "    _refuse(loss, X, Y)  # before any parameter changes",
-            *(['state["step"] = step  # counted once the step is sure to happen'] * adam),
+        items += [
+            Stmt("if not math.isfinite(loss):"),
+            Stmt("    _refuse(loss, X, Y)", note="before any parameter changes"),
+            *[Stmt('state["step"] = step', note="counted once the step is sure to happen")] * adam,
         ]
         delta = backprop.output_delta(loss.name, lay.act(last).name)
-        coeff, rest = delta.expr.subs(n, n_out).as_content_primitive()
-        optimizer = lay.spec.optimizer
-        self.scale = num(coeff * (1 if optimizer.adaptive else optimizer.learning_rate))
+        _, rest = delta.expr.subs(n, n_out).as_content_primitive()
         acc = sp.Symbol("d", real=True)
-        low = self._lowering({y: a, t: target, acc: d}, last)
+        names = {y: a, t: target, acc: d}
         if loss.name == "mse":
             rest = rest.subs(y - t, acc)
             if acc not in rest.free_symbols:
@@ -439,41 +551,43 @@ class FastPath:
             rest = rest.subs(loss.gradient, acc)
             if acc not in rest.free_symbols:
                 raise ValueError(f"huber delta {rest} has no factor clip(a - t, -1, 1)")
+        scratch, mask = [s], f"m{last}"
         if delta.kind == "softmax_jvp":  # one sample per column: sums over axis 0
-            lines += _cited(low.lower(rest, d), delta.eq_ids[0])
-            lines += [
-                f"numpy.multiply({d}, {a}, out={s})" + cite("bp.softmax_jvp"),
-                f"numpy.add.reduce({s}, axis=0, out=cols)",
-                "numpy.copyto(wide, cols)",
-                f"numpy.subtract({d}, wide, out={d})",
-                f"numpy.multiply({d}, {a}, out={d})",
-                f"numpy.multiply({d}, scale, out={d})",
+            items += cited(self._lower(rest, d, names, scratch, mask), (delta.eq_ids[0],))
+            items += [
+                Op("multiply", (d, a), s, ("bp.softmax_jvp",)),
+                Op("add.reduce", (s,), "cols", axis=0),
+                Op("copyto", ("cols",), "wide"),
+                Op("subtract", (d, "wide"), d),
+                Op("multiply", (d, a), d),
+                Op("multiply", (d, "scale"), d),
             ]
         else:
-            what = f"{d} = {to_numpy(rest * sp.Symbol('scale'), low.names)}"
-            lines += _cited(low.lower(rest, d, scale="scale"), *delta.eq_ids, what=what)
-        return lines
+            what = f"{d} = {to_numpy(rest * sp.Symbol('scale'), names)}"
+            ops = self._lower(rest, d, names, scratch, mask, scale="scale")
+            items += cited(ops, tuple(delta.eq_ids), what)
+        return items
 
-    def _update(self, layer: int) -> list[str]:
+    def _update(self, layer: int) -> list[Item]:
         """In-place optimizer update of block `p` from its gradient g<p>."""
         opt, number = self.spec.optimizer, self.number
         p = self.block(layer)
         g = f"g{p}"
         decay = self._weight_decay(layer)
         if opt.kind == "sgd":
-            return [*decay, f"numpy.subtract({p}, {g}, out={p})" + cite("opt.sgd")]
+            return [*decay, Op("subtract", (p, g), p, ("opt.sgd",))]
         if opt.kind == "momentum":
             v, mu = f"v_{p}", number(num(opt["momentum"]), "MOMENTUM")
-            calls = [Call("multiply", (v, mu), v), Call("add", (v, g), v)]
+            ops = [Op("multiply", (v, mu), v), Op("add", (v, g), v)]
             if not opt.nesterov:
-                return decay + _cited([*calls, Call("subtract", (p, v), p)], "opt.momentum")
+                return decay + cited([*ops, Op("subtract", (p, v), p)], ("opt.momentum",))
             tmp = f"t{p}"
             ahead = [
-                Call("multiply", (v, mu), tmp),
-                Call("add", (tmp, g), tmp),
-                Call("subtract", (p, tmp), p),
+                Op("multiply", (v, mu), tmp),
+                Op("add", (tmp, g), tmp),
+                Op("subtract", (p, tmp), p),
             ]
-            return decay + _cited(calls, "opt.momentum") + _cited(ahead, "opt.nesterov")
+            return decay + cited(ops, ("opt.momentum",)) + cited(ahead, ("opt.nesterov",))
         if opt.kind == "rmsprop":
             return decay + self._rmsprop(layer)
         if opt.kind == "adamw" and opt.weight_decay > 0:
@@ -481,50 +595,50 @@ class FastPath:
         m, v, tmp = f"m_{p}", f"v_{p}", f"t{p}"
         rest1 = number(f"1 - {num(opt['beta1'])}", "ONE_MINUS_BETA1")
         rest2 = number(f"1 - {num(opt['beta2'])}", "ONE_MINUS_BETA2")
-        calls = [
-            Call("subtract", (g, m), tmp),
-            Call("multiply", (tmp, rest1), tmp),
-            Call("add", (m, tmp), m),
-            Call("square", (g,), g),
-            Call("subtract", (g, v), g),
-            Call("multiply", (g, rest2), g),
-            Call("add", (v, g), v),
-            Call("sqrt", (v,), g),
-            Call("multiply", (g, "root_correction"), g),
-            Call("add", (g, number(num(opt["epsilon"]), "EPSILON")), g),
-            Call("divide", (m, g), g),
-            Call("multiply", (g, "step_size"), g),
-            Call("subtract", (p, g), p),
+        ops = [
+            Op("subtract", (g, m), tmp),
+            Op("multiply", (tmp, rest1), tmp),
+            Op("add", (m, tmp), m),
+            Op("square", (g,), g),
+            Op("subtract", (g, v), g),
+            Op("multiply", (g, rest2), g),
+            Op("add", (v, g), v),
+            Op("sqrt", (v,), g),
+            Op("multiply", (g, "root_correction"), g),
+            Op("add", (g, number(num(opt["epsilon"]), "EPSILON")), g),
+            Op("divide", (m, g), g),
+            Op("multiply", (g, "step_size"), g),
+            Op("subtract", (p, g), p),
         ]
-        return decay + _cited(calls, "opt.adam")
+        return decay + cited(ops, ("opt.adam",))
 
-    def _decoupled_decay(self, layer: int) -> list[str]:
+    def _decoupled_decay(self, layer: int) -> list[Item]:
         """AdamW's W <- W (1 - lr wd) on the block's weights and bias."""
         opt = self.spec.optimizer
         p = f"{self.block(layer)}_wb" if self.decays(layer) else self.block(layer)
         keep = self.number(f"1 - {num(opt.learning_rate)} * {num(opt.weight_decay)}", "KEEP")
-        return [f"numpy.multiply({p}, {keep}, out={p})" + cite("opt.adamw")]
+        return [Op("multiply", (p, keep), p, ("opt.adamw",))]
 
-    def _rmsprop(self, layer: int) -> list[str]:
+    def _rmsprop(self, layer: int) -> list[Item]:
         """RMSprop's update of block `p` from its plain gradient g<p>."""
         opt, number = self.spec.optimizer, self.number
         p = self.block(layer)
         g, v, tmp = f"g{p}", f"v_{p}", f"t{p}"
         rest = number(f"1 - {num(opt['alpha'])}", "ONE_MINUS_ALPHA")
-        calls = [
-            Call("square", (g,), tmp),
-            Call("subtract", (tmp, v), tmp),
-            Call("multiply", (tmp, rest), tmp),
-            Call("add", (v, tmp), v),
-            Call("sqrt", (v,), tmp),
-            Call("add", (tmp, number(num(opt["epsilon"]), "EPSILON")), tmp),
-            Call("divide", (g, tmp), g),
-            Call("multiply", (g, number(num(opt.learning_rate), "LEARNING_RATE")), g),
-            Call("subtract", (p, g), p),
+        ops = [
+            Op("square", (g,), tmp),
+            Op("subtract", (tmp, v), tmp),
+            Op("multiply", (tmp, rest), tmp),
+            Op("add", (v, tmp), v),
+            Op("sqrt", (v,), tmp),
+            Op("add", (tmp, number(num(opt["epsilon"]), "EPSILON")), tmp),
+            Op("divide", (g, tmp), g),
+            Op("multiply", (g, number(num(opt.learning_rate), "LEARNING_RATE")), g),
+            Op("subtract", (p, g), p),
         ]
-        return _cited(calls, "opt.rmsprop")
+        return cited(ops, ("opt.rmsprop",))
 
-    def _weight_decay(self, layer: int) -> list[str]:
+    def _weight_decay(self, layer: int) -> list[Item]:
         """g <- g + wd W on the block's weights and bias (the gradient of sgd and momentum
         carries the learning rate, so their factor does too); none at weight_decay 0."""
         opt = self.spec.optimizer
@@ -536,32 +650,37 @@ class FastPath:
             p, g, tmp = f"{p}_wb", f"{g}_wb", f"{tmp}_wb"
         factor = opt.weight_decay * (1 if opt.adaptive else opt.learning_rate)
         wd = self.number(num(factor), "WEIGHT_DECAY")
-        calls = [Call("multiply", (p, wd), tmp), Call("add", (g, tmp), g)]
-        return _cited(calls, "opt.weight_decay")
+        ops = [Op("multiply", (p, wd), tmp), Op("add", (g, tmp), g)]
+        return cited(ops, ("opt.weight_decay",))
 
-    def _step(self) -> list[str]:
+    def _step(self) -> list[Item]:
         opt = self.spec.optimizer
-        lines: list[str] = []
+        items: list[Item] = []
         if opt.kind in COUNTS_STEPS:
-            lines += [
-                'step = state.get("step")',
-                "if type(step) is not int or step < 0:",
-                "    raise ValueError(f\"state['step']: expected a step count, found {step!r}\")",
-                "step += 1",
-                f"root_correction = 1 / math.sqrt(1 - {num(opt['beta2'])}**step)",
-                f"step_size = {num(opt.learning_rate)} / (1 - {num(opt['beta1'])}**step)",
+            items += [
+                Stmt('step = state.get("step")'),
+                Stmt("if type(step) is not int or step < 0:"),
+                Stmt(
+                    "    raise ValueError(f\"state['step']: expected a step count,"
+                    ' found {step!r}")'
+                ),
+                Stmt("step += 1"),
+                Stmt(f"root_correction = 1 / math.sqrt(1 - {num(opt['beta2'])}**step)"),
+                Stmt(f"step_size = {num(opt.learning_rate)} / (1 - {num(opt['beta1'])}**step)"),
             ]
         if self.bias:
-            lines.append("numpy.copyto(x0, X)  # xb = [X | 1]")
+            items.append(Op("copyto", ("X",), "x0", note="xb = [X | 1]"))
         for layer in range(1, self.depth + 1):
-            lines += self._forward(layer)
-        lines += self._output()
+            items += self._forward(layer)
+        items += self._output()
         for layer in range(self.depth, 0, -1):
             blk = self.block(layer)
-            lines.append(f"# layer {layer}, as the notes' Steps: gradients, propagate, update")
+            items.append(
+                Comment(f"layer {layer}, as the notes' Steps: gradients, propagate, update")
+            )
             ids = ("bp.grad_w", "bp.grad_b") if self.bias else ("bp.grad_w",)
             d = f"d{layer}" if self.out_t(layer) else f"d{layer}_T"
-            lines.append(f"{self.product(layer)}({d}, {self.inp(layer)}, out=g{blk})" + cite(*ids))
+            items.append(Op(self.product(layer), (d, self.inp(layer)), f"g{blk}", ids))
             if layer > 1:  # through W<layer> before it changes
                 d = (
                     f"d{layer}_T"
@@ -571,45 +690,37 @@ class FastPath:
                     else f"d{layer}"
                 )
                 into = f"d{layer - 1}h" if self.bias else f"d{layer - 1}"
-                func = "numpy.matmul" if self.bias else "numpy.dot"  # matmul takes strided views
-                lines.append(f"{func}({d}, W{layer}, out={into})" + cite("bp.hidden"))
-            lines += self._update(layer)
+                func = "matmul" if self.bias else "dot"  # matmul takes strided views
+                items.append(Op(func, (d, f"W{layer}"), into, ("bp.hidden",)))
+            items += self._update(layer)
             if layer > 1:
-                lines += self._hidden_delta(layer - 1)
-        lines += ["if copies:", "    _copy_out(copies)", "return loss"]
-        return lines
+                items += self._hidden_delta(layer - 1)
+        items += [Stmt("if copies:"), Stmt("    _copy_out(copies)"), Stmt("return loss")]
+        return items
 
-    def _hidden_delta(self, layer: int) -> list[str]:
+    def _hidden_delta(self, layer: int) -> list[Item]:
         """d<layer> *= f'(z<layer>): from the kept derivative, or from the output a<layer>."""
         act, d = self.lay.act(layer), f"d{layer}"
         if self._keeps_derivative(layer):
-            return [
-                f"numpy.multiply({d}, s{layer}, out={d})" + cite("bp.hidden", f"act.{act.name}")
-            ]
+            return [Op("multiply", (d, f"s{layer}"), d, ("bp.hidden", f"act.{act.name}"))]
         acc = sp.Symbol("d", real=True)
-        low = self._lowering({y: f"a{layer}", acc: d}, layer)
+        names = {y: f"a{layer}", acc: d}
         derivative = act.derivative_of_output
-        what = f"{d} *= {to_numpy(derivative, low.names)}"
-        return _cited(low.lower(acc * derivative, d), "bp.hidden", f"act.{act.name}", what=what)
+        what = f"{d} *= {to_numpy(derivative, names)}"
+        ops = self._lower(acc * derivative, d, names, [f"s{layer}"], f"m{layer}")
+        return cited(ops, ("bp.hidden", f"act.{act.name}"), what)
 
 
-def _bare(lines: list[str]) -> tuple[list[str], list[str]]:
-    """The lines calling NumPy by bare names (a global is one lookup, `numpy.f` two; on W1
-    of the bench that is 0.8 us a step), and the import statement of those names."""
-    names: set[str] = set()
+@dataclass(frozen=True)
+class Lowered:
+    """One lowering of the step: `ops` compute `scale * expr` into `out` (a test folds
+    them back with `lower.rebuild` and proves it)."""
 
-    def bare(match: re.Match[str]) -> str:
-        names.add(match.group(1))
-        return match.group(1)
-
-    out = []
-    for line in lines:
-        code, sep, comment = line.partition("#")
-        out.append(re.sub(r"\bnumpy\.(\w+)", bare, code) + sep + comment)
-    one_line = f"from numpy import {', '.join(sorted(names))}"
-    if len(one_line) <= 100:
-        return out, [one_line]
-    return out, ["from numpy import (", *[f"    {name}," for name in sorted(names)], ")"]
+    expr: sp.Expr
+    out: str
+    names: dict[sp.Symbol, str]
+    ops: tuple[Op, ...]
+    scale: str | None
 
 
 def _unpack(groups: list[list[str]], source: str) -> list[str]:

@@ -1,7 +1,7 @@
 """Lowering: an elementwise SymPy expression -> NumPy calls writing into preallocated buffers.
 
 Input: an expression, the buffer it must land in, the code name of each symbol, scratch
-buffers of the same shape, and how numbers are written. Output: `Call`s, three-address code
+buffers of the same shape, and how numbers are written. Output: `ir.Op`s, three-address code
 such as `numpy.subtract(a2, T, out=d2)`, that allocate nothing. A symbol whose buffer is the
 output is an accumulator, consumed in place; an argument that needs calls of its own is
 computed in the output first when nothing else still reads it, else in a scratch buffer.
@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from derive.activations import logistic_as_tanh, one_plus_exp
+from derive.codegen.ir import Op
 from derive.codegen.printing import to_numpy
 
 # SymPy function -> NumPy ufunc of one argument.
@@ -30,20 +31,6 @@ _UNARY = {sp.exp: "exp", sp.log: "log", sp.tanh: "tanh", sp.Abs: "absolute"}
 def literal(value: sp.Expr) -> str:
     """A number as a Python literal: 2, 1 / 100, 0.9."""
     return to_numpy(sp.nsimplify(value)) if value.is_Rational else repr(float(value))
-
-
-@dataclass(frozen=True)
-class Call:
-    """One NumPy call writing into `out`: `numpy.<func>(<args>, out=<out>)`."""
-
-    func: str
-    args: tuple[str, ...]
-    out: str
-
-    def code(self) -> str:
-        if self.func == "copyto":  # copyto(dst, src) has no out=
-            return f"numpy.copyto({self.out}, {self.args[0]})"
-        return f"numpy.{self.func}({', '.join(self.args)}, out={self.out})"
 
 
 @dataclass
@@ -58,12 +45,12 @@ class Lowering:
     scratch: list[str]
     mask: str | None = None
     number: Callable[[sp.Expr], str] = literal
-    calls: list[Call] = field(default_factory=list)
+    calls: list[Op] = field(default_factory=list)
 
     def lower(
         self, expr: sp.Expr, out: str, scale: str | None = None, factor: bool = True
-    ) -> list[Call]:
-        """Calls computing `scale * expr` into `out`; returns the calls added.
+    ) -> list[Op]:
+        """Ops computing `scale * expr` into `out`; returns the calls added.
 
         With `factor`, a common numeric factor is taken out first and applied last (where
         the caller can fold it into `scale`); without, the expression is lowered as it is.
@@ -77,7 +64,7 @@ class Lowering:
         return self.calls[start:]
 
     def _emit(self, func: str, out: str, *args: str) -> None:
-        self.calls.append(Call(func, args, out))
+        self.calls.append(Op(func, args, out))
 
     def _operand(self, expr: sp.Expr) -> str | None:
         """Code of an operand needing no call (a named symbol or a number), else None."""
@@ -153,7 +140,7 @@ class Lowering:
             self.scratch.append(tmp)
 
     def _into(self, expr: sp.Expr, out: str) -> None:
-        """Calls computing expr (no pending coefficient) into out."""
+        """Ops computing expr (no pending coefficient) into out."""
         if isinstance(expr, sp.Add):
             const, terms = expr.as_coeff_Add()
             parts = terms.as_ordered_terms()
@@ -238,7 +225,7 @@ _REBUILD: dict[str, Callable[..., sp.Expr]] = {
 }
 
 
-def rebuild(calls: list[Call], env: dict[str, sp.Expr]) -> dict[str, sp.Expr]:
+def rebuild(calls: list[Op], env: dict[str, sp.Expr]) -> dict[str, sp.Expr]:
     """Run calls symbolically: env maps buffer and symbol code to SymPy values; returns it."""
     env = dict(env)
     for call in calls:

@@ -7,7 +7,6 @@ within the body width. Every other stage reads names from here.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from derive import activations, backprop, losses, optimizers
@@ -92,25 +91,6 @@ def cite(*ids: str) -> str:
 
 
 BODY_WIDTH = 96  # 100 columns less the function body's indent
-
-
-def fit(lines: list[str]) -> list[str]:
-    """Lines that fit: a citation that would overflow goes on a comment line above its code."""
-    fitted = []
-    for line in lines:
-        code, sep, cite = line.partition("  # [")
-        indent = code[: len(code) - len(code.lstrip())]
-        if sep and len(line) > BODY_WIDTH - len(indent):
-            fitted += [f"{indent}# [{cite}", code]
-        else:
-            fitted.append(line)
-    return fitted
-
-
-def used(names: list[str], lines: list[str]) -> list[str]:
-    """The names that some line mentions."""
-    text = "\n".join(re.sub(r'"[^"]*"', "", line.partition("#")[0]) for line in lines)
-    return [name for name in names if re.search(rf"\b{name}\b", text)]
 
 
 OPTIMIZER_PREFIXES = {
