@@ -168,7 +168,41 @@ def _loss_and_grads(params, X, T):
 
 
 def _workspace(batch):
-    """The buffers of one training step for `batch` samples, made once and reused."""
+    """The buffers of one training step for `batch` samples, made once and reused:
+
+    xb       the input with its column of ones, [X | 1]
+    x0       the input's part of xb
+    a1       z1, then a1 = mish(z1)
+    a1_1     a1's column of ones
+    d1       the error dloss/dz1
+    d1h      d1 without the ones column
+    d1_T     d1 transposed
+    s1       mish'(z1), kept from the forward pass
+    r1       scratch for mish(z1) and its slope
+    gWb1     the gradient of Wb1 (then its update)
+    tWb1     scratch the shape of Wb1
+    a2       z2, then a2 = mish(z2)
+    a2_T     a2 transposed
+    a2_1     a2's column of ones
+    d2       the error dloss/dz2
+    d2h      d2 without the ones column
+    d2_T     d2 transposed
+    s2       mish'(z2), kept from the forward pass
+    r2       scratch for mish(z2) and its slope
+    gWb2     the gradient of Wb2 (then its update)
+    tWb2     scratch the shape of Wb2
+    a3       z3, then the softmax output, a sample a column
+    targets  the targets, transposed
+    wide     a column's max or sum, spread over its rows
+    cols     a max or sum per sample
+    ones     ones, to sum by a dot product
+    d3       the error dloss/dz3
+    d3_T     d3 transposed
+    gWb3     the gradient of Wb3 (then its update)
+    tWb3     scratch the shape of Wb3
+    scale    the output error's factor, over the batch
+    plan     the BLAS threads of this batch size
+    """
     _check_memory(batch * BATCH_BYTES_PER_SAMPLE, f"the buffers of a batch of {batch}")
     xb = numpy.ones((batch, 3), DTYPE)
     x0 = xb[:, :2]  # X goes here: xb = [X | 1]
@@ -227,30 +261,32 @@ def _hold(params, state):
     m_Wb3 = _block(state, "m_", 3, copies)
     v_Wb3 = _block(state, "v_", 3, copies)
     return (
-        params["W1"],
-        params["b1"],
-        params["W2"],
-        params["b2"],
-        params["W3"],
-        params["b3"],
-        state["m_W1"],
-        state["m_b1"],
-        state["m_W2"],
-        state["m_b2"],
-        state["m_W3"],
-        state["m_b3"],
-        state["v_W1"],
-        state["v_b1"],
-        state["v_W2"],
-        state["v_b2"],
-        state["v_W3"],
-        state["v_b3"],
-        (
+        (  # the arrays the blocks stand for, in the order train_step tests them
+            params["W1"],
+            params["b1"],
+            params["W2"],
+            params["b2"],
+            params["W3"],
+            params["b3"],
+            state["m_W1"],
+            state["m_b1"],
+            state["m_W2"],
+            state["m_b2"],
+            state["m_W3"],
+            state["m_b3"],
+            state["v_W1"],
+            state["v_b1"],
+            state["v_W2"],
+            state["v_b2"],
+            state["v_W3"],
+            state["v_b3"],
+        ),
+        (  # per layer: its block, views of it, the optimizer's blocks
             (Wb1, Wb1.T, m_Wb1, v_Wb1),
             (Wb2, Wb2[:32, :32], Wb2.T, m_Wb2, v_Wb2),
             (Wb3, Wb3[:2, :32], m_Wb3, v_Wb3),
-            tuple(copies),
         ),
+        tuple(copies),
     )
 
 
@@ -276,7 +312,7 @@ def train_step(params, X, Y, state):
         Y = _as_targets(Y, batch)
     try:  # the blocks held for these params and state
         fast = state["_fast"]
-        held = fast.held
+        held = fast.arrays
         if (
             fast.__class__ is not _Fast
             or params["W1"] is not held[0]
@@ -298,24 +334,27 @@ def train_step(params, X, Y, state):
             or state["v_W3"] is not held[16]
             or state["v_b3"] is not held[17]
         ):
-            held = None
+            fast = None
     except (KeyError, TypeError, AttributeError):  # none yet, or no dicts
-        held = None
-    if held is None:
-        fast, held = _prepare(params, state)
-    blocks = held[18]
-    Wb1, Wb1_T, m_Wb1, v_Wb1 = blocks[0]
-    Wb2, W2, Wb2_T, m_Wb2, v_Wb2 = blocks[1]
-    Wb3, W3, m_Wb3, v_Wb3 = blocks[2]
-    copies = blocks[3]
+        fast = None
+    if fast is None:
+        fast = _prepare(params, state)
+    (
+        (Wb1, Wb1_T, m_Wb1, v_Wb1),
+        (Wb2, W2, Wb2_T, m_Wb2, v_Wb2),
+        (Wb3, W3, m_Wb3, v_Wb3),
+    ) = fast.blocks
+    copies = fast.copies
     buffers = fast.buffers.get(batch)
     if buffers is None:
         buffers = fast.buffers[batch] = _workspace(batch)
-    xb, x0 = buffers[0]
-    a1, a1_1, d1, d1h, d1_T, s1, r1, gWb1, tWb1 = buffers[1]
-    a2, a2_T, a2_1, d2, d2h, d2_T, s2, r2, gWb2, tWb2 = buffers[2]
-    a3, targets, wide, cols, ones, d3, d3_T, gWb3, tWb3 = buffers[3]
-    scale, plan = buffers[4]
+    (
+        (xb, x0),
+        (a1, a1_1, d1, d1h, d1_T, s1, r1, gWb1, tWb1),
+        (a2, a2_T, a2_1, d2, d2h, d2_T, s2, r2, gWb2, tWb2),
+        (a3, targets, wide, cols, ones, d3, d3_T, gWb3, tWb3),
+        (scale, plan),
+    ) = buffers
     if copies:  # arrays that are not views of blocks: copied in, and back at the end
         _copy_in(copies)
     threads = 0 if plan.library else _BLAS.enter(plan)
@@ -497,14 +536,17 @@ def _block(arrays, prefix, layer, copies):
 
 
 class _Fast:
-    """The fast path's blocks (`held`, from _hold) and buffers per batch size, kept in the
-    optimizer state as state["_fast"]. A deep copy or a pickle of it is empty: a copied view
-    would be an array of its own, no longer the block the step updates."""
+    """What the fast path keeps in the optimizer state as state["_fast"]: from _hold, the
+    arrays of params and state it was made for (`arrays`, tested by identity each step),
+    their blocks and views per layer (`blocks`) and what to copy each step (`copies`); the
+    buffers per batch size (`buffers`, from _workspace). A deep copy or a pickle of it is
+    empty: a copied view would be an array of its own, no longer the block the step updates."""
 
-    __slots__ = ("buffers", "held")
+    __slots__ = ("arrays", "blocks", "buffers", "copies")
 
     def __init__(self):
-        self.held, self.buffers = None, {}
+        self.arrays = self.blocks = self.copies = None
+        self.buffers = {}
 
     def __reduce__(self):
         return (_Fast, ())
@@ -544,8 +586,8 @@ def _prepare(params, state):
     fast = state.get("_fast")
     if fast.__class__ is not _Fast:  # new, or made by another module
         fast = state["_fast"] = _Fast()
-    fast.held = _hold(params, state)
-    return fast, fast.held
+    fast.arrays, fast.blocks, fast.copies = _hold(params, state)
+    return fast
 
 
 class _Plan:

@@ -128,7 +128,26 @@ def _loss_and_grads(params, X, T):
 
 
 def _workspace(batch):
-    """The buffers of one training step for `batch` samples, made once and reused."""
+    """The buffers of one training step for `batch` samples, made once and reused:
+
+    a1       z1, then a1 = relu(z1)
+    a1_T     a1 transposed
+    d1       the error dloss/dz1
+    d1_T     d1 transposed
+    s1       relu'(z1), kept from the forward pass
+    m1       a step of z1 as booleans
+    gW1      the gradient of W1 (then its update)
+    a2       z2, then the softmax output, a sample a column
+    targets  the targets, transposed
+    wide     a column's max or sum, spread over its rows
+    cols     a max or sum per sample
+    d2       the error dloss/dz2
+    d2_T     d2 transposed
+    s2       scratch
+    gW2      the gradient of W2 (then its update)
+    scale    the output error's factor, over the batch
+    plan     the BLAS threads of this batch size
+    """
     _check_memory(batch * BATCH_BYTES_PER_SAMPLE, f"the buffers of a batch of {batch}")
     a1 = numpy.empty((batch, 16), DTYPE)
     a1_T = a1.T
@@ -161,13 +180,15 @@ def _hold(params, state):
     W1 = _block(params, "", 1, copies)
     W2 = _block(params, "", 2, copies)
     return (
-        params["W1"],
-        params["W2"],
-        (
+        (  # the arrays the blocks stand for, in the order train_step tests them
+            params["W1"],
+            params["W2"],
+        ),
+        (  # per layer: its block, views of it, the optimizer's blocks
             (W1, W1.T),
             (W2,),
-            tuple(copies),
         ),
+        tuple(copies),
     )
 
 
@@ -193,27 +214,27 @@ def train_step(params, X, Y, state):
         Y = _as_targets(Y, batch)
     try:  # the blocks held for these params and state
         fast = state["_fast"]
-        held = fast.held
+        held = fast.arrays
         if (
             fast.__class__ is not _Fast
             or params["W1"] is not held[0]
             or params["W2"] is not held[1]
         ):
-            held = None
+            fast = None
     except (KeyError, TypeError, AttributeError):  # none yet, or no dicts
-        held = None
-    if held is None:
-        fast, held = _prepare(params, state)
-    blocks = held[2]
-    W1, W1_T = blocks[0]
-    (W2,) = blocks[1]
-    copies = blocks[2]
+        fast = None
+    if fast is None:
+        fast = _prepare(params, state)
+    (W1, W1_T), (W2,) = fast.blocks
+    copies = fast.copies
     buffers = fast.buffers.get(batch)
     if buffers is None:
         buffers = fast.buffers[batch] = _workspace(batch)
-    a1, a1_T, d1, d1_T, s1, m1, gW1 = buffers[0]
-    a2, targets, wide, cols, d2, d2_T, s2, gW2 = buffers[1]
-    scale, plan = buffers[2]
+    (
+        (a1, a1_T, d1, d1_T, s1, m1, gW1),
+        (a2, targets, wide, cols, d2, d2_T, s2, gW2),
+        (scale, plan),
+    ) = buffers
     if copies:  # arrays that are not views of blocks: copied in, and back at the end
         _copy_in(copies)
     threads = 0 if plan.library else _BLAS.enter(plan)
@@ -310,14 +331,17 @@ def _block(arrays, prefix, layer, copies):
 
 
 class _Fast:
-    """The fast path's blocks (`held`, from _hold) and buffers per batch size, kept in the
-    optimizer state as state["_fast"]. A deep copy or a pickle of it is empty: a copied view
-    would be an array of its own, no longer the block the step updates."""
+    """What the fast path keeps in the optimizer state as state["_fast"]: from _hold, the
+    arrays of params and state it was made for (`arrays`, tested by identity each step),
+    their blocks and views per layer (`blocks`) and what to copy each step (`copies`); the
+    buffers per batch size (`buffers`, from _workspace). A deep copy or a pickle of it is
+    empty: a copied view would be an array of its own, no longer the block the step updates."""
 
-    __slots__ = ("buffers", "held")
+    __slots__ = ("arrays", "blocks", "buffers", "copies")
 
     def __init__(self):
-        self.held, self.buffers = None, {}
+        self.arrays = self.blocks = self.copies = None
+        self.buffers = {}
 
     def __reduce__(self):
         return (_Fast, ())
@@ -357,8 +381,8 @@ def _prepare(params, state):
     fast = state.get("_fast")
     if fast.__class__ is not _Fast:  # new, or made by another module
         fast = state["_fast"] = _Fast()
-    fast.held = _hold(params, state)
-    return fast, fast.held
+    fast.arrays, fast.blocks, fast.copies = _hold(params, state)
+    return fast
 
 
 class _Plan:

@@ -122,7 +122,7 @@ def test_fast_path_allocates_nothing_and_never_branches_on_the_spec(path: Path) 
     }
     # the blocks are checked by identity, the workspace looked up, foreign arrays copied
     held = next(b for b in branches if b.startswith("fast.__class__ is not _Fast or params["))
-    rest = {"held is None", "buffers is None", "copies", "not math.isfinite(loss)", "threads"}
+    rest = {"fast is None", "buffers is None", "copies", "not math.isfinite(loss)", "threads"}
     adam = {"type(step) is not int or step < 0"}  # the state's step count, checked
     assert branches - {held} - adam == rest
 

@@ -41,6 +41,7 @@ class ModuleContext:
     fast_constants: list[str]
     hold: list[str]
     workspace: list[str]
+    workspace_legend: list[str]  # "name  what it holds", a line per buffer
     numpy_imports: list[str]
     train_step: list[str]
     classifier: bool
@@ -154,6 +155,7 @@ def context(spec: Spec) -> ModuleContext:
         fast_constants=fast.constant_lines() + fast.thread_constants(),
         hold=fast.hold,
         workspace=fast.workspace,
+        workspace_legend=fast.legend(),
         numpy_imports=fast.imports,
         train_step=fast.lines,
         classifier=spec.classifier,

@@ -197,11 +197,11 @@ class FastPath:
         ]
 
     def _hold(self) -> list[str]:
-        """The body of `_hold(params, state)`."""
-        groups = self.held
-        made = [held.code() for group in groups for held in group if held.view_of is None]
+        """The body of `_hold(params, state)`: (the arrays the blocks stand for, the blocks
+        and their views per layer, what to copy each step)."""
+        made = [held.code() for group in self.held for held in group if held.view_of is None]
         inner = []
-        for group in groups:
+        for group in self.held:
             items = [held.name if held.view_of is None else held.made() for held in group]
             inner.append(f"        ({', '.join(items)}{',' if len(items) == 1 else ''}),")
         checks = [f'_check_params(state, "{prefix}", writeable=True)' for prefix in self.prefixes]
@@ -211,11 +211,13 @@ class FastPath:
             "copies = []",
             *made,
             "return (",
-            *[f'    {source}["{key}"],' for source, key in self._refs()],
-            "    (",
-            *inner,
-            "        tuple(copies),",
+            "    (  # the arrays the blocks stand for, in the order train_step tests them",
+            *[f'        {source}["{key}"],' for source, key in self._refs()],
             "    ),",
+            "    (  # per layer: its block, views of it, the optimizer's blocks",
+            *inner,
+            "    ),",
+            "    tuple(copies),",
             ")",
         ]
 
@@ -223,8 +225,9 @@ class FastPath:
         """The step's first lines: the blocks for params and state, the batch's buffers.
 
         The common case, the arrays of the last step, costs a lookup and an identity test
-        per array; anything else (a first step, another array, a missing key, params or
-        state that is not a dict) goes to `_prepare`, which checks and says what is wrong.
+        per array (measured faster than a map over the dicts); anything else (a first step,
+        another array, a missing key, params or state that is not a dict) goes to
+        `_prepare`, which checks and says what is wrong.
         """
         refs = self._refs()
         tests = ["fast.__class__ is not _Fast"]
@@ -238,16 +241,15 @@ class FastPath:
         return [
             "try:  # the blocks held for these params and state",
             '    fast = state["_fast"]',
-            "    held = fast.held",
+            "    held = fast.arrays",
             *[f"    {line}" for line in condition],
-            "        held = None",
+            "        fast = None",
             "except (KeyError, TypeError, AttributeError):  # none yet, or no dicts",
-            "    held = None",
-            "if held is None:",
-            "    fast, held = _prepare(params, state)",
-            f"blocks = held[{len(refs)}]",
-            *_unpack([[held.name for held in group] for group in self.held], "blocks"),
-            f"copies = blocks[{self.depth}]",
+            "    fast = None",
+            "if fast is None:",
+            "    fast = _prepare(params, state)",
+            *_unpack([[held.name for held in group] for group in self.held], "fast.blocks"),
+            "copies = fast.copies",
             "buffers = fast.buffers.get(batch)",
             "if buffers is None:",
             "    buffers = fast.buffers[batch] = _workspace(batch)",
@@ -316,13 +318,16 @@ class FastPath:
             )
         for layer in range(1, self.depth + 1):
             width, blk = spec.layers[layer], self.block(layer)
-            a, d = f"a{layer}", f"d{layer}"
+            a, d, act = f"a{layer}", f"d{layer}", self.lay.act(layer).name
+            slope = (
+                f"{act}'(z{layer}), kept from the forward pass"
+                if self._keeps_derivative(layer)
+                else "scratch"
+            )
             if self.out_t(layer):
                 shape = f"({width}, batch)"
                 group = [
-                    Buffer(
-                        a, f"z{layer}, then the softmax output, one sample a column", shape=shape
-                    ),
+                    Buffer(a, f"z{layer}, then the softmax output, a sample a column", shape=shape),
                     Buffer("targets", "the targets, transposed", shape=shape),
                     Buffer("wide", "a column's max or sum, spread over its rows", shape=shape),
                     Buffer("cols", "a max or sum per sample", shape="batch"),
@@ -331,7 +336,7 @@ class FastPath:
             else:
                 shape = f"(batch, {width + self.ones(layer)})"
                 group = [
-                    Buffer(a, f"z{layer}, then the layer's output a{layer}", shape=shape),
+                    Buffer(a, f"z{layer}, then a{layer} = {act}(z{layer})", shape=shape),
                     Buffer(f"{a}_T", f"{a} transposed", view_of=a, index=".T"),
                     Buffer(
                         f"{a}_1",
@@ -343,7 +348,7 @@ class FastPath:
                 ]
             zeros = "zeros" if self.ones(layer) else "empty"  # the ones column's delta stays 0
             group += [
-                Buffer(d, f"the error of layer {layer}, dloss/dz{layer}", shape=shape, fill=zeros),
+                Buffer(d, f"the error dloss/dz{layer}", shape=shape, fill=zeros),
                 Buffer(
                     f"{d}h",
                     f"{d} without the ones column",
@@ -352,20 +357,16 @@ class FastPath:
                     comment="all but the ones column",
                 ),
                 Buffer(f"{d}_T", f"{d} transposed", view_of=d, index=".T"),
-                Buffer(
-                    f"s{layer}",
-                    f"scratch; f'(z{layer}) when kept from the forward pass",
-                    shape=shape,
-                ),
-                Buffer(f"m{layer}", "a mask, z > 0", shape=shape, dtype="bool"),
+                Buffer(f"s{layer}", slope, shape=shape),
+                Buffer(f"m{layer}", f"a step of z{layer} as booleans", shape=shape, dtype="bool"),
                 # scratch for an f'(z) kept from the forward pass (GELU, SiLU, ...)
-                Buffer(f"q{layer}", "scratch", shape=shape),
-                Buffer(f"r{layer}", "scratch", shape=shape),
+                Buffer(f"q{layer}", f"scratch for {act}(z{layer}) and its slope", shape=shape),
+                Buffer(f"r{layer}", f"scratch for {act}(z{layer}) and its slope", shape=shape),
             ]
             shape_of_block = str(block_shape(spec, layer))
             group += [
-                Buffer(f"g{blk}", f"the gradient of {blk}", shape=shape_of_block),
-                Buffer(f"t{blk}", f"scratch of {blk}'s shape", shape=shape_of_block),
+                Buffer(f"g{blk}", f"the gradient of {blk} (then its update)", shape=shape_of_block),
+                Buffer(f"t{blk}", f"scratch the shape of {blk}", shape=shape_of_block),
             ]
             group += [
                 Buffer(
@@ -378,7 +379,7 @@ class FastPath:
             [
                 Buffer(
                     "scale",
-                    "the output delta's factor over the batch",
+                    "the output error's factor, over the batch",
                     value=f"numpy.array({self.scale} / batch, DTYPE)",
                 ),
                 Buffer(
@@ -404,6 +405,12 @@ class FastPath:
             for g in self.buffers
         ]
         return [*lines, "return (", *returns, ")"]
+
+    def legend(self) -> list[str]:
+        """`name  what it holds` for each buffer of the workspace, names aligned."""
+        buffers = [buffer for group in self.buffers for buffer in group]
+        width = max(len(buffer.name) for buffer in buffers)
+        return [f"{buffer.name.ljust(width)}  {buffer.note}" for buffer in buffers]
 
     # the step ---------------------------------------------------------------------------
 
@@ -724,10 +731,9 @@ class Lowered:
 
 
 def _unpack(groups: list[list[str]], source: str) -> list[str]:
-    """`a, b = source[0]` lines, `(a,) = source[1]` for a group of one."""
-    return [
-        f"({group[0]},) = {source}[{i}]"
-        if len(group) == 1
-        else f"{', '.join(group)} = {source}[{i}]"
-        for i, group in enumerate(groups)
-    ]
+    """`(a, b), (c,) = source`, one tuple per group, as ruff format writes it."""
+    tuples = [f"({', '.join(group)}{',' if len(group) == 1 else ''})" for group in groups]
+    target = ", ".join(tuples) if len(tuples) > 1 else f"({tuples[0]},)"
+    if len(f"{target} = {source}") <= BODY_WIDTH:
+        return [f"{target} = {source}"]
+    return ["(", *[f"    {item}," for item in tuples], f") = {source}"]
