@@ -18,6 +18,7 @@ STAGES = [
     "printing",
     "ir",
     "lower",
+    "outputs",
     "readable",
     "blas",
     "fast",

@@ -98,3 +98,38 @@ def test_a_citation_too_long_for_its_line_goes_above_it() -> None:
         "    # [bp.dense]",
         f"    multiply({'a_very_long_buffer_name_' * 3}, x, out=out)",
     ]
+
+
+@pytest.mark.parametrize("loss", sorted(losses.LOSSES))
+def test_every_loss_has_an_output_rule_for_each_output_it_allows(loss: str) -> None:
+    from derive import backprop
+    from derive.codegen import outputs
+
+    allowed = [
+        name
+        for name, act in activations.ACTIVATIONS.items()
+        if losses.LOSSES[loss].output_activation in (None, name)
+        and (act.slope_in_output or not act.elementwise)
+    ]
+    assert allowed
+    for act in allowed:
+        rule = outputs.output_rule(loss, act)
+        assert rule.loss == loss and rule.activation in (None, act)
+        assert rule.targets in ("probabilities", "binary", "any")
+        for eq_id in rule.cites:
+            backprop.derivation(eq_id)  # raises for an id nobody registered
+
+
+def test_codegen_names_no_loss_outside_the_output_rules() -> None:
+    """A new loss is a record in codegen/outputs.py: no other stage tests a loss's name."""
+    from pathlib import Path
+
+    import derive.codegen
+
+    folder = Path(derive.codegen.__file__).parent
+    for path in folder.glob("*.py"):
+        if path.name == "outputs.py":
+            continue
+        text = path.read_text(encoding="utf-8")
+        for loss in losses.LOSSES:
+            assert f'"{loss}"' not in text, f"{path.name} names the loss {loss}"

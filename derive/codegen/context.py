@@ -45,9 +45,8 @@ class ModuleContext:
     numpy_imports: list[str]
     train_step: list[str]
     classifier: bool
-    binary: bool
     softmax_output: bool
-    loss_name: str
+    targets: str  # the output rule's target check: "probabilities", "binary" or "any"
     optimizer: str
     weight_decay: bool  # the readable step adds weight_decay * W to the gradient
     nesterov: bool
@@ -159,9 +158,8 @@ def context(spec: Spec) -> ModuleContext:
         numpy_imports=fast.imports,
         train_step=fast.lines,
         classifier=spec.classifier,
-        binary=spec.loss == "binary_cross_entropy",
         softmax_output=out_act == "softmax",
-        loss_name=spec.loss,
+        targets=fast.rule.targets,
         optimizer=spec.optimizer.kind,
         weight_decay=spec.optimizer.weight_decay > 0,
         nesterov=spec.optimizer.nesterov,

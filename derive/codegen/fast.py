@@ -39,6 +39,7 @@ from derive.codegen.naming import (
     block_shape,
     num,
 )
+from derive.codegen.outputs import Output, output_rule, softmax_columns
 from derive.codegen.printing import to_numpy
 from derive.symbols import n, t, x, y
 
@@ -94,6 +95,7 @@ class FastPath:
         self.transposed = not lay.act(lay.depth).elementwise
         self.prefixes = OPTIMIZER_PREFIXES[lay.spec.optimizer.kind]
         self.number = Numbers()
+        self.rule = output_rule(lay.loss.name, lay.act(lay.depth).name)
         self.scale = self._scale()
         self.lowered: list[Lowered] = []  # every lowering, for `lower.rebuild` to check
         self.held = self._held()
@@ -415,15 +417,15 @@ class FastPath:
     # the step ---------------------------------------------------------------------------
 
     def _forward(self, layer: int) -> list[Item]:
-        lay, act, blk = self.lay, self.lay.act(layer), self.block(layer)
+        act, blk = self.lay.act(layer), self.block(layer)
         a, mask = f"a{layer}", f"m{layer}"
         if self.out_t(layer):  # z^T = [W | b] [a | 1]^T: the softmax output, transposed
             return [Op(self.product(layer), (blk, self.inp(layer, True)), a, ("bp.dense",))]
         items: list[Item] = [
             Op(self.product(layer), (self.inp(layer), f"{blk}_T"), a, ("bp.dense",))
         ]
-        if layer == self.depth and lay.loss.name == "binary_cross_entropy":
-            return items  # the sigmoid is fused with the loss in _output
+        if layer == self.depth and self.rule.fused:
+            return items  # the output activation is computed with the loss, in _output
         assert act.expr is not None
         scratch = [f"q{layer}", f"r{layer}"]
         if self._keeps_derivative(layer) and not act.homogeneous:
@@ -461,106 +463,37 @@ class FastPath:
         return [Op("copyto", (one,), f"a{layer}_1", note=note)]
 
     def _output(self) -> list[Item]:
-        """Output activation, loss value and output delta d<L>, scaled by `scale`."""
+        """Output activation, loss value and output delta d<L>, scaled by `scale`: the
+        loss's value from its output rule (`outputs.rule`), then the delta of
+        `backprop.output_delta` with what the rule left in d<L> replaced by d, lowered."""
         lay = self.lay
-        last, loss, n_out = lay.depth, lay.loss, lay.spec.n_out
+        last, n_out = lay.depth, lay.spec.n_out
         a, d, s = f"a{last}", f"d{last}", f"s{last}"
         target = "targets" if self.transposed else "Y"
         per_sample = f"({n_out} * batch)" if n_out > 1 else "batch"
+        names = Output(a, d, s, target, per_sample, self.number)
         items: list[Item] = []
-        if self.transposed:  # softmax, shifted, one sample per column; cross-entropy on the way
-            ce = loss.name == "cross_entropy"
-            items += [
-                Op("copyto", ("Y.T",), "targets"),
-                Op("maximum.reduce", (a,), "cols", ("bp.stable_softmax",), axis=0),
-                Op("copyto", ("cols",), "wide"),
-                Op("subtract", (a, "wide"), a),
-            ]
-            if ce:
-                code = f"loss = -float(vdot(targets, {a}))"
-                items.append(Stmt(code, ("targets", a), ("vdot",), ("bp.log_softmax",)))
-            items += [
-                Op("exp", (a,), a),
-                Op("add.reduce", (a,), "cols", axis=0),
-                Op("copyto", ("cols",), "wide"),
-                Op("divide", (a, "wide"), a),
-            ]
-            if ce:
-                items += [
-                    Op("log", ("cols",), "cols"),
-                    Stmt(
-                        "loss = (loss + float(vdot(cols, ones))) / batch",
-                        ("cols", "ones"),
-                        ("vdot",),
-                        note="vdot: a cheap sum",
-                    ),
-                ]
-        if loss.name == "binary_cross_entropy":
-            # log(1 + exp(-z)) is both the loss term and, negated and exponentiated, sigmoid(z)
-            zero = self.number(sp.Integer(0))
-            items += [
-                Stmt(
-                    f"loss = float(add.reduce({a}, axis=None)) - float(vdot(Y, {a}))",
-                    (a,),
-                    ("add", "vdot"),
-                    ("bp.stable_bce",),
-                ),
-                Op("negative", (a,), a),
-                Op("logaddexp", (a, zero), a),
-                Stmt(
-                    f"loss = (loss + float(add.reduce({a}, axis=None))) / {per_sample}",
-                    (a,),
-                    ("add",),
-                ),
-                Op("negative", (a,), a),
-                Op("exp", (a,), a, ("bp.sigmoid_from_softplus",)),
-            ]
-        elif loss.name == "mse":  # after any output: d = a - t, then the loss from d alone
-            items += [
-                Op("subtract", (a, target), d, (f"loss.{loss.name}",)),
-                Stmt(
-                    f"loss = float(vdot({d}, {d})) / {per_sample}",
-                    (d,),
-                    ("vdot",),
-                    ("bp.batch_mean",),
-                ),
-            ]
-        elif loss.name == "huber":  # g = clip(d, -1, 1) in s; the loss is g d - g**2 / 2
-            one, minus_one = self.number(sp.Integer(1)), self.number(sp.Integer(-1))
-            items += [
-                Op("subtract", (a, target), d),
-                Op("minimum", (d, one), s, ("loss.huber",)),
-                Op("maximum", (s, minus_one), s),
-                Stmt(
-                    f"loss = float(vdot({s}, {d})) - float(vdot({s}, {s})) / 2",
-                    (s, d),
-                    ("vdot",),
-                    ("bp.huber_value",),
-                ),
-                Stmt(f"loss = loss / {per_sample}", cites=("bp.batch_mean",)),
-                Op("copyto", (s,), d),
-            ]
+        if self.transposed and not self.rule.fused:  # softmax, one sample per column
+            items += softmax_columns(names)
+        items += self.rule.value(names)
         adam = lay.spec.optimizer.kind in COUNTS_STEPS
         items += [
             Stmt("if not math.isfinite(loss):"),
             Stmt("    _refuse(loss, X, Y)", note="before any parameter changes"),
             *[Stmt('state["step"] = step', note="counted once the step is sure to happen")] * adam,
         ]
-        delta = backprop.output_delta(loss.name, lay.act(last).name)
+        delta = backprop.output_delta(lay.loss.name, lay.act(last).name)
         _, rest = delta.expr.subs(n, n_out).as_content_primitive()
         acc = sp.Symbol("d", real=True)
-        names = {y: a, t: target, acc: d}
-        if loss.name == "mse":
-            rest = rest.subs(y - t, acc)
+        symbols = {y: a, t: target, acc: d}
+        if self.rule.held is not None:  # d already holds this factor of the delta
+            held = self.rule.held(lay.loss)
+            rest = rest.subs(held, acc)
             if acc not in rest.free_symbols:
-                raise ValueError(f"mse delta {rest} has no factor a - t")
-        if loss.name == "huber":  # d already holds the gradient clip(a - t, -1, 1)
-            rest = rest.subs(loss.gradient, acc)
-            if acc not in rest.free_symbols:
-                raise ValueError(f"huber delta {rest} has no factor clip(a - t, -1, 1)")
+                raise ValueError(f"{lay.loss.name} delta {rest} has no factor {held}")
         scratch, mask = [s], f"m{last}"
         if delta.kind == "softmax_jvp":  # one sample per column: sums over axis 0
-            items += cited(self._lower(rest, d, names, scratch, mask), (delta.eq_ids[0],))
+            items += cited(self._lower(rest, d, symbols, scratch, mask), (delta.eq_ids[0],))
             items += [
                 Op("multiply", (d, a), s, ("bp.softmax_jvp",)),
                 Op("add.reduce", (s,), "cols", axis=0),
@@ -570,8 +503,8 @@ class FastPath:
                 Op("multiply", (d, "scale"), d),
             ]
         else:
-            what = f"{d} = {to_numpy(rest * sp.Symbol('scale'), names)}"
-            ops = self._lower(rest, d, names, scratch, mask, scale="scale")
+            what = f"{d} = {to_numpy(rest * sp.Symbol('scale'), symbols)}"
+            ops = self._lower(rest, d, symbols, scratch, mask, scale="scale")
             items += cited(ops, tuple(delta.eq_ids), what)
         return items
 

@@ -11,6 +11,7 @@ import sympy as sp
 from derive import activations, backprop
 from derive.codegen.ir import Comment, Item, Stmt, print_items, referenced
 from derive.codegen.naming import BODY_WIDTH, Layers
+from derive.codegen.outputs import output_rule
 from derive.codegen.printing import to_numpy, to_numpy_scaled
 from derive.symbols import n, t, x, y
 
@@ -55,27 +56,8 @@ def _with_params(lay: Layers, body: list[Item]) -> list[str]:
 
 def loss_lines(lay: Layers) -> list[str]:
     """The body of `_loss(z, a, T)`: the batch-mean loss from the output layer's z and a."""
-    return print_items(_loss_items(lay))
-
-
-def _loss_items(lay: Layers) -> list[Item]:
-    loss = lay.loss
-    if loss.name == "cross_entropy":
-        term = loss.term.subs(sp.log(y), sp.Symbol("log_softmax", real=True))
-        log_softmax = "shifted - numpy.log(numpy.exp(shifted).sum(axis=1, keepdims=True))"
-        return [
-            Stmt("shifted = z - z.max(axis=1, keepdims=True)", cites=("bp.stable_softmax",)),
-            Stmt(f"log_softmax = {log_softmax}", cites=("bp.log_softmax",)),
-            Stmt(
-                f"return float(numpy.sum({to_numpy(term, {t: 'T'})})) / z.shape[0]",
-                cites=("bp.batch_mean",),
-            ),
-        ]
-    if loss.name == "binary_cross_entropy":
-        code = to_numpy(backprop.stable_bce_term(), {x: "z", t: "T"})
-        return [Stmt(f"return float(numpy.mean({code}))", cites=("bp.stable_bce", "bp.batch_mean"))]
-    code = to_numpy(loss.term, {y: "a", t: "T"})
-    return [Stmt(f"return float(numpy.mean({code}))", cites=("bp.batch_mean",))]
+    rule = output_rule(lay.loss.name, lay.act(lay.depth).name)
+    return print_items(rule.readable(lay.loss))
 
 
 def grad_lines(lay: Layers) -> list[str]:
