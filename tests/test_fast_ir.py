@@ -133,3 +133,54 @@ def test_codegen_names_no_loss_outside_the_output_rules() -> None:
         text = path.read_text(encoding="utf-8")
         for loss in losses.LOSSES:
             assert f'"{loss}"' not in text, f"{path.name} names the loss {loss}"
+
+
+def _optimizer_specs() -> list[specs.Spec]:
+    found = []
+    cases = [
+        {"kind": "sgd"},
+        {"kind": "sgd", "weight_decay": 0.01},
+        {"kind": "momentum", "momentum": 0.9},
+        {"kind": "momentum", "momentum": 0.9, "nesterov": True, "weight_decay": 0.01},
+        {"kind": "adam"},
+        {"kind": "adam", "weight_decay": 0.01},
+        {"kind": "adamw", "weight_decay": 0.05},
+        {"kind": "rmsprop"},
+        {"kind": "rmsprop", "weight_decay": 0.01},
+    ]
+    for index, optimizer in enumerate(cases):
+        toml = spec_toml(
+            name=f"opt_{index}",
+            layers=[3, 4, 2],
+            activations=["tanh", "identity"],
+            loss="mse",
+            optimizer={"learning_rate": 0.01, **optimizer},
+        )
+        found.append(specs.parse(toml, source="<test>"))
+    return found
+
+
+@pytest.mark.parametrize("spec", _optimizer_specs(), ids=lambda s: s.name)
+def test_the_fast_updates_are_the_optimizers_sympy_rules(spec: specs.Spec) -> None:
+    """Each layer's update ops, folded back by `lower.rebuild`, give the parameter and the
+    state that `optimizers.RULES` give (a view <name>_wb: the rows that decay)."""
+    from derive import optimizers
+
+    fast = FastPath(Layers(spec))
+    assert len(fast.updates) == spec.depth
+    for updated in fast.updates:
+        ops = [
+            ir.Op(
+                op.func,
+                tuple(arg.removesuffix("_wb") for arg in op.args),
+                op.out.removesuffix("_wb"),
+            )
+            for op in updated.ops
+        ]
+        env = {**fast.number.values, **updated.held}
+        rebuilt = rebuild(ops, env)
+        want = optimizers.run(updated.ids)
+        for buffer, symbol in updated.held.items():
+            if symbol in (optimizers.W, optimizers.m, optimizers.v) and buffer in rebuilt:
+                difference = sp.simplify(rebuilt[buffer] - want[symbol])
+                assert difference == 0, (spec.optimizer, updated.ids, buffer, difference)

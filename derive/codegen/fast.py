@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 import sympy as sp
 
 from derive import backprop
+from derive import optimizers as rules
 from derive.codegen.blas import MEASURED_FROM, ONE_THREAD_FROM, largest, thread_batches
 from derive.codegen.ir import (
     Buffer,
@@ -60,8 +61,11 @@ class Numbers:
         self.defined: dict[str, str] = {}  # name -> its Python source
         self.values: dict[str, sp.Expr] = {}  # name -> its exact value, when given one
 
-    def __call__(self, value: sp.Expr | str, name: str | None = None) -> str:
-        """The name of a constant: `value` a SymPy number, or Python source with a `name`."""
+    def __call__(
+        self, value: sp.Expr | str, name: str | None = None, means: sp.Expr | None = None
+    ) -> str:
+        """The name of a constant: `value` a SymPy number, or Python source with a `name`
+        and what it `means` in the optimizers' symbols (`optimizers.lr`, ...)."""
         code = value if isinstance(value, str) else literal(value)
         if name is None:
             assert isinstance(value, sp.Expr), "name a constant given as source"
@@ -71,6 +75,8 @@ class Numbers:
         self.defined[name] = code
         if isinstance(value, sp.Expr):
             self.values[name] = value
+        elif means is not None:
+            self.values[name] = means
         return name
 
 
@@ -98,6 +104,7 @@ class FastPath:
         self.rule = output_rule(lay.loss.name, lay.act(lay.depth).name)
         self.scale = self._scale()
         self.lowered: list[Lowered] = []  # every lowering, for `lower.rebuild` to check
+        self.updates: list[Updated] = []  # every layer's optimizer ops, checked the same way
         self.held = self._held()
         self.items = self._step()
         used = referenced(self.items) | {"plan"}  # _threaded's statements read the plan
@@ -517,7 +524,7 @@ class FastPath:
         if opt.kind == "sgd":
             return [*decay, Op("subtract", (p, g), p, ("opt.sgd",))]
         if opt.kind == "momentum":
-            v, mu = f"v_{p}", number(num(opt["momentum"]), "MOMENTUM")
+            v, mu = f"v_{p}", number(num(opt["momentum"]), "MOMENTUM", rules.mu)
             ops = [Op("multiply", (v, mu), v), Op("add", (v, g), v)]
             if not opt.nesterov:
                 return decay + cited([*ops, Op("subtract", (p, v), p)], ("opt.momentum",))
@@ -533,8 +540,8 @@ class FastPath:
         if opt.kind == "adamw" and opt.weight_decay > 0:
             decay = self._decoupled_decay(layer)
         m, v, tmp = f"m_{p}", f"v_{p}", f"t{p}"
-        rest1 = number(f"1 - {num(opt['beta1'])}", "ONE_MINUS_BETA1")
-        rest2 = number(f"1 - {num(opt['beta2'])}", "ONE_MINUS_BETA2")
+        rest1 = number(f"1 - {num(opt['beta1'])}", "ONE_MINUS_BETA1", 1 - rules.beta1)
+        rest2 = number(f"1 - {num(opt['beta2'])}", "ONE_MINUS_BETA2", 1 - rules.beta2)
         ops = [
             Op("subtract", (g, m), tmp),
             Op("multiply", (tmp, rest1), tmp),
@@ -545,18 +552,40 @@ class FastPath:
             Op("add", (v, g), v),
             Op("sqrt", (v,), g),
             Op("multiply", (g, "root_correction"), g),
-            Op("add", (g, number(num(opt["epsilon"]), "EPSILON")), g),
+            Op("add", (g, number(num(opt["epsilon"]), "EPSILON", rules.eps)), g),
             Op("divide", (m, g), g),
             Op("multiply", (g, "step_size"), g),
             Op("subtract", (p, g), p),
         ]
         return decay + cited(ops, ("opt.adam",))
 
+    def _updated(self, layer: int, items: list[Item]) -> Updated:
+        """The optimizer ops of layer `layer`, what their buffers hold in the optimizers'
+        symbols, and the rules (`optimizers.RULES`) they implement, in order."""
+        opt, p = self.spec.optimizer, self.block(layer)
+        gradient = rules.g if opt.adaptive else rules.lr * rules.g  # the rate folded in
+        held: dict[str, sp.Expr] = {
+            p: rules.W,
+            f"g{p}": gradient,
+            f"m_{p}": rules.m,
+            f"v_{p}": rules.v,
+            "step_size": rules.step_size,
+            "root_correction": rules.root_correction,
+        }
+        ids = []
+        if opt.weight_decay > 0:
+            ids.append("opt.adamw" if opt.kind == "adamw" else "opt.weight_decay")
+        main = "opt.nesterov" if opt.nesterov else f"opt.{opt.kind}"
+        ids.append("opt.adam" if opt.kind == "adamw" else main)
+        ops = tuple(item for item in items if isinstance(item, Op))
+        return Updated(tuple(ids), ops, held)
+
     def _decoupled_decay(self, layer: int) -> list[Item]:
         """AdamW's W <- W (1 - lr wd) on the block's weights and bias."""
         opt = self.spec.optimizer
         p = f"{self.block(layer)}_wb" if self.decays(layer) else self.block(layer)
-        keep = self.number(f"1 - {num(opt.learning_rate)} * {num(opt.weight_decay)}", "KEEP")
+        code = f"1 - {num(opt.learning_rate)} * {num(opt.weight_decay)}"
+        keep = self.number(code, "KEEP", 1 - rules.lr * rules.wd)
         return [Op("multiply", (p, keep), p, ("opt.adamw",))]
 
     def _rmsprop(self, layer: int) -> list[Item]:
@@ -564,16 +593,16 @@ class FastPath:
         opt, number = self.spec.optimizer, self.number
         p = self.block(layer)
         g, v, tmp = f"g{p}", f"v_{p}", f"t{p}"
-        rest = number(f"1 - {num(opt['alpha'])}", "ONE_MINUS_ALPHA")
+        rest = number(f"1 - {num(opt['alpha'])}", "ONE_MINUS_ALPHA", 1 - rules.alpha)
         ops = [
             Op("square", (g,), tmp),
             Op("subtract", (tmp, v), tmp),
             Op("multiply", (tmp, rest), tmp),
             Op("add", (v, tmp), v),
             Op("sqrt", (v,), tmp),
-            Op("add", (tmp, number(num(opt["epsilon"]), "EPSILON")), tmp),
+            Op("add", (tmp, number(num(opt["epsilon"]), "EPSILON", rules.eps)), tmp),
             Op("divide", (g, tmp), g),
-            Op("multiply", (g, number(num(opt.learning_rate), "LEARNING_RATE")), g),
+            Op("multiply", (g, number(num(opt.learning_rate), "LEARNING_RATE", rules.lr)), g),
             Op("subtract", (p, g), p),
         ]
         return cited(ops, ("opt.rmsprop",))
@@ -589,7 +618,8 @@ class FastPath:
         if self.decays(layer):
             p, g, tmp = f"{p}_wb", f"{g}_wb", f"{tmp}_wb"
         factor = opt.weight_decay * (1 if opt.adaptive else opt.learning_rate)
-        wd = self.number(num(factor), "WEIGHT_DECAY")
+        means = rules.wd * (1 if opt.adaptive else rules.lr)
+        wd = self.number(num(factor), "WEIGHT_DECAY", means)
         ops = [Op("multiply", (p, wd), tmp), Op("add", (g, tmp), g)]
         return cited(ops, ("opt.weight_decay",))
 
@@ -632,7 +662,9 @@ class FastPath:
                 into = f"d{layer - 1}h" if self.bias else f"d{layer - 1}"
                 func = "matmul" if self.bias else "dot"  # matmul takes strided views
                 items.append(Op(func, (d, f"W{layer}"), into, ("bp.hidden",)))
-            items += self._update(layer)
+            update = self._update(layer)
+            self.updates.append(self._updated(layer, update))
+            items += update
             if layer > 1:
                 items += self._hidden_delta(layer - 1)
         items += [Stmt("if copies:"), Stmt("    _copy_out(copies)"), Stmt("return loss")]
@@ -661,6 +693,17 @@ class Lowered:
     names: dict[sp.Symbol, str]
     ops: tuple[Op, ...]
     scale: str | None
+
+
+@dataclass(frozen=True)
+class Updated:
+    """One layer's optimizer update: `ops` implement `optimizers.RULES[id]` for `ids` in
+    order, with `held` saying what each buffer holds (a `<name>_wb` view: the rows that
+    decay, entry by entry the same rule)."""
+
+    ids: tuple[str, ...]
+    ops: tuple[Op, ...]
+    held: dict[str, sp.Expr]
 
 
 def _unpack(groups: list[list[str]], source: str) -> list[str]:
