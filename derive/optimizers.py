@@ -49,6 +49,7 @@ def run(ids: list[str] | tuple[str, ...]) -> dict[sp.Symbol, sp.Expr]:
             values[target] = expr.xreplace(values)
     return values
 
+
 UPDATES: dict[str, Derivation] = {
     d.id: d
     for d in (
