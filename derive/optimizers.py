@@ -23,13 +23,14 @@ lr, mu, wd, beta1, beta2, alpha, eps = sp.symbols(
     "lr momentum weight_decay beta1 beta2 alpha epsilon", positive=True
 )
 step_size, root_correction = sp.symbols("step_size root_correction", positive=True)
+u = sp.Symbol("u", real=True)  # Nesterov's step, computed aside
 
 Assignments = tuple[tuple[sp.Symbol, sp.Expr], ...]
 
 RULES: dict[str, Assignments] = {
     "opt.sgd": ((W, W - lr * g),),
     "opt.momentum": ((v, mu * v + lr * g), (W, W - v)),
-    "opt.nesterov": ((v, mu * v + lr * g), (W, W - (lr * g + mu * v))),
+    "opt.nesterov": ((v, mu * v + lr * g), (u, lr * g + mu * v), (W, W - u)),
     "opt.weight_decay": ((g, g + wd * W),),
     "opt.adam": (
         (m, m + (1 - beta1) * (g - m)),
@@ -43,7 +44,7 @@ RULES: dict[str, Assignments] = {
 
 def run(ids: list[str] | tuple[str, ...]) -> dict[sp.Symbol, sp.Expr]:
     """The values of W, g, m and v after the rules `ids`, in order, from W, g, m, v."""
-    values: dict[sp.Symbol, sp.Expr] = {W: W, g: g, m: m, v: v}
+    values: dict[sp.Symbol, sp.Expr] = {W: W, g: g, m: m, v: v, u: u}
     for eq_id in ids:
         for target, expr in RULES[eq_id]:
             values[target] = expr.xreplace(values)

@@ -516,48 +516,86 @@ class FastPath:
         return items
 
     def _update(self, layer: int) -> list[Item]:
-        """In-place optimizer update of block `p` from its gradient g<p>."""
-        opt, number = self.spec.optimizer, self.number
-        p = self.block(layer)
-        g = f"g{p}"
-        decay = self._weight_decay(layer)
-        if opt.kind == "sgd":
-            return [*decay, Op("subtract", (p, g), p, ("opt.sgd",))]
-        if opt.kind == "momentum":
-            v, mu = f"v_{p}", number(num(opt["momentum"]), "MOMENTUM", rules.mu)
-            ops = [Op("multiply", (v, mu), v), Op("add", (v, g), v)]
-            if not opt.nesterov:
-                return decay + cited([*ops, Op("subtract", (p, v), p)], ("opt.momentum",))
-            tmp = f"t{p}"
-            ahead = [
-                Op("multiply", (v, mu), tmp),
-                Op("add", (tmp, g), tmp),
-                Op("subtract", (p, tmp), p),
-            ]
-            return decay + cited(ops, ("opt.momentum",)) + cited(ahead, ("opt.nesterov",))
+        """In-place optimizer update of layer `layer`'s block from its gradient: the rules
+        `optimizers.RULES` of the spec's optimizer, lowered as every other expression (weight
+        decay first, on the rows that decay)."""
+        items: list[Item] = []
+        for eq_id in self._rule_ids():
+            decay = eq_id in ("opt.weight_decay", "opt.adamw")
+            items += self._lower_rule(eq_id, layer, "_wb" if decay and self.decays(layer) else "")
+        return items
+
+    def _rule_ids(self) -> list[str]:
+        """The ids of the rules a step runs, in order: weight decay first."""
+        opt = self.spec.optimizer
+        ids = []
+        if opt.weight_decay > 0:
+            ids.append("opt.adamw" if opt.kind == "adamw" else "opt.weight_decay")
+        main = "opt.nesterov" if opt.nesterov else f"opt.{opt.kind}"
+        return [*ids, "opt.adam" if opt.kind == "adamw" else main]
+
+    def _hyperparameters(self) -> dict[sp.Expr, sp.Symbol]:
+        """The optimizer's constants, what each means in the rules' symbols -> its name
+        (registered with `number`: emitted only when an op uses it)."""
+        opt, found = self.spec.optimizer, []
+        keys = dict(opt.hyper)
+        if "momentum" in keys:
+            found.append(("MOMENTUM", num(opt["momentum"]), rules.mu))
+        for key, symbol in (("beta1", rules.beta1), ("beta2", rules.beta2)):
+            if key in keys:
+                found.append((f"ONE_MINUS_{key.upper()}", f"1 - {num(opt[key])}", 1 - symbol))
         if opt.kind == "rmsprop":
-            return decay + self._rmsprop(layer)
-        if opt.kind == "adamw" and opt.weight_decay > 0:
-            decay = self._decoupled_decay(layer)
-        m, v, tmp = f"m_{p}", f"v_{p}", f"t{p}"
-        rest1 = number(f"1 - {num(opt['beta1'])}", "ONE_MINUS_BETA1", 1 - rules.beta1)
-        rest2 = number(f"1 - {num(opt['beta2'])}", "ONE_MINUS_BETA2", 1 - rules.beta2)
-        ops = [
-            Op("subtract", (g, m), tmp),
-            Op("multiply", (tmp, rest1), tmp),
-            Op("add", (m, tmp), m),
-            Op("square", (g,), g),
-            Op("subtract", (g, v), g),
-            Op("multiply", (g, rest2), g),
-            Op("add", (v, g), v),
-            Op("sqrt", (v,), g),
-            Op("multiply", (g, "root_correction"), g),
-            Op("add", (g, number(num(opt["epsilon"]), "EPSILON", rules.eps)), g),
-            Op("divide", (m, g), g),
-            Op("multiply", (g, "step_size"), g),
-            Op("subtract", (p, g), p),
-        ]
-        return decay + cited(ops, ("opt.adam",))
+            rest = f"1 - {num(opt['alpha'])}"
+            found += [
+                ("ONE_MINUS_ALPHA", rest, 1 - rules.alpha),
+                ("LEARNING_RATE", num(opt.learning_rate), rules.lr),
+            ]
+        if "epsilon" in keys:
+            found.append(("EPSILON", num(opt["epsilon"]), rules.eps))
+        if opt.weight_decay > 0 and opt.kind == "adamw":
+            code = f"1 - {num(opt.learning_rate)} * {num(opt.weight_decay)}"
+            found.append(("KEEP", code, 1 - rules.lr * rules.wd))
+        elif opt.weight_decay > 0:  # sgd's and momentum's gradient carries the rate
+            factor = opt.weight_decay * (1 if opt.adaptive else opt.learning_rate)
+            means = rules.wd * (1 if opt.adaptive else rules.lr)
+            found.append(("WEIGHT_DECAY", num(factor), means))
+        return {
+            means: sp.Symbol(self.number(code, name, means), positive=True)
+            for name, code, means in found
+        }
+
+    def _lower_rule(self, eq_id: str, layer: int, view: str) -> list[Item]:
+        """The assignments of `optimizers.RULES[eq_id]` lowered into layer `layer`'s block
+        (W), gradient (g, holding lr g for sgd and momentum), state (m, v) and scratch t (u);
+        `view` "_wb": on the rows that decay."""
+        opt, p = self.spec.optimizer, self.block(layer)
+        buffers = {
+            rules.W: p + view,
+            rules.g: f"g{p}{view}",
+            rules.m: f"m_{p}",
+            rules.v: f"v_{p}",
+            rules.u: f"t{p}{view}",
+        }
+        code = {symbol: sp.Symbol(name, real=True) for symbol, name in buffers.items()}
+        holds = {rules.g: rules.g if opt.adaptive else rules.lr * rules.g}  # else itself
+        read = {symbol: code[symbol] / holds.get(symbol, symbol) * symbol for symbol in code}
+        folded = self._hyperparameters()
+        steps = {rules.step_size: "step_size", rules.root_correction: "root_correction"}
+        names = {code[s]: name for s, name in buffers.items()} | steps
+        names |= {symbol: symbol.name for symbol in folded.values()}
+        scalars = frozenset([*steps.values(), *(symbol.name for symbol in folded.values())])
+        ops: list[Op] = []
+        for target, expr in rules.RULES[eq_id]:
+            value = holds.get(target, target).xreplace({target: expr}).xreplace(read)
+            value = sp.expand(value) if target in holds else value  # lr (g + wd W)
+            for means in sorted(folded, key=sp.count_ops, reverse=True):
+                value = value.subs(means, folded[means])
+            lent = [f"t{p}{view}"] if target != rules.u else []
+            if target == rules.W and eq_id in ("opt.adam", "opt.rmsprop"):
+                lent.append(f"g{p}")  # the gradient is spent: scratch for the step
+            low = Lowering(names, lent, number=self.number, scalars=scalars)
+            ops += low.lower(value, buffers[target], factor=False)
+        return cited(ops, (eq_id,))
 
     def _updated(self, layer: int, items: list[Item]) -> Updated:
         """The optimizer ops of layer `layer`, what their buffers hold in the optimizers'
@@ -572,56 +610,8 @@ class FastPath:
             "step_size": rules.step_size,
             "root_correction": rules.root_correction,
         }
-        ids = []
-        if opt.weight_decay > 0:
-            ids.append("opt.adamw" if opt.kind == "adamw" else "opt.weight_decay")
-        main = "opt.nesterov" if opt.nesterov else f"opt.{opt.kind}"
-        ids.append("opt.adam" if opt.kind == "adamw" else main)
         ops = tuple(item for item in items if isinstance(item, Op))
-        return Updated(tuple(ids), ops, held)
-
-    def _decoupled_decay(self, layer: int) -> list[Item]:
-        """AdamW's W <- W (1 - lr wd) on the block's weights and bias."""
-        opt = self.spec.optimizer
-        p = f"{self.block(layer)}_wb" if self.decays(layer) else self.block(layer)
-        code = f"1 - {num(opt.learning_rate)} * {num(opt.weight_decay)}"
-        keep = self.number(code, "KEEP", 1 - rules.lr * rules.wd)
-        return [Op("multiply", (p, keep), p, ("opt.adamw",))]
-
-    def _rmsprop(self, layer: int) -> list[Item]:
-        """RMSprop's update of block `p` from its plain gradient g<p>."""
-        opt, number = self.spec.optimizer, self.number
-        p = self.block(layer)
-        g, v, tmp = f"g{p}", f"v_{p}", f"t{p}"
-        rest = number(f"1 - {num(opt['alpha'])}", "ONE_MINUS_ALPHA", 1 - rules.alpha)
-        ops = [
-            Op("square", (g,), tmp),
-            Op("subtract", (tmp, v), tmp),
-            Op("multiply", (tmp, rest), tmp),
-            Op("add", (v, tmp), v),
-            Op("sqrt", (v,), tmp),
-            Op("add", (tmp, number(num(opt["epsilon"]), "EPSILON", rules.eps)), tmp),
-            Op("divide", (g, tmp), g),
-            Op("multiply", (g, number(num(opt.learning_rate), "LEARNING_RATE", rules.lr)), g),
-            Op("subtract", (p, g), p),
-        ]
-        return cited(ops, ("opt.rmsprop",))
-
-    def _weight_decay(self, layer: int) -> list[Item]:
-        """g <- g + wd W on the block's weights and bias (the gradient of sgd and momentum
-        carries the learning rate, so their factor does too); none at weight_decay 0."""
-        opt = self.spec.optimizer
-        if opt.weight_decay == 0 or opt.kind == "adamw":  # adamw's decay is decoupled
-            return []
-        p = self.block(layer)
-        g, tmp = f"g{p}", f"t{p}"
-        if self.decays(layer):
-            p, g, tmp = f"{p}_wb", f"{g}_wb", f"{tmp}_wb"
-        factor = opt.weight_decay * (1 if opt.adaptive else opt.learning_rate)
-        means = rules.wd * (1 if opt.adaptive else rules.lr)
-        wd = self.number(num(factor), "WEIGHT_DECAY", means)
-        ops = [Op("multiply", (p, wd), tmp), Op("add", (g, tmp), g)]
-        return cited(ops, ("opt.weight_decay",))
+        return Updated(tuple(self._rule_ids()), ops, held)
 
     def _step(self) -> list[Item]:
         opt = self.spec.optimizer

@@ -46,6 +46,9 @@ class Lowering:
     mask: str | None = None
     number: Callable[[sp.Expr], str] = literal
     calls: list[Op] = field(default_factory=list)
+    # Update order (optimizer rules): what reads the output first, then what needs calls of
+    # its own (computed in the output, no scratch), arrays, inverse terms, scalars last.
+    scalars: frozenset[str] | None = None
 
     def lower(
         self, expr: sp.Expr, out: str, scale: str | None = None, factor: bool = True
@@ -73,6 +76,10 @@ class Lowering:
         if isinstance(expr, sp.Symbol):
             return self.names[expr]
         return None
+
+    def _operand_free(self, expr: sp.Expr) -> bool:
+        """Whether `expr` is an operand (a number or a named symbol), without naming it."""
+        return bool(expr.is_number) or (isinstance(expr, sp.Symbol) and expr in self.names)
 
     def _reads(self, expr: sp.Expr, buffer: str) -> bool:
         return any(self.names.get(sym) == buffer for sym in expr.free_symbols)
@@ -108,10 +115,16 @@ class Lowering:
             return None
 
         # the accumulator (out's own symbol) first, then plain terms, inverse terms last
-        args = sorted(
-            args,
-            key=lambda e: (self.names.get(e) != out, inverse(e) is not None, not e.is_Symbol),
-        )
+        def default_order(e: sp.Expr) -> tuple[bool, ...]:
+            return (self.names.get(e) != out, inverse(e) is not None, not e.is_Symbol)
+
+        def update_order(e: sp.Expr) -> tuple[bool, ...]:
+            operand, inv = self._operand_free(e), inverse(e) is not None
+            scalar = bool(e.is_number) or self.names.get(e) in (self.scalars or ())
+            return (self.names.get(e) != out, not self._reads(e, out), operand or inv, scalar, inv)
+
+        key = default_order if self.scalars is None else update_order
+        args = sorted(args, key=key)
         first, rest = args[0], args[1:]
         # after the first write into out, no later argument may still read out's old value
         readers = [arg for arg in rest[1:] if self._reads(arg, out)]
