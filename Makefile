@@ -23,7 +23,7 @@ test: lint
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 tests
 
 demo: $(STAMP)
-	$(BIN)/python -m derive.demo
+	$(BIN)/python -m derive.training.demo
 
 # The bench also times JAX's jit, a large download only `make bench` needs.
 $(VENV)/.bench-stamp: $(STAMP)

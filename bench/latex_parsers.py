@@ -11,7 +11,7 @@ Three options, each on every relation of tests/data/latex_corpus.toml:
   on the caller's `variable_values` (derive would pass none), `sympify` only on SymPy objects
   the tree already built (logic.py, sets.py), `getattr(sympy, name)` only with names from the
   grammar's closed token set; no eval/exec.
-- derive: derive/latex.py, a tokenizer and recursive descent over it, into the claims language.
+- derive: verify/latex.py, a tokenizer and recursive descent over it, into the claims language.
 
 For the two outside parsers a display is cut into relations at its top-level `=` (aligned
 lines joined) and each side parsed alone; their verdict is SymPy's on lhs - rhs (zero after
@@ -125,7 +125,7 @@ def measure_derive() -> dict[str, float]:
 
     from latex_corpus import entries
 
-    from derive import checker, claims
+    from derive.verify import checker, claims
 
     parsed = right = total = 0
     parse_seconds = 0.0
@@ -176,7 +176,7 @@ CALLS = {  # parser -> (imports, not timed; the call, timed)
         "import latex_parsers, latex2sympy2_extended",
         "latex_parsers.l2s_parse(text)",
     ),
-    "derive": ("from derive import claims, latex", "latex.parse_side(text, latex.Settings())"),
+    "derive": ("from derive.verify import latex", "latex.parse_side(text, latex.Settings())"),
 }
 
 

@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from derive import checker, claims
+from derive.verify import checker, claims
 
 ROOT = Path(__file__).resolve().parent.parent
 

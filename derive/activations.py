@@ -313,8 +313,8 @@ def user_defined(name: str, text: str, where: str) -> Activation:
     derivative by `sympy.diff`. A refusal is a DeriveError naming `where` and the reason."""
     from sympy.calculus.util import continuous_domain
 
-    from derive import claims  # claims reads this registry: imported here, at use
     from derive.errors import DeriveError
+    from derive.verify import claims  # claims reads this registry: imported here, at use
 
     def refuse(why: str) -> DeriveError:
         return DeriveError(f"{where}: {why}: {text!r:.80}")

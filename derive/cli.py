@@ -149,7 +149,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from derive.report import run_verify
+    from derive.verify.report import run_verify
 
     return run_verify(args.files, args.format, args.timeout)
 
@@ -178,7 +178,7 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from derive.train import Options, run_train
+    from derive.training.train import Options, run_train
 
     options = Options(
         dataset=args.dataset,

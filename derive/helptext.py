@@ -58,7 +58,7 @@ def generate_epilog() -> str:
 
 
 def train_epilog() -> str:
-    from derive.datasets import DATASETS
+    from derive.training.datasets import DATASETS
 
     return _epilog(
         [

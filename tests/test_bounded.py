@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from derive import budget, claims
 from derive.cli import main
+from derive.verify import budget, claims
 
 NETWORK = '[network]\nactivation = "sigmoid"\nloss = "cross_entropy"\nlayers = [[4, 4, 4, 4]]\n'
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import sympy as sp
 
-from derive import checker, claims, regions
 from derive.activations import KINK_CONVENTION
+from derive.verify import checker, claims, regions
 
 NETWORK = '[network]\nactivation = "relu"\nloss = "mse"\nlayers = [[2, 2], [3, 1], [2, 2, 2]]\n'
 

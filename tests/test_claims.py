@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import sympy as sp
 
-from derive import claims
 from derive.errors import DeriveError
+from derive.verify import claims
 
 
 def write(tmp_path: Path, text: str, name: str = "claims.toml") -> Path:

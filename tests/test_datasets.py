@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from derive import datasets
 from derive.errors import DeriveError
+from derive.training import datasets
 
 NAMES = sorted(datasets.DATASETS)
 TOY = [name for name in NAMES if name != "digits"]

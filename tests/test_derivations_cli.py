@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from derive import backprop, datasets, derivations, optimizers
+from derive import backprop, derivations, optimizers
 from derive.activations import ACTIVATIONS
 from derive.cli import main
 from derive.losses import LOSSES
 from derive.spec import OPTIMIZERS, SCHEDULES
+from derive.training import datasets
 
 GENERATED = Path(__file__).resolve().parent.parent / "generated"
 

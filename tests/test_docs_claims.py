@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from derive import checker, claims, cli
+from derive import cli
 from derive.errors import DeriveError
+from derive.verify import checker, claims
 
 GUIDE = Path(__file__).resolve().parents[1] / "docs" / "claims.md"
 EXAMPLE = re.compile(r"```toml\n(?P<toml>.*?)\n```\n\n```text\n(?P<report>.*?)\n```", re.S)

@@ -1,4 +1,4 @@
-"""`derive.estimator`: scikit-learn's own estimator checks, and the estimators at work in
+"""`derive.training.estimator`: scikit-learn's own estimator checks, and the estimators at work in
 Pipeline, GridSearchCV and cross_val_score on scikit-learn's bundled digits."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from sklearn.preprocessing import MinMaxScaler, StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from derive import spec as specs
-from derive.estimator import DeriveClassifier, DeriveRegressor
+from derive.training.estimator import DeriveClassifier, DeriveRegressor
 
 SPECS = Path(__file__).resolve().parent.parent / "generated" / "specs"
 DIGITS = SPECS / "digits.toml"

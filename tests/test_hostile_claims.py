@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from derive import checker, claims
 from derive.cli import main
 from derive.errors import DeriveError
+from derive.verify import checker, claims
 
 
 def claim_file(tmp_path: Path, lhs: str, rhs: str = "x", key: str = "lhs") -> Path:

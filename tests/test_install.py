@@ -153,7 +153,7 @@ def the_installed_package_is_the_wheel_and_carries_its_templates_and_notes(
     assert str(ROOT) not in done.stdout
     # the bundled claims (checking them all takes a while; the README ran the checker)
     notes = (
-        "from derive import claims; path = claims.bundled_path(); "
+        "from derive.verify import claims; path = claims.bundled_path(); "
         "print(path); print(len(claims.load(path).claims))"
     )
     loaded = run(project.python, "-c", notes, cwd=project.folder)

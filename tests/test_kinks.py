@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import sympy as sp
 
-from derive import checker, claims
 from derive.activations import ACTIVATIONS, LEAKY_SLOPE, differentiate
+from derive.verify import checker, claims
 
 x, y, a = sp.symbols("x y a", real=True)
 

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from derive import checker, claims, latex
 from derive.cli import main
+from derive.verify import checker, claims, latex
 
 PLAIN = latex.Settings()
 INDEXED = PLAIN.for_claim({"i", "j", "k", "n"}, network=False)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from latex_corpus import Entry, entries
 
-from derive import checker, claims
+from derive.verify import checker, claims
 
 ENTRIES = entries()
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from derive import checker, claims
+from derive.verify import checker, claims
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "claims.md"
 SECTION = DOC.read_text(encoding="utf-8").split("\n## LaTeX\n", 1)[1]

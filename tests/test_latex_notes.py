@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from derive import checker, claims
+from derive.verify import checker, claims
 
 NOTES = claims.bundled_path()
 RANK = {"holds": 0, "conditional": 1, "fails": 2}

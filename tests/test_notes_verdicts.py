@@ -7,8 +7,8 @@ import re
 import pytest
 import sympy as sp
 
-from derive import checker, claims, regions, report
 from derive.activations import KINK_CONVENTION
+from derive.verify import checker, claims, regions, report
 
 KINK = "z[1,0] != 0"
 EXPECTED = {  # id: (verdict, why)

@@ -12,7 +12,7 @@ import sympy as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from derive import checker, claims, regions
+from derive.verify import checker, claims, regions
 
 
 def verdict_of(tmp_path: Path, lhs: str, rhs: str) -> checker.Result:

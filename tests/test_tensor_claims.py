@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 import sympy as sp
 
-from derive import checker, claims, cli
+from derive import cli
 from derive.errors import DeriveError
+from derive.verify import checker, claims
 
 NETWORK = """
 [symbols]

@@ -14,10 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from derive import codegen, datafile
+from derive import codegen
 from derive import spec as specs
 from derive.cli import main
 from derive.errors import DeriveError
+from derive.training import datafile
 
 SPEC = """name = "flowers"
 layers = [2, 8, 3]

@@ -9,8 +9,8 @@ from types import ModuleType
 import numpy as np
 import pytest
 
-from derive import datasets, train
 from derive import spec as specs
+from derive.training import datasets, train
 
 SPECS = Path(__file__).resolve().parent.parent / "generated" / "specs"
 EXAMPLES = sorted(SPECS.glob("*.toml"))
@@ -202,7 +202,7 @@ def test_predict_and_predict_proba() -> None:
 
 
 def test_the_sklearn_twin_copies_layers_optimizer_and_schedule() -> None:
-    from derive import demo
+    from derive.training import demo
 
     spec = specs.load(SPECS / "digits.toml")
     params = demo.sklearn_model(spec, datasets.load("digits")).get_params()
@@ -239,8 +239,8 @@ def test_the_sklearn_twin_copies_layers_optimizer_and_schedule() -> None:
 def test_demo_shows_each_equation_once_with_its_own_wrapped_lines(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from derive import demo
-    from derive.report import run_verify
+    from derive.training import demo
+    from derive.verify.report import run_verify
 
     assert run_verify([], "text") == 1
     report = capsys.readouterr().out.rstrip().splitlines()

@@ -1,4 +1,4 @@
-"""`make demo` (`python -m derive.demo`): the tour a newcomer runs.
+"""`make demo` (`python -m derive.training.demo`): the tour a newcomer runs.
 
 1. verify the bundled backprop notes against SymPy;
 2. regenerate every example module from `generated/specs/`;
@@ -19,8 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from derive import codegen, datasets, train
+from derive import codegen
 from derive import spec as specs
+from derive.training import datasets, train
 
 # The current directory's, as for `derive generate --all`: `make demo` runs in the checkout.
 SPECS = codegen.SPECS
@@ -96,7 +97,7 @@ def sklearn_score(spec: specs.Spec, data: datasets.Dataset) -> tuple[float, floa
 
 def verify_notes() -> None:
     """Step 1: `derive verify` on the bundled notes, one row per equation and step."""
-    from derive.report import run_verify
+    from derive.verify.report import run_verify
 
     start = time.perf_counter()
     buffer = io.StringIO()
@@ -159,7 +160,7 @@ def main() -> int:
             ]
         )
         if with_plots:
-            from derive import plots
+            from derive.training import plots
 
             plots.write_all(result, spec, data, PLOTS)
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
@@ -181,7 +182,7 @@ def main() -> int:
 
 
 def _plots_available() -> bool:
-    from derive import plots
+    from derive.training import plots
 
     return plots.available()
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from derive.datasets import Dataset, split
 from derive.errors import DeriveError, plain
+from derive.training.datasets import Dataset, split
 
 MAX_BYTES = 1 << 30  # a data file larger than this is refused before it is read
 

@@ -1,6 +1,6 @@
 """The tensor layer of claims files: vectors and matrices of scalar SymPy components.
 
-Input: a parsed expression (a checked AST, see `derive.declarations`) and a `Context`, one
+Input: a parsed expression (a checked AST, see `derive.verify.declarations`) and a `Context`, one
 instance of a file's declarations (every size bound to a number). Output: a SymPy scalar, or a
 NumPy object array (1-D vector, 2-D matrix) whose entries are SymPy scalars in the component
 symbols `W1[1, 0]`, `x[2]`. Operators follow NumPy: `*` and `/` elementwise with broadcasting
@@ -23,11 +23,11 @@ import sympy as sp
 from sympy.core.relational import Relational
 
 from derive.activations import ACTIVATIONS, LEAKY_SLOPE, differentiate, softmax
-from derive.claims import Expression, Scope, _Builder
 from derive.errors import DeriveError
+from derive.verify.claims import Expression, Scope, _Builder
 
 if TYPE_CHECKING:
-    from derive.declarations import Declarations
+    from derive.verify.declarations import Declarations
 
 __all__ = ["ELEMENTWISE", "Context", "Evaluator", "ShapeError", "entry_names", "is_tensor"]
 

@@ -273,7 +273,9 @@ class Points:
         self.rng = rng
         self.near = {symbol: list(SMALL) for symbol in symbols}
         self.every = {symbol: [*SMALL, *LARGE] for symbol in symbols}
-        for symbol in symbols:  # a symbol with a domain (derive.declarations) stays inside it
+        for (
+            symbol
+        ) in symbols:  # a symbol with a domain (derive.verify.declarations) stays inside it
             inside = list(getattr(symbol, "sample_values", ()))
             if inside:
                 self.near[symbol], self.every[symbol] = inside, list(inside)
@@ -285,7 +287,9 @@ class Points:
             if len(kink.free_symbols) != 1:
                 continue
             (symbol,) = kink.free_symbols
-            small_only = bool(getattr(symbol, "sample_values", ()))  # see derive.declarations
+            small_only = bool(
+                getattr(symbol, "sample_values", ())
+            )  # see derive.verify.declarations
             if small_only and not getattr(symbol, "near_kinks", False):
                 continue  # its domain's values only
             slope = kink.diff(symbol)

@@ -5,7 +5,7 @@ module and walked node by node: only numbers, names, arithmetic, comparisons, su
 (`w[l, i, j]`) and calls of the functions in `FUNCTIONS` are accepted; every SymPy object is
 built here, by hand. `sympify`, `parse_expr` and `eval` are never called on user text.
 LaTeX (`lhs_latex`, `rhs_latex`, or a claim given by its `latex` alone) is translated by
-derive/latex.py into the same checked trees, so both front ends share the whitelist and builder.
+verify/latex.py into the same checked trees, so both front ends share the whitelist and builder.
 
 The format is documented in docs/claims.md.
 """
@@ -30,7 +30,7 @@ from derive.inputs import read_toml
 from derive.losses import LOSSES
 
 if TYPE_CHECKING:
-    from derive.declarations import Declarations
+    from derive.verify.declarations import Declarations
 
 __all__ = [
     "FUNCTIONS",
@@ -581,7 +581,7 @@ def parse_latex_side(text: object, where: str, settings: Any = None) -> ast.expr
 
     The message names the key (`rhs_latex: col 14: ...`): the report's row names the claim.
     """
-    from derive import latex
+    from derive.verify import latex
 
     key = where.rsplit(": ", 1)[-1]
     if not isinstance(text, str) or len(text) > MAX_LATEX:
@@ -614,7 +614,7 @@ def bundled_path() -> Path:
 
 def load(path: Path) -> ClaimsFile:
     """Read and check a claims file; DeriveError naming the file and key on bad input."""
-    from derive.document import DOCUMENT_SUFFIXES, read_document
+    from derive.verify.document import DOCUMENT_SUFFIXES, read_document
 
     document = Path(path).suffix.lower() in DOCUMENT_SUFFIXES  # notes.md: its displays
     data = read_document(Path(path)) if document else read_toml(Path(path), "claims file")
@@ -629,7 +629,7 @@ def load(path: Path) -> ClaimsFile:
     network = _network(path, data["network"]) if "network" in data and not shorthand else None
     declarations = _declarations(path, data)
     parse = parse_expression if declarations is None else declarations.parse
-    from derive.latex import Settings, settings_from_table
+    from derive.verify.latex import Settings, settings_from_table
 
     settings = settings_from_table(path, data["latex"]) if "latex" in data else Settings()
     claims = [
@@ -656,11 +656,11 @@ def _declarations(path: Path, data: dict[str, Any]) -> Declarations | None:
     numeric = any("tolerance" in raw for raw in raw_claims)
     if not ({"symbols", "definitions"} & set(data) or numeric):
         return None
-    from derive.declarations import read
+    from derive.verify.declarations import read
 
     symbols, definitions = data.get("symbols", {}), data.get("definitions", {})
     if "network" in data and isinstance(symbols, dict) and isinstance(definitions, dict):
-        from derive.shorthand import expand
+        from derive.verify.shorthand import expand
 
         symbols, definitions = expand(path, data["network"], symbols, definitions)
     return read(path, symbols, definitions)
@@ -707,7 +707,7 @@ def _claims(
     assert isinstance(raw, dict)
     if claim.error or any(key in raw for key in ("lhs", "rhs", "lhs_latex", "rhs_latex")):
         return [claim]
-    from derive.latex import display_claims
+    from derive.verify.latex import display_claims
 
     return display_claims(claim, _latex_settings(raw, settings, claim.kind))
 

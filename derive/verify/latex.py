@@ -1,7 +1,7 @@
 """The LaTeX front end: a display equation in, trees of the SymPy-syntax language out.
 
 LaTeX is read by the tokenizer here and the recursive-descent parser of
-derive/latex_parser.py (one pass over the text, nesting capped), and translated into the same
+derive/verify/latex_parser.py (one pass over the text, nesting capped), and translated into the same
 checked `ast` trees `claims.parse_expression` makes from SymPy syntax:
 `\\frac{\\partial E_i}{\\partial a_i^{[n-1]}}` becomes `Derivative(E[i], a[n - 1, i])`. Those
 trees go through the same whitelist check and the same builder, so both front ends share one
@@ -218,7 +218,7 @@ _TABLE_KEYS = {"layers", "layered", "symbols", "functions", "names", "sum_range"
 
 def settings_from_table(path: object, raw: object) -> Settings:
     """The `[latex]` table of a claims file; DeriveError naming the key when it is wrong."""
-    from derive.claims import parse_expression
+    from derive.verify.claims import parse_expression
 
     if not isinstance(raw, dict):
         raise input_error(str(path), "latex", "a table", raw)
@@ -259,7 +259,7 @@ def settings_from_table(path: object, raw: object) -> Settings:
 def _macros(where: str, names: dict[str, Any], settings: Settings) -> list[Macro]:
     """Declared names, in order; a value is SymPy syntax, or `{ latex = '...' }` read with
     `settings` and the names declared above it."""
-    from derive.claims import parse_expression
+    from derive.verify.claims import parse_expression
 
     macros: list[Macro] = []
     for key, value in names.items():
@@ -426,7 +426,7 @@ def parse_display(text: str, settings: Settings) -> Display:
     """Every relation of a display (a chain `a = b = c`, aligned lines, `, \\quad` parts)."""
     if not isinstance(text, str):
         raise LatexError(0, "expected LaTeX text")
-    from derive.latex_parser import Parser
+    from derive.verify.latex_parser import Parser
 
     tokens = _strip_display(tokenize(text))
     return Parser(tokens, settings, text).display()
@@ -434,7 +434,7 @@ def parse_display(text: str, settings: Settings) -> Display:
 
 def parse_side(text: str, settings: Settings) -> ast.expr:
     """One side of a claim (`lhs_latex`, `rhs_latex`): a single expression."""
-    from derive.latex_parser import Parser, check_depth
+    from derive.verify.latex_parser import Parser, check_depth
 
     tokens = _strip_display(tokenize(text))
     parser = Parser(tokens, settings, text)
@@ -553,7 +553,7 @@ def display_claims(claim: Any, settings: Settings) -> list[Any]:
     one relation, relation N is claim `<id>.N`, so the report shows which line breaks it. A
     display that cannot be read gives one claim that fails with the message.
     """
-    from derive.claims import Expression, LatexSideError, check_latex_tree
+    from derive.verify.claims import Expression, LatexSideError, check_latex_tree
 
     where, located = "latex", f"{claim.lhs.where}: latex"
     try:

@@ -17,10 +17,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from derive.activations import KINK_CONVENTION
-from derive.budget import check_bounded
-from derive.checker import Result
-from derive.claims import bundled_path, load
 from derive.errors import escape
+from derive.verify.budget import check_bounded
+from derive.verify.checker import Result
+from derive.verify.claims import bundled_path, load
 
 __all__ = ["entries", "render", "run_verify"]
 
@@ -32,7 +32,7 @@ def run_verify(files: Sequence[Path], fmt: str, timeout: float | None = None) ->
     """Check every claim of the files (none: the bundled notes), print, return the exit code.
 
     Each claim runs in a worker process within its time limit (`timeout` seconds, else the
-    claim's own `timeout`, else 30 s) and a 2 GiB memory limit: see derive.budget.
+    claim's own `timeout`, else 30 s) and a 2 GiB memory limit: see derive.verify.budget.
     """
     paths = list(files) or [bundled_path()]
     loaded = [load(path) for path in paths]  # every input error before any output

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from derive.errors import DeriveError, input_error, plain
-from derive.tensors import ELEMENTWISE
+from derive.verify.tensors import ELEMENTWISE
 
 __all__ = ["KEYS", "expand"]
 

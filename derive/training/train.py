@@ -22,9 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from derive import codegen, datafile, datasets
+from derive import codegen
 from derive import spec as specs
 from derive.errors import DeriveError
+from derive.training import datafile, datasets
 
 
 @dataclass(frozen=True, eq=False)
@@ -317,7 +318,7 @@ def load_data(spec: specs.Spec, spec_path: Path, options: Options) -> datasets.D
 def _check_outputs(options: Options) -> None:
     """Refuse --save and --plots paths that cannot be written, before any training."""
     if options.plots is not None:
-        from derive import plots as figures
+        from derive.training import plots as figures
 
         figures.require()
         if options.plots.exists() and not options.plots.is_dir():
@@ -377,7 +378,7 @@ def run_train(spec_path: Path, options: Options) -> int:
                 f" generated with optimizer.learning_rate = {spec.optimizer.learning_rate:g})"
             )
     if options.plots is not None:
-        from derive import plots as figures
+        from derive.training import plots as figures
 
         for path in figures.write_all(result, spec, data, options.plots):
             print(f"wrote {path}")

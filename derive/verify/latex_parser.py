@@ -2,7 +2,7 @@
 
 Recursive descent, one method per construct (fractions and derivatives, sums, functions and
 primes, names with sub/superscripts, cases); every nesting step is counted against
-MAX_NESTING, so hostile input is refused, never recursed on without bound. derive/latex.py
+MAX_NESTING, so hostile input is refused, never recursed on without bound. derive/verify/latex.py
 holds the tokenizer, the `[latex]` settings and the claims a display gives.
 """
 
@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from derive.latex import (
+from derive.verify.latex import (
     _GREEK,
     _KNOWN,
     _PRODUCTS,
@@ -1067,7 +1067,7 @@ def _base(tree: ast.expr) -> str:
 
 def check_depth(tree: ast.expr) -> None:
     """Refuse a tree deeper than the claims language allows, before anything recurses on it."""
-    from derive.claims import MAX_DEPTH
+    from derive.verify.claims import MAX_DEPTH
 
     stack: list[tuple[ast.AST, int]] = [(tree, 0)]
     while stack:

@@ -4,7 +4,7 @@ Input: the right side's AST and the file's `Declarations`. Output: copies of the
 common mistake undone: a transpose added or removed on one operand of `@` (or `outer`'s factors
 swapped), an activation's derivative multiplied in (`* sigmoid'(z1)` for `a1 = sigmoid(z1)`),
 or a defined quantity replaced by one it was made from (`W2` for `W2new = W2 - eta * ...`, the
-weights before the update). `derive.entrywise` keeps the first candidate that holds everywhere.
+weights before the update). `entrywise` keeps the first candidate that holds everywhere.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import ast
 from collections.abc import Iterator
 from copy import deepcopy
 
-from derive.declarations import Declarations, _names
-from derive.tensors import ELEMENTWISE
+from derive.verify.declarations import Declarations, _names
+from derive.verify.tensors import ELEMENTWISE
 
 __all__ = ["rewrites"]
 

@@ -18,9 +18,9 @@ from derive.errors import DeriveError
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from derive.datasets import Dataset
     from derive.spec import Spec
-    from derive.train import Result
+    from derive.training.datasets import Dataset
+    from derive.training.train import Result
 
 METADATA = {"Software": None}  # no version string in the PNG: same run, same bytes
 
@@ -112,7 +112,7 @@ def regression_fit(
 
 def write_all(result: Result, spec: Spec, data: Dataset, folder: Path) -> list[Path]:
     """Every figure that fits the run: loss curves; a boundary (2-D classes) or a fit (1-D)."""
-    from derive.train import architecture, format_score
+    from derive.training.train import architecture, format_score
 
     stem = f"{spec.name}_{data.name}"
     title = f"{spec.name} on {data.name}: held-out {format_score(result.metric, result.score)}"

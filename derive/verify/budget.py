@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
-from derive.checker import Result, check_claim
-from derive.claims import Claim, ClaimsFile
 from derive.errors import DeriveError
+from derive.verify.checker import Result, check_claim
+from derive.verify.claims import Claim, ClaimsFile
 
 __all__ = ["MEMORY_LIMIT", "TIMEOUT", "check_bounded"]
 
@@ -49,7 +49,7 @@ def check_bounded(
 ) -> list[Result]:
     """Every claim of every file, each within its time limit and `memory` bytes, in order."""
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["derive.checker"])
+    context.set_forkserver_preload(["derive.verify.checker"])
     results: list[Result] = []
     worker: _Worker | None = None
     try:

@@ -7,7 +7,7 @@ conventions, so it works in `Pipeline`, `GridSearchCV` and `cross_val_score`. Th
 the generated module's own `fit`, NumPy only; this module needs scikit-learn (>= 1.6), the
 generated module does not.
 
-    from derive.estimator import DeriveClassifier
+    from derive.training.estimator import DeriveClassifier
     model = DeriveClassifier("generated/specs/digits.toml", epochs=20).fit(X, y)
     model.predict(X[:5]), model.classes_
 
@@ -30,12 +30,12 @@ try:
     from sklearn.utils.validation import check_is_fitted, validate_data
 except ImportError as error:  # the generated modules need NumPy only; this module does not
     raise ImportError(
-        "derive.estimator needs scikit-learn >= 1.6: pip install 'derive[sklearn]'"
+        "derive.training.estimator needs scikit-learn >= 1.6: pip install 'derive[sklearn]'"
     ) from error
 
 from derive import spec as specs
-from derive import train
 from derive.errors import DeriveError
+from derive.training import train
 
 __all__ = ["DeriveClassifier", "DeriveRegressor"]
 

@@ -1,11 +1,11 @@
 """Deciding a claim of a file with `[symbols]`: entry by entry, at every instance.
 
 Input: a claim and its file's `Declarations`. Output: a checker `Result`. At each instance
-(sizes, labels, one-hot targets; see `derive.declarations`) both sides are built by the tensor
+(sizes, labels, one-hot targets; see `declarations`) both sides are built by the tensor
 layer; their shapes must agree, and each pair of entries is decided by the checker as a scalar
 claim. A counterexample names the instance, the entry (`grad(C, W1)[1, 0]`), the point and both
 values. The corrected form is the right side with one common mistake undone when that holds
-everywhere (`derive.rewrites`), else a factor that fits every instance (a number, or a power of
+everywhere (`rewrites`), else a factor that fits every instance (a number, or a power of
 a size such as `1/N`), else the true entries at the smallest failing instance.
 """
 
@@ -20,19 +20,19 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from derive import checker
 from derive.activations import KINK_CONVENTION
-from derive.claims import Claim, ClaimsFile, Expression
-from derive.declarations import Case, Declarations, Declared
 from derive.errors import DeriveError
-from derive.rewrites import rewrites
-from derive.tensors import Context, Evaluator, ShapeError, entry_names, is_tensor, shown
+from derive.verify import checker
+from derive.verify.claims import Claim, ClaimsFile, Expression
+from derive.verify.declarations import Case, Declarations, Declared
+from derive.verify.rewrites import rewrites
+from derive.verify.tensors import Context, Evaluator, ShapeError, entry_names, is_tensor, shown
 
 __all__ = ["check_claim"]
 
 VALUES = [-3, -2, -1, -0.5, 1 / 3, 0.5, 1, 1.5, 2, 3]  # the checker's points, as floats
 EXPONENTS = (1, -1, 2, -2)  # a factor that varies with the sizes: k * size**e
-MAX_REWRITES = 12  # candidate corrections tried (derive.rewrites)
+MAX_REWRITES = 12  # candidate corrections tried (derive.verify.rewrites)
 
 
 @dataclass
@@ -214,7 +214,7 @@ def _explain(
 
 
 def _rewritten(claim: Claim, decl: Declarations, cases: list[Case]) -> str | None:
-    """The right side with one common mistake undone (see derive.rewrites), when that makes
+    """The right side with one common mistake undone (see derive.verify.rewrites), when that makes
     the claim hold at every instance: the correction in the claim's own notation."""
     assert claim.rhs.tree is not None
     for tree in itertools.islice(rewrites(claim.rhs.tree, decl), MAX_REWRITES):

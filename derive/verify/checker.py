@@ -26,7 +26,10 @@ import sympy as sp
 
 from derive import activations, losses
 from derive.activations import KINK_CONVENTION, KINK_SOURCES, differentiate, kink_key
-from derive.claims import (
+from derive.errors import DeriveError, plain
+from derive.symbols import t as t_sym
+from derive.symbols import y as y_sym
+from derive.verify.claims import (
     MAX_INSTANCES,
     Claim,
     ClaimsFile,
@@ -35,8 +38,7 @@ from derive.claims import (
     Scope,
     build,
 )
-from derive.errors import DeriveError, plain
-from derive.regions import (
+from derive.verify.regions import (
     KINKED,
     Points,
     Region,
@@ -48,8 +50,6 @@ from derive.regions import (
     sign_at,
     value,
 )
-from derive.symbols import t as t_sym
-from derive.symbols import y as y_sym
 
 __all__ = ["Outcome", "Result", "check_claim", "check_file"]
 
@@ -593,7 +593,7 @@ def _check_claim(claim: Claim, cfile: ClaimsFile) -> Result:
     result = Result(claim.id, "holds", claim.statement, claim.source, claim.latex)
     KINK_SOURCES.clear()  # a kink is named after the Max or Abs of this claim, not an earlier one
     if cfile.declarations is not None:  # [symbols]: vectors and matrices, entry by entry
-        from derive.entrywise import check_claim as check_entrywise
+        from derive.verify.entrywise import check_claim as check_entrywise
 
         return check_entrywise(claim, cfile)
     result = Result(claim.id, "holds", claim.statement, claim.source, claim.latex)

@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from derive.claims import (
+from derive.errors import DeriveError, input_error
+from derive.verify.claims import (
     _ALLOWED_NODES,
     MAX_TEXT,
     Claim,
@@ -33,9 +34,8 @@ from derive.claims import (
     _check_tree,
     parse_expression,
 )
-from derive.claims import FUNCTIONS as FIRST_EDITION
-from derive.errors import DeriveError, input_error
-from derive.tensors import ELEMENTWISE
+from derive.verify.claims import FUNCTIONS as FIRST_EDITION
+from derive.verify.tensors import ELEMENTWISE
 
 __all__ = ["FUNCTIONS", "Case", "Declarations", "Declared", "read"]
 
