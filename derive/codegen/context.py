@@ -21,6 +21,7 @@ from derive.codegen.naming import (
     param_shape,
     strings,
 )
+from derive.codegen.outputs import output_rule
 from derive.codegen.readable import forward_lines, grad_lines, loss_lines
 from derive.spec import Spec
 
@@ -44,9 +45,6 @@ class ModuleContext:
     workspace_legend: list[str]  # "name  what it holds", a line per buffer
     numpy_imports: list[str]
     train_step: list[str]
-    classifier: bool
-    softmax_output: bool
-    targets: str  # the output rule's target check: "probabilities", "binary" or "any"
     optimizer: str
     weight_decay: bool  # the readable step adds weight_decay * W to the gradient
     nesterov: bool
@@ -86,6 +84,8 @@ def _constants(spec: Spec) -> list[str]:
         f"N_IN, N_OUT = {spec.n_in}, {spec.n_out}",
         f"ACTIVATIONS = {strings(spec.activations)}",
         f'LOSS = "{spec.loss}"',
+        f'TARGETS = "{output_rule(spec.loss, spec.activations[-1]).targets}"'
+        '  # how _as_targets checks Y: "probabilities", "binary" or "any" finite',
         f'OPTIMIZER = "{spec.optimizer.kind}"',
         f"HYPERPARAMETERS = {{{hyper}}}",
         f'DTYPE = numpy.dtype("{spec.dtype}")',
@@ -140,7 +140,6 @@ def context(spec: Spec) -> ModuleContext:
     lay = Layers(spec)
     forward, returns = forward_lines(lay)
     fast = FastPath(lay)
-    out_act = spec.activations[-1]
     return ModuleContext(
         header=header(spec, ENTRY_TEMPLATE),
         docstring=_docstring(spec),
@@ -157,9 +156,6 @@ def context(spec: Spec) -> ModuleContext:
         workspace_legend=fast.legend(),
         numpy_imports=fast.imports,
         train_step=fast.lines,
-        classifier=spec.classifier,
-        softmax_output=out_act == "softmax",
-        targets=fast.rule.targets,
         optimizer=spec.optimizer.kind,
         weight_decay=spec.optimizer.weight_decay > 0,
         nesterov=spec.optimizer.nesterov,
