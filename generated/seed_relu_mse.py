@@ -145,35 +145,39 @@ def train_step(params, X, Y, state):
     buffers = fast.buffers.get(batch)
     if buffers is None:
         buffers = fast.buffers[batch] = _workspace(batch)
-    (a1, d1, d1_T, s1, m1, gW1), (a2, d2, d2_T, s2, m2, gW2), (scale, plan) = buffers
+    (
+        (a1, delta1, delta1_T, slope1, mask1, grad_W1),
+        (a2, delta2, delta2_T, slope2, mask2, grad_W2),
+        (scale, plan),
+    ) = buffers
     if copies:  # arrays that are not views of blocks: copied in, and back at the end
         _copy_in(copies)
     threads = 0 if plan.library else _BLAS.enter(plan)
     try:
         matmul(X, W1_T, out=a1)  # [bp.dense]
-        # a1 = z1 * s1, s1 = relu'(z1), kept  # [def.relu] [act.relu]
-        greater(a1, ZERO, out=m1)
-        copyto(s1, m1)
-        multiply(a1, s1, out=a1)
+        # a1 = z1 * slope1, slope1 = relu'(z1), kept  # [def.relu] [act.relu]
+        greater(a1, ZERO, out=mask1)
+        copyto(slope1, mask1)
+        multiply(a1, slope1, out=a1)
         dot(a1, W2_T, out=a2)  # [bp.dense]
         maximum(a2, ZERO, out=a2)  # [def.relu]
-        subtract(a2, Y, out=d2)  # [loss.mse]
-        loss = float(vdot(d2, d2)) / batch  # [bp.batch_mean]
+        subtract(a2, Y, out=delta2)  # [loss.mse]
+        loss = float(vdot(delta2, delta2)) / batch  # [bp.batch_mean]
         if not math.isfinite(loss):
             _refuse(loss, X, Y)  # before any parameter changes
-        # d2 = scale * d2 * numpy.heaviside(a2, 0)  # [loss.mse] [act.relu] [bp.delta_out]
-        greater(a2, ZERO, out=m2)
-        copyto(s2, m2)
-        multiply(d2, s2, out=d2)
-        multiply(d2, scale, out=d2)
+        # delta2 = scale * delta2 * numpy.heaviside(a2, 0)  # [loss.mse] [act.relu] [bp.delta_out]
+        greater(a2, ZERO, out=mask2)
+        copyto(slope2, mask2)
+        multiply(delta2, slope2, out=delta2)
+        multiply(delta2, scale, out=delta2)
         # layer 2, as the notes' Steps: gradients, propagate, update
-        dot(d2_T, a1, out=gW2)  # [bp.grad_w]
-        dot(d2, W2, out=d1)  # [bp.hidden]
-        subtract(W2, gW2, out=W2)  # [opt.sgd]
-        multiply(d1, s1, out=d1)  # [bp.hidden] [act.relu]
+        dot(delta2_T, a1, out=grad_W2)  # [bp.grad_w]
+        dot(delta2, W2, out=delta1)  # [bp.hidden]
+        subtract(W2, grad_W2, out=W2)  # [opt.sgd]
+        multiply(delta1, slope1, out=delta1)  # [bp.hidden] [act.relu]
         # layer 1, as the notes' Steps: gradients, propagate, update
-        matmul(d1_T, X, out=gW1)  # [bp.grad_w]
-        subtract(W1, gW1, out=W1)  # [opt.sgd]
+        matmul(delta1_T, X, out=grad_W1)  # [bp.grad_w]
+        subtract(W1, grad_W1, out=W1)  # [opt.sgd]
         if copies:
             _copy_out(copies)
         return loss
@@ -185,39 +189,39 @@ def train_step(params, X, Y, state):
 def _workspace(batch):
     """The buffers of one training step for `batch` samples, made once and reused:
 
-    a1     z1, then a1 = relu(z1)
-    d1     the error dloss/dz1
-    d1_T   d1 transposed
-    s1     relu'(z1), kept from the forward pass
-    m1     a step of z1 as booleans
-    gW1    the gradient of W1 (then its update)
-    a2     z2, then a2 = relu(z2)
-    d2     the error dloss/dz2
-    d2_T   d2 transposed
-    s2     scratch
-    m2     a step of z2 as booleans
-    gW2    the gradient of W2 (then its update)
-    scale  the output error's factor, over the batch
-    plan   the BLAS threads of this batch size
+    a1        z1, then a1 = relu(z1)
+    delta1    the error dloss/dz1
+    delta1_T  delta1 transposed
+    slope1    relu'(z1), kept from the forward pass
+    mask1     a step of z1 as booleans
+    grad_W1   the gradient of W1 (then its update)
+    a2        z2, then a2 = relu(z2)
+    delta2    the error dloss/dz2
+    delta2_T  delta2 transposed
+    slope2    scratch
+    mask2     a step of z2 as booleans
+    grad_W2   the gradient of W2 (then its update)
+    scale     the output error's factor, over the batch
+    plan      the BLAS threads of this batch size
     """
     _check_memory(batch * BATCH_BYTES_PER_SAMPLE, f"the buffers of a batch of {batch}")
     a1 = numpy.empty((batch, 8), DTYPE)
-    d1 = numpy.empty((batch, 8), DTYPE)
-    d1_T = d1.T
-    s1 = numpy.empty((batch, 8), DTYPE)
-    m1 = numpy.empty((batch, 8), bool)
-    gW1 = numpy.empty((8, 2), DTYPE)
+    delta1 = numpy.empty((batch, 8), DTYPE)
+    delta1_T = delta1.T
+    slope1 = numpy.empty((batch, 8), DTYPE)
+    mask1 = numpy.empty((batch, 8), bool)
+    grad_W1 = numpy.empty((8, 2), DTYPE)
     a2 = numpy.empty((batch, 1), DTYPE)
-    d2 = numpy.empty((batch, 1), DTYPE)
-    d2_T = d2.T
-    s2 = numpy.empty((batch, 1), DTYPE)
-    m2 = numpy.empty((batch, 1), bool)
-    gW2 = numpy.empty((1, 8), DTYPE)
+    delta2 = numpy.empty((batch, 1), DTYPE)
+    delta2_T = delta2.T
+    slope2 = numpy.empty((batch, 1), DTYPE)
+    mask2 = numpy.empty((batch, 1), bool)
+    grad_W2 = numpy.empty((1, 8), DTYPE)
     scale = numpy.array(0.1 / batch, DTYPE)
     plan = _Plan(batch)  # the BLAS threads of this batch size
     return (
-        (a1, d1, d1_T, s1, m1, gW1),
-        (a2, d2, d2_T, s2, m2, gW2),
+        (a1, delta1, delta1_T, slope1, mask1, grad_W1),
+        (a2, delta2, delta2_T, slope2, mask2, grad_W2),
         (scale, plan),
     )
 

@@ -191,9 +191,9 @@ def train_step(params, X, Y, state):
         buffers = fast.buffers[batch] = _workspace(batch)
     (
         (xb, x0),
-        (a1, a1_1, d1, d1h, d1_T, s1, gWb1, tWb1),
-        (a2, a2_1, d2, d2h, d2_T, s2, gWb2, tWb2),
-        (a3, d3, d3_T, gWb3, tWb3),
+        (a1, a1_ones, delta1, delta1_cut, delta1_T, slope1, grad_Wb1, tmp_Wb1),
+        (a2, a2_ones, delta2, delta2_cut, delta2_T, slope2, grad_Wb2, tmp_Wb2),
+        (a3, delta3, delta3_T, grad_Wb3, tmp_Wb3),
         (scale, plan),
     ) = buffers
     if copies:  # arrays that are not views of blocks: copied in, and back at the end
@@ -209,75 +209,75 @@ def train_step(params, X, Y, state):
         copyto(x0, X)  # xb = [X | 1]
         dot(xb, Wb1_T, out=a1)  # [bp.dense]
         tanh(a1, out=a1)  # [def.tanh]
-        copyto(a1_1, ONE)  # the column of ones: tanh(1) != 1
+        copyto(a1_ones, ONE)  # the column of ones: tanh(1) != 1
         dot(a1, Wb2_T, out=a2)  # [bp.dense]
         tanh(a2, out=a2)  # [def.tanh]
-        copyto(a2_1, ONE)  # the column of ones: tanh(1) != 1
+        copyto(a2_ones, ONE)  # the column of ones: tanh(1) != 1
         dot(a2, Wb3_T, out=a3)  # [bp.dense]
-        subtract(a3, Y, out=d3)  # [loss.mse]
-        loss = float(vdot(d3, d3)) / batch  # [bp.batch_mean]
+        subtract(a3, Y, out=delta3)  # [loss.mse]
+        loss = float(vdot(delta3, delta3)) / batch  # [bp.batch_mean]
         if not math.isfinite(loss):
             _refuse(loss, X, Y)  # before any parameter changes
         state["step"] = step  # counted once the step is sure to happen
-        multiply(d3, scale, out=d3)  # [loss.mse] [act.identity] [bp.delta_out]
+        multiply(delta3, scale, out=delta3)  # [loss.mse] [act.identity] [bp.delta_out]
         # layer 3, as the notes' Steps: gradients, propagate, update
-        dot(d3_T, a2, out=gWb3)  # [bp.grad_w] [bp.grad_b]
-        matmul(d3, W3, out=d2h)  # [bp.hidden]
+        dot(delta3_T, a2, out=grad_Wb3)  # [bp.grad_w] [bp.grad_b]
+        matmul(delta3, W3, out=delta2_cut)  # [bp.hidden]
         # [opt.adam]
-        subtract(gWb3, m_Wb3, out=tWb3)
-        multiply(tWb3, ONE_MINUS_BETA1, out=tWb3)
-        add(m_Wb3, tWb3, out=m_Wb3)
-        square(gWb3, out=tWb3)
-        subtract(tWb3, v_Wb3, out=tWb3)
-        multiply(tWb3, ONE_MINUS_BETA2, out=tWb3)
-        add(v_Wb3, tWb3, out=v_Wb3)
-        sqrt(v_Wb3, out=tWb3)
-        multiply(tWb3, root_correction, out=tWb3)
-        add(tWb3, EPSILON, out=tWb3)
-        divide(m_Wb3, tWb3, out=gWb3)
-        multiply(gWb3, step_size, out=gWb3)
-        subtract(Wb3, gWb3, out=Wb3)
-        # d2 *= 1 - a2**2  # [bp.hidden] [act.tanh]
-        square(a2, out=s2)
-        subtract(ONE, s2, out=s2)
-        multiply(d2, s2, out=d2)
+        subtract(grad_Wb3, m_Wb3, out=tmp_Wb3)
+        multiply(tmp_Wb3, ONE_MINUS_BETA1, out=tmp_Wb3)
+        add(m_Wb3, tmp_Wb3, out=m_Wb3)
+        square(grad_Wb3, out=tmp_Wb3)
+        subtract(tmp_Wb3, v_Wb3, out=tmp_Wb3)
+        multiply(tmp_Wb3, ONE_MINUS_BETA2, out=tmp_Wb3)
+        add(v_Wb3, tmp_Wb3, out=v_Wb3)
+        sqrt(v_Wb3, out=tmp_Wb3)
+        multiply(tmp_Wb3, root_correction, out=tmp_Wb3)
+        add(tmp_Wb3, EPSILON, out=tmp_Wb3)
+        divide(m_Wb3, tmp_Wb3, out=grad_Wb3)
+        multiply(grad_Wb3, step_size, out=grad_Wb3)
+        subtract(Wb3, grad_Wb3, out=Wb3)
+        # delta2 *= 1 - a2**2  # [bp.hidden] [act.tanh]
+        square(a2, out=slope2)
+        subtract(ONE, slope2, out=slope2)
+        multiply(delta2, slope2, out=delta2)
         # layer 2, as the notes' Steps: gradients, propagate, update
-        dot(d2_T, a1, out=gWb2)  # [bp.grad_w] [bp.grad_b]
-        matmul(d2h, W2, out=d1h)  # [bp.hidden]
+        dot(delta2_T, a1, out=grad_Wb2)  # [bp.grad_w] [bp.grad_b]
+        matmul(delta2_cut, W2, out=delta1_cut)  # [bp.hidden]
         # [opt.adam]
-        subtract(gWb2, m_Wb2, out=tWb2)
-        multiply(tWb2, ONE_MINUS_BETA1, out=tWb2)
-        add(m_Wb2, tWb2, out=m_Wb2)
-        square(gWb2, out=tWb2)
-        subtract(tWb2, v_Wb2, out=tWb2)
-        multiply(tWb2, ONE_MINUS_BETA2, out=tWb2)
-        add(v_Wb2, tWb2, out=v_Wb2)
-        sqrt(v_Wb2, out=tWb2)
-        multiply(tWb2, root_correction, out=tWb2)
-        add(tWb2, EPSILON, out=tWb2)
-        divide(m_Wb2, tWb2, out=gWb2)
-        multiply(gWb2, step_size, out=gWb2)
-        subtract(Wb2, gWb2, out=Wb2)
-        # d1 *= 1 - a1**2  # [bp.hidden] [act.tanh]
-        square(a1, out=s1)
-        subtract(ONE, s1, out=s1)
-        multiply(d1, s1, out=d1)
+        subtract(grad_Wb2, m_Wb2, out=tmp_Wb2)
+        multiply(tmp_Wb2, ONE_MINUS_BETA1, out=tmp_Wb2)
+        add(m_Wb2, tmp_Wb2, out=m_Wb2)
+        square(grad_Wb2, out=tmp_Wb2)
+        subtract(tmp_Wb2, v_Wb2, out=tmp_Wb2)
+        multiply(tmp_Wb2, ONE_MINUS_BETA2, out=tmp_Wb2)
+        add(v_Wb2, tmp_Wb2, out=v_Wb2)
+        sqrt(v_Wb2, out=tmp_Wb2)
+        multiply(tmp_Wb2, root_correction, out=tmp_Wb2)
+        add(tmp_Wb2, EPSILON, out=tmp_Wb2)
+        divide(m_Wb2, tmp_Wb2, out=grad_Wb2)
+        multiply(grad_Wb2, step_size, out=grad_Wb2)
+        subtract(Wb2, grad_Wb2, out=Wb2)
+        # delta1 *= 1 - a1**2  # [bp.hidden] [act.tanh]
+        square(a1, out=slope1)
+        subtract(ONE, slope1, out=slope1)
+        multiply(delta1, slope1, out=delta1)
         # layer 1, as the notes' Steps: gradients, propagate, update
-        dot(d1_T, xb, out=gWb1)  # [bp.grad_w] [bp.grad_b]
+        dot(delta1_T, xb, out=grad_Wb1)  # [bp.grad_w] [bp.grad_b]
         # [opt.adam]
-        subtract(gWb1, m_Wb1, out=tWb1)
-        multiply(tWb1, ONE_MINUS_BETA1, out=tWb1)
-        add(m_Wb1, tWb1, out=m_Wb1)
-        square(gWb1, out=tWb1)
-        subtract(tWb1, v_Wb1, out=tWb1)
-        multiply(tWb1, ONE_MINUS_BETA2, out=tWb1)
-        add(v_Wb1, tWb1, out=v_Wb1)
-        sqrt(v_Wb1, out=tWb1)
-        multiply(tWb1, root_correction, out=tWb1)
-        add(tWb1, EPSILON, out=tWb1)
-        divide(m_Wb1, tWb1, out=gWb1)
-        multiply(gWb1, step_size, out=gWb1)
-        subtract(Wb1, gWb1, out=Wb1)
+        subtract(grad_Wb1, m_Wb1, out=tmp_Wb1)
+        multiply(tmp_Wb1, ONE_MINUS_BETA1, out=tmp_Wb1)
+        add(m_Wb1, tmp_Wb1, out=m_Wb1)
+        square(grad_Wb1, out=tmp_Wb1)
+        subtract(tmp_Wb1, v_Wb1, out=tmp_Wb1)
+        multiply(tmp_Wb1, ONE_MINUS_BETA2, out=tmp_Wb1)
+        add(v_Wb1, tmp_Wb1, out=v_Wb1)
+        sqrt(v_Wb1, out=tmp_Wb1)
+        multiply(tmp_Wb1, root_correction, out=tmp_Wb1)
+        add(tmp_Wb1, EPSILON, out=tmp_Wb1)
+        divide(m_Wb1, tmp_Wb1, out=grad_Wb1)
+        multiply(grad_Wb1, step_size, out=grad_Wb1)
+        subtract(Wb1, grad_Wb1, out=Wb1)
         if copies:
             _copy_out(copies)
         return loss
@@ -289,63 +289,63 @@ def train_step(params, X, Y, state):
 def _workspace(batch):
     """The buffers of one training step for `batch` samples, made once and reused:
 
-    xb     the input with its column of ones, [X | 1]
-    x0     the input's part of xb
-    a1     z1, then a1 = tanh(z1)
-    a1_1   a1's column of ones
-    d1     the error dloss/dz1
-    d1h    d1 without the ones column
-    d1_T   d1 transposed
-    s1     scratch
-    gWb1   the gradient of Wb1 (then its update)
-    tWb1   scratch the shape of Wb1
-    a2     z2, then a2 = tanh(z2)
-    a2_1   a2's column of ones
-    d2     the error dloss/dz2
-    d2h    d2 without the ones column
-    d2_T   d2 transposed
-    s2     scratch
-    gWb2   the gradient of Wb2 (then its update)
-    tWb2   scratch the shape of Wb2
-    a3     z3, then a3 = identity(z3)
-    d3     the error dloss/dz3
-    d3_T   d3 transposed
-    gWb3   the gradient of Wb3 (then its update)
-    tWb3   scratch the shape of Wb3
-    scale  the output error's factor, over the batch
-    plan   the BLAS threads of this batch size
+    xb          the input with its column of ones, [X | 1]
+    x0          the input's part of xb
+    a1          z1, then a1 = tanh(z1)
+    a1_ones     a1's column of ones
+    delta1      the error dloss/dz1
+    delta1_cut  delta1 without the ones column
+    delta1_T    delta1 transposed
+    slope1      scratch
+    grad_Wb1    the gradient of Wb1 (then its update)
+    tmp_Wb1     scratch the shape of Wb1
+    a2          z2, then a2 = tanh(z2)
+    a2_ones     a2's column of ones
+    delta2      the error dloss/dz2
+    delta2_cut  delta2 without the ones column
+    delta2_T    delta2 transposed
+    slope2      scratch
+    grad_Wb2    the gradient of Wb2 (then its update)
+    tmp_Wb2     scratch the shape of Wb2
+    a3          z3, then a3 = identity(z3)
+    delta3      the error dloss/dz3
+    delta3_T    delta3 transposed
+    grad_Wb3    the gradient of Wb3 (then its update)
+    tmp_Wb3     scratch the shape of Wb3
+    scale       the output error's factor, over the batch
+    plan        the BLAS threads of this batch size
     """
     _check_memory(batch * BATCH_BYTES_PER_SAMPLE, f"the buffers of a batch of {batch}")
     xb = numpy.ones((batch, 2), DTYPE)
     x0 = xb[:, :1]  # X goes here: xb = [X | 1]
     a1 = numpy.empty((batch, 33), DTYPE)
-    a1_1 = a1[:, 32]  # the column of ones
-    d1 = numpy.zeros((batch, 33), DTYPE)
-    d1h = d1[:, :32]  # all but the ones column
-    d1_T = d1.T
-    s1 = numpy.empty((batch, 33), DTYPE)
-    gWb1 = numpy.empty((33, 2), DTYPE)
-    tWb1 = numpy.empty((33, 2), DTYPE)
+    a1_ones = a1[:, 32]  # the column of ones
+    delta1 = numpy.zeros((batch, 33), DTYPE)
+    delta1_cut = delta1[:, :32]  # all but the ones column
+    delta1_T = delta1.T
+    slope1 = numpy.empty((batch, 33), DTYPE)
+    grad_Wb1 = numpy.empty((33, 2), DTYPE)
+    tmp_Wb1 = numpy.empty((33, 2), DTYPE)
     a2 = numpy.empty((batch, 33), DTYPE)
-    a2_1 = a2[:, 32]  # the column of ones
-    d2 = numpy.zeros((batch, 33), DTYPE)
-    d2h = d2[:, :32]  # all but the ones column
-    d2_T = d2.T
-    s2 = numpy.empty((batch, 33), DTYPE)
-    gWb2 = numpy.empty((33, 33), DTYPE)
-    tWb2 = numpy.empty((33, 33), DTYPE)
+    a2_ones = a2[:, 32]  # the column of ones
+    delta2 = numpy.zeros((batch, 33), DTYPE)
+    delta2_cut = delta2[:, :32]  # all but the ones column
+    delta2_T = delta2.T
+    slope2 = numpy.empty((batch, 33), DTYPE)
+    grad_Wb2 = numpy.empty((33, 33), DTYPE)
+    tmp_Wb2 = numpy.empty((33, 33), DTYPE)
     a3 = numpy.empty((batch, 1), DTYPE)
-    d3 = numpy.empty((batch, 1), DTYPE)
-    d3_T = d3.T
-    gWb3 = numpy.empty((1, 33), DTYPE)
-    tWb3 = numpy.empty((1, 33), DTYPE)
+    delta3 = numpy.empty((batch, 1), DTYPE)
+    delta3_T = delta3.T
+    grad_Wb3 = numpy.empty((1, 33), DTYPE)
+    tmp_Wb3 = numpy.empty((1, 33), DTYPE)
     scale = numpy.array(2.0 / batch, DTYPE)
     plan = _Plan(batch)  # the BLAS threads of this batch size
     return (
         (xb, x0),
-        (a1, a1_1, d1, d1h, d1_T, s1, gWb1, tWb1),
-        (a2, a2_1, d2, d2h, d2_T, s2, gWb2, tWb2),
-        (a3, d3, d3_T, gWb3, tWb3),
+        (a1, a1_ones, delta1, delta1_cut, delta1_T, slope1, grad_Wb1, tmp_Wb1),
+        (a2, a2_ones, delta2, delta2_cut, delta2_T, slope2, grad_Wb2, tmp_Wb2),
+        (a3, delta3, delta3_T, grad_Wb3, tmp_Wb3),
         (scale, plan),
     )
 

@@ -192,8 +192,8 @@ def train_step(params, X, Y, state):
         buffers = fast.buffers[batch] = _workspace(batch)
     (
         (xb, x0),
-        (a1, a1_T, a1_1, d1, d1h, d1_T, s1, gWb1, tWb1),
-        (a2, targets, wide, cols, ones, d2, d2_T, gWb2, tWb2),
+        (a1, a1_T, a1_ones, delta1, delta1_cut, delta1_T, slope1, grad_Wb1, tmp_Wb1),
+        (a2, targets, wide, cols, ones, delta2, delta2_T, grad_Wb2, tmp_Wb2),
         (scale, plan),
     ) = buffers
     if copies:  # arrays that are not views of blocks: copied in, and back at the end
@@ -209,7 +209,7 @@ def train_step(params, X, Y, state):
         copyto(x0, X)  # xb = [X | 1]
         dot(xb, Wb1_T, out=a1)  # [bp.dense]
         tanh(a1, out=a1)  # [def.tanh]
-        copyto(a1_1, ONE)  # the column of ones: tanh(1) != 1
+        copyto(a1_ones, ONE)  # the column of ones: tanh(1) != 1
         dot(Wb2, a1_T, out=a2)  # [bp.dense]
         copyto(targets, Y.T)
         maximum.reduce(a2, axis=0, out=cols)  # [bp.stable_softmax]
@@ -225,46 +225,46 @@ def train_step(params, X, Y, state):
         if not math.isfinite(loss):
             _refuse(loss, X, Y)  # before any parameter changes
         state["step"] = step  # counted once the step is sure to happen
-        # d2 = scale * (a2 - targets)  # [bp.softmax_ce]
-        subtract(a2, targets, out=d2)
-        multiply(d2, scale, out=d2)
+        # delta2 = scale * (a2 - targets)  # [bp.softmax_ce]
+        subtract(a2, targets, out=delta2)
+        multiply(delta2, scale, out=delta2)
         # layer 2, as the notes' Steps: gradients, propagate, update
-        dot(d2, a1, out=gWb2)  # [bp.grad_w] [bp.grad_b]
-        matmul(d2_T, W2, out=d1h)  # [bp.hidden]
+        dot(delta2, a1, out=grad_Wb2)  # [bp.grad_w] [bp.grad_b]
+        matmul(delta2_T, W2, out=delta1_cut)  # [bp.hidden]
         # [opt.adam]
-        subtract(gWb2, m_Wb2, out=tWb2)
-        multiply(tWb2, ONE_MINUS_BETA1, out=tWb2)
-        add(m_Wb2, tWb2, out=m_Wb2)
-        square(gWb2, out=tWb2)
-        subtract(tWb2, v_Wb2, out=tWb2)
-        multiply(tWb2, ONE_MINUS_BETA2, out=tWb2)
-        add(v_Wb2, tWb2, out=v_Wb2)
-        sqrt(v_Wb2, out=tWb2)
-        multiply(tWb2, root_correction, out=tWb2)
-        add(tWb2, EPSILON, out=tWb2)
-        divide(m_Wb2, tWb2, out=gWb2)
-        multiply(gWb2, step_size, out=gWb2)
-        subtract(Wb2, gWb2, out=Wb2)
-        # d1 *= 1 - a1**2  # [bp.hidden] [act.tanh]
-        square(a1, out=s1)
-        subtract(ONE, s1, out=s1)
-        multiply(d1, s1, out=d1)
+        subtract(grad_Wb2, m_Wb2, out=tmp_Wb2)
+        multiply(tmp_Wb2, ONE_MINUS_BETA1, out=tmp_Wb2)
+        add(m_Wb2, tmp_Wb2, out=m_Wb2)
+        square(grad_Wb2, out=tmp_Wb2)
+        subtract(tmp_Wb2, v_Wb2, out=tmp_Wb2)
+        multiply(tmp_Wb2, ONE_MINUS_BETA2, out=tmp_Wb2)
+        add(v_Wb2, tmp_Wb2, out=v_Wb2)
+        sqrt(v_Wb2, out=tmp_Wb2)
+        multiply(tmp_Wb2, root_correction, out=tmp_Wb2)
+        add(tmp_Wb2, EPSILON, out=tmp_Wb2)
+        divide(m_Wb2, tmp_Wb2, out=grad_Wb2)
+        multiply(grad_Wb2, step_size, out=grad_Wb2)
+        subtract(Wb2, grad_Wb2, out=Wb2)
+        # delta1 *= 1 - a1**2  # [bp.hidden] [act.tanh]
+        square(a1, out=slope1)
+        subtract(ONE, slope1, out=slope1)
+        multiply(delta1, slope1, out=delta1)
         # layer 1, as the notes' Steps: gradients, propagate, update
-        dot(d1_T, xb, out=gWb1)  # [bp.grad_w] [bp.grad_b]
+        dot(delta1_T, xb, out=grad_Wb1)  # [bp.grad_w] [bp.grad_b]
         # [opt.adam]
-        subtract(gWb1, m_Wb1, out=tWb1)
-        multiply(tWb1, ONE_MINUS_BETA1, out=tWb1)
-        add(m_Wb1, tWb1, out=m_Wb1)
-        square(gWb1, out=tWb1)
-        subtract(tWb1, v_Wb1, out=tWb1)
-        multiply(tWb1, ONE_MINUS_BETA2, out=tWb1)
-        add(v_Wb1, tWb1, out=v_Wb1)
-        sqrt(v_Wb1, out=tWb1)
-        multiply(tWb1, root_correction, out=tWb1)
-        add(tWb1, EPSILON, out=tWb1)
-        divide(m_Wb1, tWb1, out=gWb1)
-        multiply(gWb1, step_size, out=gWb1)
-        subtract(Wb1, gWb1, out=Wb1)
+        subtract(grad_Wb1, m_Wb1, out=tmp_Wb1)
+        multiply(tmp_Wb1, ONE_MINUS_BETA1, out=tmp_Wb1)
+        add(m_Wb1, tmp_Wb1, out=m_Wb1)
+        square(grad_Wb1, out=tmp_Wb1)
+        subtract(tmp_Wb1, v_Wb1, out=tmp_Wb1)
+        multiply(tmp_Wb1, ONE_MINUS_BETA2, out=tmp_Wb1)
+        add(v_Wb1, tmp_Wb1, out=v_Wb1)
+        sqrt(v_Wb1, out=tmp_Wb1)
+        multiply(tmp_Wb1, root_correction, out=tmp_Wb1)
+        add(tmp_Wb1, EPSILON, out=tmp_Wb1)
+        divide(m_Wb1, tmp_Wb1, out=grad_Wb1)
+        multiply(grad_Wb1, step_size, out=grad_Wb1)
+        subtract(Wb1, grad_Wb1, out=Wb1)
         if copies:
             _copy_out(copies)
         return loss
@@ -276,56 +276,56 @@ def train_step(params, X, Y, state):
 def _workspace(batch):
     """The buffers of one training step for `batch` samples, made once and reused:
 
-    xb       the input with its column of ones, [X | 1]
-    x0       the input's part of xb
-    a1       z1, then a1 = tanh(z1)
-    a1_T     a1 transposed
-    a1_1     a1's column of ones
-    d1       the error dloss/dz1
-    d1h      d1 without the ones column
-    d1_T     d1 transposed
-    s1       scratch
-    gWb1     the gradient of Wb1 (then its update)
-    tWb1     scratch the shape of Wb1
-    a2       z2, then the softmax output, a sample a column
-    targets  the targets, transposed
-    wide     a column's max or sum, spread over its rows
-    cols     a max or sum per sample
-    ones     ones, to sum by a dot product
-    d2       the error dloss/dz2
-    d2_T     d2 transposed
-    gWb2     the gradient of Wb2 (then its update)
-    tWb2     scratch the shape of Wb2
-    scale    the output error's factor, over the batch
-    plan     the BLAS threads of this batch size
+    xb          the input with its column of ones, [X | 1]
+    x0          the input's part of xb
+    a1          z1, then a1 = tanh(z1)
+    a1_T        a1 transposed
+    a1_ones     a1's column of ones
+    delta1      the error dloss/dz1
+    delta1_cut  delta1 without the ones column
+    delta1_T    delta1 transposed
+    slope1      scratch
+    grad_Wb1    the gradient of Wb1 (then its update)
+    tmp_Wb1     scratch the shape of Wb1
+    a2          z2, then the softmax output, a sample a column
+    targets     the targets, transposed
+    wide        a column's max or sum, spread over its rows
+    cols        a max or sum per sample
+    ones        ones, to sum by a dot product
+    delta2      the error dloss/dz2
+    delta2_T    delta2 transposed
+    grad_Wb2    the gradient of Wb2 (then its update)
+    tmp_Wb2     scratch the shape of Wb2
+    scale       the output error's factor, over the batch
+    plan        the BLAS threads of this batch size
     """
     _check_memory(batch * BATCH_BYTES_PER_SAMPLE, f"the buffers of a batch of {batch}")
     xb = numpy.ones((batch, 3), DTYPE)
     x0 = xb[:, :2]  # X goes here: xb = [X | 1]
     a1 = numpy.empty((batch, 9), DTYPE)
     a1_T = a1.T
-    a1_1 = a1[:, 8]  # the column of ones
-    d1 = numpy.zeros((batch, 9), DTYPE)
-    d1h = d1[:, :8]  # all but the ones column
-    d1_T = d1.T
-    s1 = numpy.empty((batch, 9), DTYPE)
-    gWb1 = numpy.empty((9, 3), DTYPE)
-    tWb1 = numpy.empty((9, 3), DTYPE)
+    a1_ones = a1[:, 8]  # the column of ones
+    delta1 = numpy.zeros((batch, 9), DTYPE)
+    delta1_cut = delta1[:, :8]  # all but the ones column
+    delta1_T = delta1.T
+    slope1 = numpy.empty((batch, 9), DTYPE)
+    grad_Wb1 = numpy.empty((9, 3), DTYPE)
+    tmp_Wb1 = numpy.empty((9, 3), DTYPE)
     a2 = numpy.empty((2, batch), DTYPE)
     targets = numpy.empty((2, batch), DTYPE)
     wide = numpy.empty((2, batch), DTYPE)
     cols = numpy.empty(batch, DTYPE)
     ones = numpy.ones(batch, DTYPE)
-    d2 = numpy.empty((2, batch), DTYPE)
-    d2_T = d2.T
-    gWb2 = numpy.empty((2, 9), DTYPE)
-    tWb2 = numpy.empty((2, 9), DTYPE)
+    delta2 = numpy.empty((2, batch), DTYPE)
+    delta2_T = delta2.T
+    grad_Wb2 = numpy.empty((2, 9), DTYPE)
+    tmp_Wb2 = numpy.empty((2, 9), DTYPE)
     scale = numpy.array(1.0 / batch, DTYPE)
     plan = _Plan(batch)  # the BLAS threads of this batch size
     return (
         (xb, x0),
-        (a1, a1_T, a1_1, d1, d1h, d1_T, s1, gWb1, tWb1),
-        (a2, targets, wide, cols, ones, d2, d2_T, gWb2, tWb2),
+        (a1, a1_T, a1_ones, delta1, delta1_cut, delta1_T, slope1, grad_Wb1, tmp_Wb1),
+        (a2, targets, wide, cols, ones, delta2, delta2_T, grad_Wb2, tmp_Wb2),
         (scale, plan),
     )
 

@@ -327,7 +327,7 @@ class FastPath:
             )
         for layer in range(1, self.depth + 1):
             width, blk = spec.layers[layer], self.block(layer)
-            a, d, act = f"a{layer}", f"d{layer}", self.lay.act(layer).name
+            a, d, act = f"a{layer}", f"delta{layer}", self.lay.act(layer).name
             slope = (
                 f"{act}'(z{layer}), kept from the forward pass"
                 if self._keeps_derivative(layer)
@@ -348,7 +348,7 @@ class FastPath:
                     Buffer(a, f"z{layer}, then a{layer} = {act}(z{layer})", shape=shape),
                     Buffer(f"{a}_T", f"{a} transposed", view_of=a, index=".T"),
                     Buffer(
-                        f"{a}_1",
+                        f"{a}_ones",
                         f"{a}'s column of ones",
                         view_of=a,
                         index=f"[:, {width}]",
@@ -359,29 +359,33 @@ class FastPath:
             group += [
                 Buffer(d, f"the error dloss/dz{layer}", shape=shape, fill=zeros),
                 Buffer(
-                    f"{d}h",
+                    f"{d}_cut",
                     f"{d} without the ones column",
                     view_of=d,
                     index=f"[:, :{width}]",
                     comment="all but the ones column",
                 ),
                 Buffer(f"{d}_T", f"{d} transposed", view_of=d, index=".T"),
-                Buffer(f"s{layer}", slope, shape=shape),
-                Buffer(f"m{layer}", f"a step of z{layer} as booleans", shape=shape, dtype="bool"),
+                Buffer(f"slope{layer}", slope, shape=shape),
+                Buffer(
+                    f"mask{layer}", f"a step of z{layer} as booleans", shape=shape, dtype="bool"
+                ),
                 # scratch for an f'(z) kept from the forward pass (GELU, SiLU, ...)
-                Buffer(f"q{layer}", f"scratch for {act}(z{layer}) and its slope", shape=shape),
-                Buffer(f"r{layer}", f"scratch for {act}(z{layer}) and its slope", shape=shape),
+                Buffer(f"tmp{layer}b", f"scratch for {act}(z{layer}) and its slope", shape=shape),
+                Buffer(f"tmp{layer}", f"scratch for {act}(z{layer}) and its slope", shape=shape),
             ]
             shape_of_block = str(block_shape(spec, layer))
             group += [
-                Buffer(f"g{blk}", f"the gradient of {blk} (then its update)", shape=shape_of_block),
-                Buffer(f"t{blk}", f"scratch the shape of {blk}", shape=shape_of_block),
+                Buffer(
+                    f"grad_{blk}", f"the gradient of {blk} (then its update)", shape=shape_of_block
+                ),
+                Buffer(f"tmp_{blk}", f"scratch the shape of {blk}", shape=shape_of_block),
             ]
             group += [
                 Buffer(
                     f"{b}_wb", f"{b} without the [0 ... 0 1] row", view_of=b, index=f"[:{width}]"
                 )
-                for b in (f"g{blk}", f"t{blk}")
+                for b in (f"grad_{blk}", f"tmp_{blk}")
             ]
             groups.append(group)
         groups.append(
@@ -425,7 +429,7 @@ class FastPath:
 
     def _forward(self, layer: int) -> list[Item]:
         act, blk = self.lay.act(layer), self.block(layer)
-        a, mask = f"a{layer}", f"m{layer}"
+        a, mask = f"a{layer}", f"mask{layer}"
         if self.out_t(layer):  # z^T = [W | b] [a | 1]^T: the softmax output, transposed
             return [Op(self.product(layer), (blk, self.inp(layer, True)), a, ("bp.dense",))]
         items: list[Item] = [
@@ -434,11 +438,11 @@ class FastPath:
         if layer == self.depth and self.rule.fused:
             return items  # the output activation is computed with the loss, in _output
         assert act.expr is not None
-        scratch = [f"q{layer}", f"r{layer}"]
+        scratch = [f"tmp{layer}b", f"tmp{layer}"]  # lent from the end: tmp<l> first
         if self._keeps_derivative(layer) and not act.homogeneous:
             # s = f'(z) first, while a still holds z; then a = f(z) in place
-            what = f"s{layer} = {act.name}'(z{layer}), kept for the backward pass"
-            ops = self._lower(act.derivative, f"s{layer}", {x: a}, scratch, mask)
+            what = f"slope{layer} = {act.name}'(z{layer}), kept for the backward pass"
+            ops = self._lower(act.derivative, f"slope{layer}", {x: a}, scratch, mask)
             items += cited(ops, (f"act.{act.name}",), what)
             try:
                 ops = self._lower(act.expr, a, {x: a}, scratch, mask)
@@ -449,12 +453,12 @@ class FastPath:
             items += self._ones_column(layer)
         elif self._keeps_derivative(layer):
             derivative = sp.expand(act.derivative)
-            ops = self._lower(derivative, f"s{layer}", {x: a}, scratch, mask, factor=False)
-            ops = [*ops, Op("multiply", (a, f"s{layer}"), a)]
-            what = f"{a} = z{layer} * s{layer}, s{layer} = {act.name}'(z{layer}), kept"
+            ops = self._lower(derivative, f"slope{layer}", {x: a}, scratch, mask, factor=False)
+            ops = [*ops, Op("multiply", (a, f"slope{layer}"), a)]
+            what = f"{a} = z{layer} * slope{layer}, slope{layer} = {act.name}'(z{layer}), kept"
             items += cited(ops, (f"def.{act.name}", f"act.{act.name}"), what)
         else:
-            ops = self._lower(act.expr, a, {x: a}, [f"s{layer}"], mask)
+            ops = self._lower(act.expr, a, {x: a}, [f"slope{layer}"], mask)
             items += cited(ops, (f"def.{act.name}",))
             items += self._ones_column(layer)
         return items
@@ -467,7 +471,7 @@ class FastPath:
             return []
         one = self.number(sp.Integer(1))
         note = f"the column of ones: {act.name}(1) != 1"
-        return [Op("copyto", (one,), f"a{layer}_1", note=note)]
+        return [Op("copyto", (one,), f"a{layer}_ones", note=note)]
 
     def _output(self) -> list[Item]:
         """Output activation, loss value and output delta d<L>, scaled by `scale`: the
@@ -475,7 +479,7 @@ class FastPath:
         `backprop.output_delta` with what the rule left in d<L> replaced by d, lowered."""
         lay = self.lay
         last, n_out = lay.depth, lay.spec.n_out
-        a, d, s = f"a{last}", f"d{last}", f"s{last}"
+        a, d, s = f"a{last}", f"delta{last}", f"slope{last}"
         target = "targets" if self.transposed else "Y"
         per_sample = f"({n_out} * batch)" if n_out > 1 else "batch"
         names = Output(a, d, s, target, per_sample, self.number)
@@ -498,7 +502,7 @@ class FastPath:
             rest = rest.subs(held, acc)
             if acc not in rest.free_symbols:
                 raise ValueError(f"{lay.loss.name} delta {rest} has no factor {held}")
-        scratch, mask = [s], f"m{last}"
+        scratch, mask = [s], f"mask{last}"
         if delta.kind == "softmax_jvp":  # one sample per column: sums over axis 0
             items += cited(self._lower(rest, d, symbols, scratch, mask), (delta.eq_ids[0],))
             items += [
@@ -571,10 +575,10 @@ class FastPath:
         opt, p = self.spec.optimizer, self.block(layer)
         buffers = {
             rules.W: p + view,
-            rules.g: f"g{p}{view}",
+            rules.g: f"grad_{p}{view}",
             rules.m: f"m_{p}",
             rules.v: f"v_{p}",
-            rules.u: f"t{p}{view}",
+            rules.u: f"tmp_{p}{view}",
         }
         code = {symbol: sp.Symbol(name, real=True) for symbol, name in buffers.items()}
         holds = {rules.g: rules.g if opt.adaptive else rules.lr * rules.g}  # else itself
@@ -590,9 +594,9 @@ class FastPath:
             value = sp.expand(value) if target in holds else value  # lr (g + wd W)
             for means in sorted(folded, key=sp.count_ops, reverse=True):
                 value = value.subs(means, folded[means])
-            lent = [f"t{p}{view}"] if target != rules.u else []
+            lent = [f"tmp_{p}{view}"] if target != rules.u else []
             if target == rules.W and eq_id in ("opt.adam", "opt.rmsprop"):
-                lent.append(f"g{p}")  # the gradient is spent: scratch for the step
+                lent.append(f"grad_{p}")  # the gradient is spent: scratch for the step
             low = Lowering(names, lent, number=self.number, scalars=scalars)
             ops += low.lower(value, buffers[target], factor=False)
         return cited(ops, (eq_id,))
@@ -604,7 +608,7 @@ class FastPath:
         gradient = rules.g if opt.adaptive else rules.lr * rules.g  # the rate folded in
         held: dict[str, sp.Expr] = {
             p: rules.W,
-            f"g{p}": gradient,
+            f"grad_{p}": gradient,
             f"m_{p}": rules.m,
             f"v_{p}": rules.v,
             "step_size": rules.step_size,
@@ -639,17 +643,17 @@ class FastPath:
                 Comment(f"layer {layer}, as the notes' Steps: gradients, propagate, update")
             )
             ids = ("bp.grad_w", "bp.grad_b") if self.bias else ("bp.grad_w",)
-            d = f"d{layer}" if self.out_t(layer) else f"d{layer}_T"
-            items.append(Op(self.product(layer), (d, self.inp(layer)), f"g{blk}", ids))
+            d = f"delta{layer}" if self.out_t(layer) else f"delta{layer}_T"
+            items.append(Op(self.product(layer), (d, self.inp(layer)), f"grad_{blk}", ids))
             if layer > 1:  # through W<layer> before it changes
                 d = (
-                    f"d{layer}_T"
+                    f"delta{layer}_T"
                     if self.out_t(layer)
-                    else f"d{layer}h"
+                    else f"delta{layer}_cut"
                     if self.ones(layer)
-                    else f"d{layer}"
+                    else f"delta{layer}"
                 )
-                into = f"d{layer - 1}h" if self.bias else f"d{layer - 1}"
+                into = f"delta{layer - 1}_cut" if self.bias else f"delta{layer - 1}"
                 func = "matmul" if self.bias else "dot"  # matmul takes strided views
                 items.append(Op(func, (d, f"W{layer}"), into, ("bp.hidden",)))
             update = self._update(layer)
@@ -662,14 +666,14 @@ class FastPath:
 
     def _hidden_delta(self, layer: int) -> list[Item]:
         """d<layer> *= f'(z<layer>): from the kept derivative, or from the output a<layer>."""
-        act, d = self.lay.act(layer), f"d{layer}"
+        act, d = self.lay.act(layer), f"delta{layer}"
         if self._keeps_derivative(layer):
-            return [Op("multiply", (d, f"s{layer}"), d, ("bp.hidden", f"act.{act.name}"))]
+            return [Op("multiply", (d, f"slope{layer}"), d, ("bp.hidden", f"act.{act.name}"))]
         acc = sp.Symbol("d", real=True)
         names = {y: f"a{layer}", acc: d}
         derivative = act.derivative_of_output
         what = f"{d} *= {to_numpy(derivative, names)}"
-        ops = self._lower(acc * derivative, d, names, [f"s{layer}"], f"m{layer}")
+        ops = self._lower(acc * derivative, d, names, [f"slope{layer}"], f"mask{layer}")
         return cited(ops, ("bp.hidden", f"act.{act.name}"), what)
 
 
