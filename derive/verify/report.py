@@ -104,9 +104,11 @@ def _escaped(result: Result) -> Result:
         example = {key: _escape_any(value) for key, value in example.items()}
     texts = {
         name: escape(value)
-        for name in ("id", "statement", "source", "latex", "condition", "corrected", "tried")
+        for name in ("id", "statement", "source", "latex", "corrected", "tried")
         if isinstance(value := getattr(result, name), str)
     }
+    if result.condition is not None:  # line by line: a LaTeX error's text and caret follow it
+        texts["condition"] = "\n".join(escape(line) for line in result.condition.split("\n"))
     return dataclasses.replace(result, counterexample=example, **texts)  # type: ignore[arg-type]
 
 
