@@ -141,12 +141,12 @@ def test_conditions_after_the_equation_restrict_the_instances() -> None:
     [
         (r"\frac{a}{\foo} = 1", 10, r"\foo is not a function derive knows (did you mean"),
         (r"\frac{\partial z}{\partial x} = 1", 16, "nothing defines z in terms of x"),
-        (r"a \leftarrow b", 3, "an update (\\leftarrow) is not an equation"),
+        (r"a \leftarrow b", 3, "an update is read as gradient descent on the loss: declare it"),
         (r"x_1 + \dots + x_n = 1", 7, "elided terms"),
-        (r"\begin{pmatrix} 1 \end{pmatrix} = 1", 1, "matrices are read with shapes"),
+        (r"\begin{pmatrix} 1 \end{pmatrix} = 1", 1, "a matrix written out is read in a network"),
         (r"x = \frac{1}{2", 13, "this brace is never closed"),
         (r"x + y", 1, "an expression without '=' is not a claim"),
-        (r"\sum_k x_k = 1", 1, "a sum without both limits: declare [latex] sum_range"),
+        (r"\sum_k x_k = 1", 1, "a sum without limits: write them, or declare [latex] sum_range"),
     ],
 )
 def test_refusal_points_at_the_place(text: str, column: int, message: str) -> None:

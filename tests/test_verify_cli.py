@@ -146,3 +146,23 @@ def test_bundled_notes_as_text(capsys: pytest.CaptureFixture[str]) -> None:
     assert out.splitlines()[0].split() == ["id", "verdict", "why"]
     assert "eq2        fails        at x=" in out
     assert out.rstrip().splitlines()[-1].startswith("70 claims:")
+
+
+@pytest.mark.parametrize(
+    ("latex", "message", "place"),
+    [
+        (r"\\frac{d}{dx} \\foo(x)", "col 14: \\foo is not a function derive knows", "\\foo"),
+        (r"\\frac{d}{dx} x + \u001b", "col 18: '\\x1b' is not LaTeX derive reads", "\\x1b"),
+    ],
+)
+def test_a_latex_error_shows_its_line_with_a_caret_under_the_place(
+    latex: str, message: str, place: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = f'[[claim]]\nid = "typo"\nlhs_latex = "{latex}"\nrhs = "1"\n'  # TOML decodes \u001b
+    assert main(["verify", write(tmp_path, text)]) == 1
+    rows = capsys.readouterr().out.splitlines()
+    first = next(i for i, row in enumerate(rows) if row.startswith("typo"))
+    assert message in rows[first]
+    line, caret = rows[first + 1], rows[first + 2]
+    assert caret.strip() == "^" and line.index(place) == caret.index("^")
+    assert "\x1b" not in "".join(rows)  # a control character from the file stays escaped

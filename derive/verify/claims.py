@@ -592,14 +592,21 @@ def parse_latex_side(text: object, where: str, settings: Any = None) -> ast.expr
         raise LatexSideError(exc.show(key, text)) from None
     except RecursionError:
         raise LatexSideError(f"{key}: nested too deeply") from None
-    check_latex_tree(tree, key, text)
+    check_latex_tree(tree, key, text, tensor=settings is not None and settings.tensors is not None)
     return tree
 
 
-def check_latex_tree(tree: ast.expr, where: str, text: str) -> None:
-    """The whitelist check of SymPy syntax, on a tree the LaTeX front end made."""
+def check_latex_tree(tree: ast.expr, where: str, text: str, tensor: bool = False) -> None:
+    """The whitelist check of SymPy syntax (`tensor`: of the tensor language of a file with
+    [symbols]), on a tree the LaTeX front end made."""
     try:
-        _check_tree(ast.Expression(tree), where, text)
+        if tensor:
+            from derive.verify.declarations import FUNCTIONS as TENSOR_FUNCTIONS
+            from derive.verify.declarations import TENSOR_NODES
+
+            _check_tree(ast.Expression(tree), where, text, TENSOR_NODES, TENSOR_FUNCTIONS)
+        else:
+            _check_tree(ast.Expression(tree), where, text)
     except DeriveError as exc:
         raise LatexSideError(str(exc)) from None
 
@@ -627,11 +634,13 @@ def load(path: Path) -> ClaimsFile:
         raise input_error(path, "claim", "one or more [[claim]] tables", raw_claims)
     shorthand = "network" in data and "symbols" in data  # the network written as definitions
     network = _network(path, data["network"]) if "network" in data and not shorthand else None
-    declarations = _declarations(path, data)
-    parse = parse_expression if declarations is None else declarations.parse
-    from derive.verify.latex import Settings, settings_from_table
+    from derive.verify.latex import Settings, settings_from_table, tensor_settings
 
     settings = settings_from_table(path, data["latex"]) if "latex" in data else Settings()
+    declarations = _declarations(path, data, settings)
+    parse = parse_expression if declarations is None else declarations.parse
+    if declarations is not None:  # LaTeX read in the tensor language, products by shape
+        settings = tensor_settings(settings, declarations)
     claims = [
         claim
         for number, raw in enumerate(raw_claims, 1)
@@ -650,7 +659,7 @@ def load(path: Path) -> ClaimsFile:
     return ClaimsFile(Path(path), tuple(claims), network, title, declarations)
 
 
-def _declarations(path: Path, data: dict[str, Any]) -> Declarations | None:
+def _declarations(path: Path, data: dict[str, Any], settings: Any) -> Declarations | None:
     """The second edition's tables; a file with them (or a numeric claim) is checked entrywise."""
     raw_claims = [raw for raw in data["claim"] if isinstance(raw, dict)]
     numeric = any("tolerance" in raw for raw in raw_claims)
@@ -663,7 +672,12 @@ def _declarations(path: Path, data: dict[str, Any]) -> Declarations | None:
         from derive.verify.shorthand import expand
 
         symbols, definitions = expand(path, data["network"], symbols, definitions)
-    return read(path, symbols, definitions)
+    from derive.verify.latex import tensor_definition
+
+    def latex(value: object, where: str, above: Declarations) -> Expression:
+        return tensor_definition(value, where, settings, above)
+
+    return read(path, symbols, definitions, latex)
 
 
 def _network(path: Path, raw: object) -> Network:

@@ -17,7 +17,7 @@ import ast
 import difflib
 import itertools
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,6 +67,7 @@ FUNCTIONS: dict[str, tuple[int, int | None]] = {  # name -> (min args, max args)
     "log_softmax": (1, 1),
 }
 _NODES = (*_ALLOWED_NODES, ast.MatMult, ast.Attribute)
+TENSOR_NODES = _NODES
 _PRIME = re.compile(r"\b([A-Za-z]\w*)'(?=\s*\()")
 DOMAINS = ("one_hot", "probabilities", "(0, 1)", "> 0", ">= 0", "label < n")
 MAX_CASES = 400  # instances of one claim: sizes x labels x one-hot targets
@@ -214,8 +215,6 @@ class Declarations:
                     raise DeriveError(f"{at}: sizes: {name!r} is not a declared size")
             sides = [claim.lhs, claim.rhs] + [c.lhs for c in claim.conditions if c.lhs]
             for side in sides:
-                if side.tree is None:
-                    raise DeriveError(f"{side.where}: LaTeX sides are not read with [symbols]")
                 _check_names(side, known, set())
             if any(c.where is not None for c in claim.conditions):
                 raise DeriveError(f"{at}: conditions: only lhs readings with [symbols]")
@@ -336,8 +335,15 @@ def _check_names(expr: Expression, known: set[str], later: set[str]) -> None:
 # --- reading the tables --------------------------------------------------------------------
 
 
-def read(path: Path, symbols: object, definitions: object) -> Declarations:
-    """The `[symbols]` and `[definitions]` tables, checked; DeriveError naming the key."""
+def read(
+    path: Path,
+    symbols: object,
+    definitions: object,
+    latex: Callable[[object, str, Declarations], Expression] | None = None,
+) -> Declarations:
+    """The `[symbols]` and `[definitions]` tables, checked; DeriveError naming the key.
+
+    `latex` reads a definition given as `{ latex = '...' }`, with the names above it."""
     if not isinstance(symbols, dict):
         raise input_error(path, "symbols", "a table of name = { ... }", symbols)
     if not isinstance(definitions, dict):
@@ -355,7 +361,10 @@ def read(path: Path, symbols: object, definitions: object) -> Declarations:
         if name in declared:
             raise input_error(path, key, "a new name (it is declared in [symbols])", name)
         where = f"{path}: {key}"
-        expr = Expression(str(text), parser.parse(text, where), where=where)
+        if isinstance(text, dict) and latex is not None:
+            expr = latex(text, where, Declarations(path, declared, tuple(parsed)))
+        else:
+            expr = Expression(str(text), parser.parse(text, where), where=where)
         later = set(definitions) - {n for n, _ in parsed} - {name}
         _check_names(expr, set(declared) | {n for n, _ in parsed}, later | {name})
         parsed.append((name, expr))

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from derive.errors import DeriveError, input_error
+from derive.verify.latex_scheme import has_family, same
 
 __all__ = [
     "Display",
@@ -95,15 +96,16 @@ _REFUSED = {
     r"\ldots": "elided terms (\\ldots) cannot be read: write the expression out",
     r"\vdots": "elided terms (\\vdots) cannot be read: write the expression out",
     r"\ddots": "elided terms (\\ddots) cannot be read: write the expression out",
-    r"\leftarrow": "an update (\\leftarrow) is not an equation",
-    r"\gets": "an update (\\gets) is not an equation",
+    r"\leftarrow": "an update (x \\leftarrow x - \\eta g) is read only as the whole display",
+    r"\gets": "an update (x \\gets x - \\eta g) is read only as the whole display",
     r"\rightarrow": "an arrow is not an equation",
     r"\to": "an arrow is not an equation",
     r"\Rightarrow": "an implication is not an equation",
     r"\Leftrightarrow": "an equivalence is not an equation",
     r"\iff": "an equivalence is not an equation",
     r"\implies": "an implication is not an equation",
-    r"\forall": "a quantified statement is not an equation: declare the index in indices",
+    r"\forall": "a quantifier is read only at the start of a display: \\forall i \\in "
+    "\\llbracket 0, n \\rrbracket, ...",
     r"\approx": "an approximation is not an equation",
     r"\infty": "infinity is not a value derive checks",
     r"\int": "integrals are not read",
@@ -136,6 +138,9 @@ _KNOWN = sorted(
         "\\sqrt",
         "\\top",
         "\\intercal",
+        "\\llbracket",
+        "\\prime",
+        "\\rrbracket",
         "\\tag",
         "\\label",
         "\\{",
@@ -192,6 +197,10 @@ class Settings:
     sum_range: tuple[ast.expr, ast.expr] | None = None  # bounds of \sum_k without limits
     indices: frozenset[str] = frozenset()  # subscripts made of these are indices
     network: bool = False  # a, z, w, t, E are the network's quantities
+    loss: ast.expr | None = None  # what an update (w \leftarrow w - \eta g) descends
+    ranges: tuple[tuple[str, ast.expr, ast.expr], ...] = ()  # the claim's indices and bounds
+    # a file with [symbols]: the rank of each declared and defined name (tensor language)
+    tensors: tuple[tuple[str, int], ...] | None = None
 
     def function(self, name: str) -> str | None:
         """The derive function a LaTeX name stands for, or None."""
@@ -213,7 +222,7 @@ class Settings:
         return replace(self, indices=frozenset(indices), network=network)
 
 
-_TABLE_KEYS = {"layers", "layered", "symbols", "functions", "names", "sum_range"}
+_TABLE_KEYS = {"layers", "layered", "symbols", "functions", "names", "sum_range", "loss"}
 
 
 def settings_from_table(path: object, raw: object) -> Settings:
@@ -253,7 +262,43 @@ def settings_from_table(path: object, raw: object) -> Settings:
         low, high = (parse_expression(str(b), f"{path}: latex.sum_range") for b in pair)
         bounds = (low, high)
     settings = replace(settings, functions=tuple(sorted(functions.items())), sum_range=bounds)
-    return replace(settings, macros=tuple(_macros(f"{path}: latex.names", names, settings)))
+    settings = replace(settings, macros=tuple(_macros(f"{path}: latex.names", names, settings)))
+    if "loss" in raw:  # LaTeX, read with the names above: loss = 'E_{tot}'
+        if not isinstance(raw["loss"], str):
+            raise input_error(str(path), "latex.loss", "the loss as LaTeX text", raw["loss"])
+        try:
+            loss = parse_side(raw["loss"], replace(settings, network=True))
+        except LatexError as exc:
+            raise DeriveError(exc.show(f"{path}: latex.loss", raw["loss"])) from None
+        settings = replace(settings, loss=loss)
+    return settings
+
+
+def tensor_settings(settings: Settings, declarations: Any) -> Settings:
+    """The settings of a file with [symbols]: LaTeX read in the tensor language."""
+    from derive.verify.latex_tensors import ranks
+
+    return replace(settings, tensors=tuple(sorted(ranks(declarations).items())))
+
+
+def tensor_definition(value: object, where: str, settings: Settings, above: Any) -> Any:
+    """A definition `{ latex = '...' }` of a file with [symbols], read with the names above."""
+    from derive.verify.claims import MAX_LATEX, Expression, LatexSideError, check_latex_tree
+
+    text = value.get("latex") if isinstance(value, dict) and set(value) == {"latex"} else None
+    if not isinstance(text, str) or len(text) > MAX_LATEX:
+        raise DeriveError(
+            f"{where}: expected an expression string or {{ latex = '...' }} (up to {MAX_LATEX} "
+            f"characters), found {value!r:.60}"
+        )
+    try:
+        tree = parse_side(text, tensor_settings(settings, above))
+        check_latex_tree(tree, where, text, tensor=True)
+    except LatexError as exc:
+        raise DeriveError(exc.show(where, text)) from None
+    except LatexSideError as exc:
+        raise DeriveError(str(exc)) from None
+    return Expression(text, tree, where=where)
 
 
 def _macros(where: str, names: dict[str, Any], settings: Settings) -> list[Macro]:
@@ -356,6 +401,9 @@ def _command(text: str, name: str, start: int, pos: int, out: list[Token]) -> in
     if name == r"\|":
         out.append(Token("sym", "|", start))
         return pos
+    if name == r"\prime":  # \sigma^{\prime}(z): a prime
+        out.append(Token("sym", "'", start))
+        return pos
     if name in _FONTS or name in _WORDS or name in _ACCENTS or name == r"\mathbb":
         body_start, body_end = _braced(text, pos, start, name)
         body = text[body_start:body_end]
@@ -415,6 +463,8 @@ class Display:
 
     relations: list[Relation] = field(default_factory=list)
     conditions: list[ast.expr] = field(default_factory=list)
+    # indices the display itself ranges over (\forall i \in [[0, n]], a vector's rows)
+    indices: list[tuple[str, ast.expr, ast.expr]] = field(default_factory=list)
 
 
 _ENVIRONMENTS = {"aligned", "align", "align*", "gather", "gather*", "gathered", "equation"}
@@ -442,6 +492,12 @@ def parse_side(text: str, settings: Settings) -> ast.expr:
     parser.finish()
     parser.raise_undefined(set())
     check_depth(tree)
+    if has_family(tree):
+        raise LatexError(
+            0,
+            "a layered vector or matrix (Z^{[l]}) is read only in a claim given by its latex "
+            "(row by row)",
+        )
     return tree
 
 
@@ -556,17 +612,47 @@ def display_claims(claim: Any, settings: Settings) -> list[Any]:
     from derive.verify.claims import Expression, LatexSideError, check_latex_tree
 
     where, located = "latex", f"{claim.lhs.where}: latex"
+    declared = {name: (low, high) for name, low, high in claim.indices}
+    ranges = tuple(
+        (name, low.tree, high.tree)
+        for name, low, high in claim.indices
+        if low.tree is not None and high.tree is not None
+    )
+    settings = replace(settings, ranges=ranges)
     try:
         display = parse_display(claim.latex, settings)
         for relation in display.relations:
             for tree in (relation.lhs, relation.rhs):
-                check_latex_tree(tree, where, claim.latex)
+                check_latex_tree(tree, where, claim.latex, settings.tensors is not None)
     except LatexError as exc:  # the report's row names file and claim: the message names the key
         return [replace(claim, error=exc.show("latex", claim.latex))]
     except LatexSideError as exc:
         return [replace(claim, error=str(exc))]
     except RecursionError:
         return [replace(claim, error="latex: nested too deeply")]
+    indices = list(claim.indices)
+    for name, low, high in display.indices:  # \forall i \in [[low, high]], a vector's rows
+        if name not in declared:
+            indices.append(
+                (
+                    name,
+                    Expression(ast.unparse(low), low, located),
+                    Expression(ast.unparse(high), high, located),
+                )
+            )
+            continue
+        low_declared, high_declared = declared[name]
+        trees = (low_declared.tree, high_declared.tree)
+        if None in trees or not (same(low, trees[0]) and same(high, trees[1])):
+            return [
+                replace(
+                    claim,
+                    error=(
+                        f"latex: {name} runs over {ast.unparse(low)}..{ast.unparse(high)} in the "
+                        f"display but over {low_declared.text}..{high_declared.text} in indices"
+                    ),
+                )
+            ]
     domain = claim.domain
     if display.conditions:
         tree = display.conditions[0]
@@ -590,12 +676,14 @@ def display_claims(claim: Any, settings: Settings) -> list[Any]:
             replace(
                 claim,
                 id=f"{claim.id}.{number}" if several else claim.id,
-                lhs=Expression(claim.latex, relation.lhs, where=located),
-                rhs=Expression(claim.latex, relation.rhs, where=located),
+                # each side's text is its reading, which messages and corrections quote
+                lhs=Expression(ast.unparse(relation.lhs), relation.lhs, where=located),
+                rhs=Expression(ast.unparse(relation.rhs), relation.rhs, where=located),
                 statement=claim.statement or f"read as {read}",
                 source=source,
                 latex=claim.latex if number == 1 else "",  # the display is shown once
                 domain=domain,
+                indices=tuple(indices),
             )
         )
     return out

@@ -30,6 +30,16 @@ from derive.verify.latex import (
     _canonical,
     _environment_name,
 )
+from derive.verify.latex_scheme import (
+    SchemeError,
+    entrywise,
+    family,
+    has_family,
+    neuron_range,
+    pattern,
+    same,
+)
+from derive.verify.latex_tensors import rank
 
 __all__ = ["Parser", "check_depth"]
 
@@ -113,6 +123,7 @@ def _names(tree: ast.expr) -> set[str]:
 # --- the parser ----------------------------------------------------------------------------
 
 _NETWORK_NAMES = {"a", "z", "w", "t", "E"}
+_ELISIONS = {r"\dots", r"\cdots", r"\ldots", r"\vdots", r"\ddots"}
 
 
 @dataclass
@@ -141,6 +152,7 @@ class Parser:
         # d z / d x with z undefined so far: an error unless the display defines z after it
         self.pending: list[tuple[str, LatexError]] = []
         self.conditions: list[ast.expr] = []  # from subscripts like z_{k \neq i}
+        self.step_names: set[str] = set()  # names in an update's step: defined after it
 
     # -- token access
 
@@ -215,7 +227,33 @@ class Parser:
                 Relation(_define(r.lhs, name, value), _define(r.rhs, name, value), r.line, r.pos)
                 for r in result.relations
             ]
+        result.relations = [new for old in result.relations for new in self.rows(old, result)]
         return result
+
+    def rows(self, relation: Relation, result: Display) -> list[Relation]:
+        """A relation between layered vectors (Z^{[l]} = W^{[l]} A^{[l-1]}), read at one row,
+        and one relation per pair of dimensions that must agree (s(l - 1) = n + 1)."""
+        if not (has_family(relation.lhs) or has_family(relation.rhs)):
+            return [relation]
+        used = _names(relation.lhs) | _names(relation.rhs)
+        taken = used | self.settings.indices | {name for name, _, _ in result.indices}
+        try:
+            read = entrywise(relation.lhs, relation.rhs, taken, "i")
+        except SchemeError as exc:
+            raise LatexError(relation.pos, str(exc)) from None
+        lhs, rhs = read.lhs, read.rhs
+        declared = [  # an index of the claim over the same rows, not used otherwise: that one
+            name
+            for name, low, high in self.settings.ranges
+            if name not in used and same(low, read.low) and same(high, read.high)
+        ]
+        if declared:
+            row: dict[str, ast.expr] = {read.row: ast.Name(declared[0], ast.Load())}
+            lhs, rhs = _replace_name(lhs, row), _replace_name(rhs, row)
+        else:
+            result.indices.append((read.row, read.low, read.high))
+        sizes = [Relation(a, b, relation.line, relation.pos) for a, b in read.dimensions]
+        return [Relation(lhs, rhs, relation.line, relation.pos), *sizes]
 
     def skip_breaks(self) -> None:
         while self.peek().kind == "brk":
@@ -225,6 +263,9 @@ class Parser:
     def part(self, result: Display, defined: list[tuple[ast.expr, ast.expr]]) -> None:
         """One `, \\quad`-separated part: a definition, condition, equation or continuation."""
         token = self.peek()
+        if token.kind == "cmd" and token.text == r"\forall" and not result.relations:
+            self.quantifier(result)
+            return
         if token.kind == "word" and token.text.rstrip(":") in ("where", "with", "for", "if"):
             self.take()
             self.definition(defined, required=True)
@@ -236,6 +277,9 @@ class Parser:
             return
         start = self.at
         first = self.expression()
+        if self.peek().kind == "cmd" and self.peek().text in (r"\leftarrow", r"\gets"):
+            self.update(result, first)
+            return
         relations: list[tuple[str, ast.expr, int]] = []
         while self.relation_ahead():
             op_token = self.take()
@@ -243,6 +287,11 @@ class Parser:
             self.skip_breaks()
             relations.append((op, self.expression(), op_token.pos))
             self.skip_breaks_before_relation()
+        if not relations and result.indices and not result.relations:
+            # \forall i \in [[0, n]], X: a step that evaluates X; it states that X exists at
+            # every index of the range (no neuron or layer past the end), checked as X = X
+            result.relations.append(Relation(first, first, self.line, self.tokens[start].pos))
+            return
         if not relations:
             raise LatexError(self.tokens[start].pos, "an expression without '=' is not a claim")
         if all(op == "=" for op, _, _ in relations) and not self.is_condition(first, relations):
@@ -253,6 +302,60 @@ class Parser:
         for op, right, _ in relations:
             result.conditions.append(_condition(op, left, right))
             left = right
+
+    def quantifier(self, result: Display) -> None:
+        """`\\forall i \\in \\llbracket low, high \\rrbracket`: the display ranges over i."""
+        token = self.take()
+        index = self.take()
+        if index.kind != "char" or len(index.text) != 1:
+            raise self.fail("\\forall needs an index letter: \\forall i \\in ...", token)
+        if not self.is_(r"\in", "cmd"):
+            raise self.fail(f"expected \\in after \\forall {index.text}", self.peek())
+        self.take()
+        opening = self.peek()
+        if not self.is_(r"\llbracket", "cmd"):
+            raise self.fail(
+                "\\forall reads an integer range with both ends: \\llbracket low, high \\rrbracket",
+                opening,
+            )
+        self.take()
+        inside: list[Token] = []
+        while not self.is_(r"\rrbracket", "cmd"):
+            if self.peek().kind == "end":
+                raise self.fail("this \\llbracket is never closed", opening)
+            inside.append(self.take())
+        self.take()
+        parts = _split_commas(inside)
+        if len(parts) != 2:
+            raise self.fail("expected \\llbracket low, high \\rrbracket", opening)
+        low, high = (self.sub_parse(part, opening, index=True) for part in parts)
+        result.indices.append((index.text, low, high))
+        self.bound.append(index.text)
+
+    def update(self, result: Display, parameter: ast.expr) -> None:
+        """`w \\leftarrow w - \\eta g`: gradient descent, read as g = d(loss)/dw."""
+        arrow = self.take()
+        if self.settings.loss is None:
+            raise self.fail(
+                "an update is read as gradient descent on the loss: declare it in [latex] "
+                "(loss = 'E')",
+                arrow,
+            )
+        if not isinstance(parameter, ast.Name | ast.Subscript):
+            raise self.fail("an update's left side is the parameter it changes", arrow)
+        step = _descent_step(
+            parameter, self.expression(), self.settings.indices | frozenset(self.bound)
+        )
+        if step is None:
+            raise self.fail(
+                f"an update is read as {ast.unparse(parameter)} \\leftarrow "
+                f"{ast.unparse(parameter)} - \\eta g (a rate, a name used nowhere else, times "
+                "the step g)",
+                arrow,
+            )
+        self.step_names |= _names(step)
+        gradient = self.differentiate(_copy(self.settings.loss), parameter)
+        result.relations.append(Relation(gradient, step, self.line, arrow.pos))
 
     def skip_breaks_before_relation(self) -> None:
         ahead = 0
@@ -294,7 +397,7 @@ class Parser:
                 ahead = 3
                 while self.peek(ahead).kind == "char" and len(self.peek(ahead).text) == 1:
                     letters.append(self.peek(ahead).text)
-                    ahead += 1
+                    ahead += 2 if self.peek(ahead + 1).text == "," else 1  # D_{i,j}
                 closes = self.peek(ahead).text == "}"
                 equal = self.peek(ahead + 1).text == "="
             else:
@@ -303,7 +406,8 @@ class Parser:
             fits = head.kind == "char" and closes and equal
         else:
             fits = head.kind in ("char", "cmd") and self.peek(1).text == "="
-        if not fits or (not required and set(letters) & self.settings.indices):
+        step = head.text in self.step_names  # D_{i,j} = ... after w <- w - eta D_{i,j}
+        if not fits or (not required and set(letters) & self.settings.indices and not step):
             if required:
                 raise self.fail("expected a name to define after 'where'", head)
             return False
@@ -341,14 +445,61 @@ class Parser:
             token = self.peek()
             if token.text in _PRODUCTS and token.kind in ("sym", "cmd"):
                 self.take()
-                left = _bin(left, ast.Mult(), self.factor())
+                left = self.product(left, self.factor(), token)
             elif token.kind == "sym" and token.text == "/":
                 self.take()
                 left = _bin(left, ast.Div(), self.factor())
             elif self.starts_factor(token):
-                left = _bin(left, ast.Mult(), self.factor())
+                left = self.product(left, self.factor(), token)
             else:
                 return left
+
+    def ranks(self) -> dict[str, int] | None:
+        """A file with [symbols]: the rank of each name; None: the first-edition language."""
+        return None if self.settings.tensors is None else dict(self.settings.tensors)
+
+    def product(self, left: ast.expr, right: ast.expr, token: Token) -> ast.expr:
+        """left times right: `@` between two operands with components (a file with [symbols])."""
+        ranks = self.ranks()
+        if ranks is None or token.text in (r"\odot", r"\circ"):
+            return _bin(left, ast.Mult(), right)
+        left_rank, right_rank = rank(left, ranks), rank(right, ranks)
+        if left_rank is None or right_rank is None:
+            unknown = ast.unparse(left if left_rank is None else right)
+            raise self.fail(
+                f"cannot tell whether {unknown[:40]} is a scalar, a vector or a matrix, so "
+                "whether this product is a matrix product: declare it in [symbols]",
+                token,
+            )
+        if not (left_rank and right_rank):
+            return _bin(left, ast.Mult(), right)
+        row_left, row_right = _is_row(left, ranks), _is_row(right, ranks)
+        if left_rank == right_rank == 1 and row_right and not row_left:  # \delta a^T: outer
+            plain = right.value if isinstance(right, ast.Attribute) else right
+            return _call("outer", left, plain)
+        fits = {  # (rank, is a row) of each side: a row times a column, a matrix times a column...
+            (1, True, 1, False),
+            (2, False, 1, False),
+            (1, True, 2, False),
+            (2, False, 2, False),
+        }
+        if (left_rank, row_left, right_rank, row_right) not in fits:
+            raise self.fail(
+                f"{ast.unparse(left)[:30]} times {ast.unparse(right)[:30]} is not a matrix "
+                "product of these shapes: write x^T y (inner), x y^T (outer), W x, x^T W, or "
+                "\\odot (elementwise)",
+                token,
+            )
+        return _bin(left, ast.MatMult(), right)
+
+    def transpose(self, node: ast.expr, at: int) -> ast.expr:
+        """x^T: itself in the first-edition language, `.T` in a file with [symbols]."""
+        ranks = self.ranks()
+        if ranks is None:
+            return node  # a scalar's transpose is itself
+        if not rank(node, ranks):
+            raise LatexError(at, f"{ast.unparse(node)[:40]}^T: a transpose of a scalar")
+        return ast.Attribute(node, "T", ast.Load())
 
     def starts_factor(self, token: Token) -> bool:
         if token.kind in ("char", "num", "word", "bb"):
@@ -366,6 +517,8 @@ class Parser:
                     r"\qquad",
                     r"\in",
                     r"\notin",
+                    r"\leftarrow",
+                    r"\gets",
                 )
             )
         return False
@@ -391,7 +544,8 @@ class Parser:
             token = self.take()
             group = self.group_tokens()
             if _is_transpose(group):
-                continue  # a scalar's transpose is itself (shapes: the claims language)
+                base = self.transpose(base, token.pos)
+                continue
             exponent = self.sub_parse(group, token)
             base = _bin(base, ast.Pow(), exponent)
         return base
@@ -515,6 +669,9 @@ class Parser:
         macro = None if self.index_mode or is_index else self.macro(atom)
         if macro is not None:
             return self.power_of_atom(macro, atom)
+        declared = None if self.index_mode or is_index else self.declared_name(atom)
+        if declared is not None:
+            return self.power_of_atom(ast.Name(declared, ast.Load()), atom)
         if atom.base == "e" and "e" not in self.settings.symbols and atom.sub is None:
             if atom.sup is not None:
                 return _exp_of(self.sub_parse(atom.sup, Token("char", "e", atom.pos)))
@@ -525,6 +682,9 @@ class Parser:
         indices, suffix = self.indices(atom)
         name = atom.base + (f"_{suffix}" if suffix else "")
         if layer is not None and not indices and self.settings.network:
+            if atom.base.lower() in ("a", "z", "w") and not suffix:  # Z^{[l]}: the vector
+                atom.sup = rest_sup
+                return self.power_of_atom(family(atom.base.lower(), layer), atom)
             raise self.fail(
                 f"{name}^[...] has a layer but no neuron index: a vector or a matrix, which "
                 "needs shapes (matrices are read with shapes, which claims do not declare yet)",
@@ -539,7 +699,9 @@ class Parser:
         return self.power_of_atom(node, atom)
 
     def power_of_atom(self, node: ast.expr, atom: _Atom) -> ast.expr:
-        if atom.sup is not None and not _is_transpose(atom.sup):
+        if atom.sup is not None and _is_transpose(atom.sup):
+            node = self.transpose(node, atom.pos)
+        elif atom.sup is not None:
             node = _bin(node, ast.Pow(), self.sub_parse(atom.sup, Token("sym", "^", atom.pos)))
         if self.is_("(") and self.tuple_ahead():
             self.skip_arguments()  # s_{z_i}(z_1, ..., z_n): the variables a name is a function of
@@ -672,6 +834,8 @@ class Parser:
         if sub is None:
             return [], ""
         known = self.settings.indices | set(self.bound)
+        if self.settings.network:
+            known |= {"n"}  # the number of layers: a_n is neuron n
         letters = [t for t in sub if t.kind == "char"]
         if all(t.kind == "num" for t in sub) and len(sub) == 1:
             return [ast.Constant(int(float(sub[0].text)))], ""
@@ -747,6 +911,12 @@ class Parser:
         if len(args) != 1 or primes > 2:
             raise self.fail(f"{at.text}' takes one argument (and at most two primes)", at)
         arg = args[0]
+        if self.ranks() is not None:  # a file with [symbols]: sigmoid'(z), elementwise
+            from derive.verify.declarations import FUNCTIONS as TENSOR_FUNCTIONS
+
+            if primes != 1 or f"{target}__prime" not in TENSOR_FUNCTIONS:
+                raise self.fail(f"{at.text}' is not a derivative the tensor language has", at)
+            return _call(f"{target}__prime", arg)
         if isinstance(arg, ast.Name):
             inner = _apply(target, [arg], at.pos)
             return _call("Derivative", inner, *[arg] * primes)
@@ -803,7 +973,37 @@ class Parser:
             body = self.term()
         return self.differentiate(body, variable)
 
+    def declared_name(self, atom: _Atom) -> str | None:
+        """In a file with [symbols], the declared name an atom spells: W_1, W^{[1]}, W^{(1)} and
+        W1 are W1 when W1 is declared; x is x. The atom keeps what is left of its superscript."""
+        ranks = self.ranks()
+        if ranks is None:
+            return None
+        sub = "".join(t.text for t in atom.sub) if atom.sub is not None else ""
+        sup = [t.text for t in atom.sup] if atom.sup is not None else []
+        layer, rest = "", atom.sup
+        if len(sup) >= 3 and (sup[0], sup[2]) in (("[", "]"), ("(", ")")) and sup[1].isdigit():
+            layer, rest = sup[1], (atom.sup or [])[3:] or None  # W^{(1)T}: T is left
+        for name, used_sup in ((atom.base + sub + layer, bool(layer)), (atom.base + sub, False)):
+            if name in ranks and re.fullmatch(r"[A-Za-z_0-9]+", name):
+                if used_sup:
+                    atom.sup = rest
+                return name
+        return None
+
     def differentiate(self, body: ast.expr, variable: ast.expr) -> ast.expr:
+        ranks = self.ranks()
+        if ranks is not None:  # a file with [symbols]: grad of a scalar, jacobian of a vector
+            if not isinstance(variable, ast.Name):
+                raise LatexError(
+                    0,
+                    f"a derivative by {ast.unparse(variable)[:40]}: in a file with [symbols], "
+                    "differentiate by a declared or defined name",
+                )
+            body_rank = rank(body, ranks)
+            if body_rank is None:
+                raise LatexError(0, f"cannot tell the shape of {ast.unparse(body)[:40]}")
+            return _call("jacobian" if body_rank else "grad", body, variable)
         if isinstance(variable, ast.Name | ast.Subscript):
             return _call("Derivative", body, variable)
         dummy = self.dummy(body, variable)  # by a quantity: the chain rule through it
@@ -818,6 +1018,8 @@ class Parser:
 
     def check_defined(self, body: ast.expr, variable: ast.expr, at: Token) -> None:
         """d z / d x with z a bare name nothing defines would be 0 silently: refuse it."""
+        if self.ranks() is not None:
+            return  # a file with [symbols]: every name is declared or defined, or refused
         plain = isinstance(body, ast.Name) or (
             isinstance(body, ast.Subscript)
             and isinstance(body.value, ast.Name)
@@ -847,6 +1049,8 @@ class Parser:
         start = self.take()
         sub = self.group_tokens() if self.is_("_", "sym") and self.take() else None
         sup = self.group_tokens() if self.is_("^", "sym") and self.take() else None
+        if sub is None and sup is None and self.ranks() is not None and start.text == r"\sum":
+            return _call("sum", self.term())  # a file with [symbols]: the sum of the entries
         if sub is None:
             raise self.fail("a sum needs its index: \\sum_{i=1}^{n}", start)
         parts = _split_commas(sub)
@@ -867,15 +1071,28 @@ class Parser:
                 exclusions.append(self.sub_parse(part[2:], start, index=True))
             else:
                 raise self.fail("after the sum's index only 'j \\neq i' is read", start)
+        from_scheme = False  # \sum_m in a network claim: m's range is the neuron range
+        if (low is None) != (sup is None):
+            raise self.fail("a sum with one limit: write both (\\sum_{i=1}^{n})", start)
         if low is None or sup is None:
-            if self.settings.sum_range is None or (low is None) != (sup is None):
-                raise self.fail("a sum without both limits: declare [latex] sum_range", start)
-            low, high = self.settings.sum_range
+            if self.settings.sum_range is not None:
+                low, high = self.settings.sum_range
+            elif self.settings.network:
+                from_scheme, low, high = True, _num(0), _num(0)
+            else:
+                raise self.fail(
+                    "a sum without limits: write them, or declare [latex] sum_range", start
+                )
         else:
             high = self.sub_parse(sup, start, index=True)
         self.bound.append(index)
         body = self.term()
         self.bound.pop()
+        if from_scheme:
+            try:
+                low, high = neuron_range(body, index)
+            except SchemeError as exc:
+                raise self.fail(str(exc), start) from None
         for other in exclusions:
             keep = _bin(
                 _num(1), ast.Sub(), _call("KroneckerDelta", ast.Name(index, ast.Load()), other)
@@ -948,9 +1165,36 @@ class Parser:
         self.at = after
         if name == "cases":
             return self.cases(token)
-        if name in ("pmatrix", "bmatrix", "matrix", "vmatrix", "Bmatrix", "array"):
-            raise self.fail("matrices are read with shapes, which claims do not declare yet", token)
+        if name in ("pmatrix", "bmatrix", "matrix", "Bmatrix"):
+            return self.matrix(token)
         raise self.fail(f"the environment {name} is not read", token)
+
+    def matrix(self, token: Token) -> ast.expr:
+        """A matrix or column vector of a layer's names, with \\dots elisions: its pattern."""
+        self.nested()
+        grid: list[list[ast.expr | None]] = [[]]
+        while not self.is_(r"\end", "cmd"):
+            if self.peek().kind == "end":
+                raise self.fail("this matrix is never closed (\\end{pmatrix})", token)
+            if self.peek().kind == "cmd" and self.peek().text in _ELISIONS:
+                self.take()
+                grid[-1].append(None)
+            else:
+                grid[-1].append(self.expression())
+            if self.is_("&", "sym"):
+                self.take()
+            elif self.peek().kind == "brk":
+                self.take()
+                if not self.is_(r"\end", "cmd"):
+                    grid.append([])
+            elif not self.is_(r"\end", "cmd"):
+                raise self.fail("expected &, \\\\ or \\end{...} in a matrix")
+        _, self.at = _environment_name(self.tokens, self.at)
+        self.depth -= 1
+        try:
+            return pattern(grid, self.settings.network)
+        except SchemeError as exc:
+            raise self.fail(str(exc), token) from None
 
     def cases(self, token: Token) -> ast.expr:
         self.nested()
@@ -1108,3 +1352,41 @@ def _split_commas(tokens: list[Token]) -> list[list[Token]]:
         else:
             parts[-1].append(token)
     return parts
+
+
+def _descent_step(
+    parameter: ast.expr, update: ast.expr, indices: frozenset[str]
+) -> ast.expr | None:
+    """g in `parameter - rate * g` (or `g * rate`), the rate a name used nowhere else."""
+    if not (isinstance(update, ast.BinOp) and isinstance(update.op, ast.Sub)):
+        return None
+    if ast.dump(update.left) != ast.dump(parameter):
+        return None
+    factors: list[ast.expr] = []
+    todo = [update.right]
+    while todo:
+        node = todo.pop(0)
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
+            todo[:0] = [node.left, node.right]
+        else:
+            factors.append(node)
+    for rate in (factors[0], factors[-1]) if len(factors) > 1 else ():
+        rest = [f for f in factors if f is not rate]
+        others = set().union(indices, _names(parameter), *(_names(f) for f in rest))
+        if isinstance(rate, ast.Name) and rate.id not in others:
+            step = rest[0]
+            for factor in rest[1:]:
+                step = _bin(step, ast.Mult(), factor)
+            return step
+    return None
+
+
+def _is_row(node: ast.expr, ranks: dict[str, int]) -> bool:
+    """A row vector: a transposed vector, or a row times a matrix (x^T W)."""
+    if isinstance(node, ast.Attribute):
+        return rank(node.value, ranks) == 1
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.MatMult):
+        return _is_row(node.left, ranks) and rank(node.right, ranks) == 2
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult | ast.Div):
+        return _is_row(node.left, ranks) or _is_row(node.right, ranks)
+    return isinstance(node, ast.UnaryOp) and _is_row(node.operand, ranks)

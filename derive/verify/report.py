@@ -109,13 +109,13 @@ def _escaped(result: Result, caret_lines: bool) -> Result:
         example = {key: _escape_any(value) for key, value in example.items()}
     texts = {
         name: escape(value)
-        for name in ("id", "statement", "source", "latex", "condition", "corrected", "tried")
+        for name in ("id", "statement", "source", "latex", "corrected", "tried")
         if isinstance(value := getattr(result, name), str)
     }
-    refusal = result.verdict == "fails" and example is None and result.condition is not None
-    if caret_lines and refusal:
-        assert result.condition is not None
-        texts["condition"] = "\n".join(escape(line) for line in result.condition.split("\n"))
+    if result.condition is not None:
+        refusal = result.verdict == "fails" and example is None  # a LaTeX error: text and caret
+        lines = result.condition.split("\n") if caret_lines and refusal else [result.condition]
+        texts["condition"] = "\n".join(escape(line) for line in lines)
     for name in ("corrected", "tried", "condition"):  # a report stays readable: json has it all
         text = texts.get(name)
         if text is not None and len(text) > MAX_SHOWN:
