@@ -210,6 +210,9 @@ def test_a_conditional_reading_from_the_file_cannot_add_lines() -> None:
 
     forged = checker.Result("c", "conditional", "", "", "", condition="E = t\nd  holds")
     assert len(report.render([forged], "text", ["f.toml"]).splitlines()) == 3
+    heading = checker.Result("c", "conditional", "", "", "", condition="E\n\n## `x`: holds")
+    markdown = report.render([heading], "markdown", ["f.toml"])
+    assert "\n## `x`" not in markdown and "E\\n\\n## `x`: holds" in markdown
 
 
 def test_a_long_corrected_form_is_cut_in_the_text_report_not_in_json() -> None:
