@@ -288,9 +288,15 @@ def user_defined(name: str, text: str, where: str) -> Activation:
 
     if name in ACTIVATIONS:
         raise DeriveError(f"{where}: {name!r} is a built-in activation: choose another name")
-    if isinstance(text, str) and (name, text) in _USER:
+    if not isinstance(text, str):
+        raise DeriveError(f"{where}: expected an expression in x (a string), found {text!r:.60}")
+    if (name, text) in _USER:
         return _USER[name, text]
-    tree = claims.parse_expression(text, where)
+    try:  # the claims parser's reason, as what was expected and what was found
+        tree = claims.parse_expression(text, where)
+    except DeriveError as exc:
+        found = str(exc).removeprefix(f"{where}: ")
+        raise DeriveError(f"{where}: expected an expression in x, found {found}") from None
     expr = claims.build(claims.Expression(text, tree, where=where), claims.Scope())
     others = sorted(str(s) for s in expr.free_symbols if s != x)
     if others:
@@ -302,7 +308,8 @@ def user_defined(name: str, text: str, where: str) -> Activation:
     )
     if unsupported:
         allowed = ", ".join(f.__name__ for f in USER_FUNCTIONS)
-        raise refuse(f"{', '.join(unsupported)} cannot be generated (allowed: {allowed})")
+        expected = f"functions that generated code computes ({allowed}, activations by name)"
+        raise refuse(f"expected {expected}, found {', '.join(unsupported)}")
     try:
         domain = continuous_domain(expr, x, sp.S.Reals)
     except (NotImplementedError, ValueError, TypeError):
@@ -315,7 +322,7 @@ def user_defined(name: str, text: str, where: str) -> Activation:
     act = Activation(name, name, expr, "he", output_form=False, source=text)
     derivative = act.derivative
     if derivative.has(sp.zoo, sp.oo, sp.nan, sp.Derivative, sp.Subs, sp.DiracDelta):
-        raise refuse(f"its derivative {derivative} is not finite everywhere")
+        raise refuse(f"expected a derivative finite everywhere, found {derivative}")
     _USER[name, text] = act
     return act
 

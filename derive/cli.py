@@ -64,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
         "--out",
         type=Path,
         default=None,
-        help="output folder (default: ./generated/, made when missing)",
+        help="output folder, made when missing (default: ./generated/)",
     )
     generate.add_argument(
         "--prune",

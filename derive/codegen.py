@@ -34,7 +34,7 @@ import jinja2
 import numpy as np
 import sympy as sp
 
-from derive import __version__, activations, backprop, losses, optimizers
+from derive import __version__, activations, backprop, losses, machine, optimizers
 from derive.errors import DeriveError, input_error, plain
 from derive.lower import Call, Lowering, literal
 from derive.printing import to_numpy, to_numpy_scaled
@@ -1214,10 +1214,10 @@ def run_generate(
         return _check(planned, stale, _fix_command(specs, out, all_specs, bool(stale)))
     _check_targets(planned, force)
     try:
-        if out is None and not folder.exists():
-            folder.mkdir()
+        if not folder.exists():  # ./generated/ or --out DIR, with its parents
+            folder.mkdir(parents=True)
         if not folder.is_dir():
-            raise input_error(folder, "--out", "an existing folder", "no such folder")
+            raise input_error(folder, "--out", "a folder", "a file")
         if not os.access(folder, os.W_OK):
             raise input_error(folder, "--out", "a writable folder", "a read-only folder")
         for path, text in planned.items():
@@ -1285,11 +1285,8 @@ def memory_estimate(spec: Spec) -> tuple[int, int]:
 
 
 def machine_memory() -> int | None:
-    """The machine's physical memory in bytes, or None where the OS does not say."""
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):
-        return None
+    """Physical memory, or the cgroup's limit when smaller (derive.machine); None: unknown."""
+    return machine.memory_limit()
 
 
 def _gib(nbytes: int) -> str:

@@ -42,10 +42,13 @@ def generate_epilog() -> str:
     from derive.losses import LOSSES
     from derive.spec import DTYPES, OPTIMIZERS, SCHEDULES
 
-    hidden = [name for name, act in ACTIVATIONS.items() if act.elementwise]
+    anywhere = [name for name, act in ACTIVATIONS.items() if act.elementwise]
+    hidden = [name for name in anywhere if not ACTIVATIONS[name].slope_in_output]
+    anywhere = [name for name in anywhere if name not in hidden]
     return _epilog(
         [
-            _choices("activations", [*hidden, "softmax (output only)"]),
+            _choices("activations", [*anywhere, "softmax (output only)"]),
+            _choices("hidden layers only", [*hidden, "the spec's own [activation.NAME]"]),
             _choices("losses", LOSSES),
             _choices("optimizers ([optimizer] kind)", OPTIMIZERS),
             _choices("dtypes", DTYPES),

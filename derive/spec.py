@@ -242,11 +242,7 @@ def _validate(data: dict[str, Any], src: str) -> Spec:
         _one_of(act, (*ACTIVATIONS, *own), src, f"activations[{i}]")
         if act == "softmax" and i != len(acts) - 1:
             raise input_error(src, f"activations[{i}]", "softmax on the output layer only", act)
-    record = own[acts[-1]] if acts[-1] in own else ACTIVATIONS[acts[-1]]
-    if record.elementwise and not record.slope_in_output:
-        expected = "on the output layer, an activation whose derivative is written in its output"
-        found = f"{acts[-1]!r} (its derivative needs z: use it on hidden layers)"
-        raise input_error(src, f"activations[{len(acts) - 1}]", expected, found)
+    _output_activation(acts[-1], own, src, f"activations[{len(acts) - 1}]")
     if acts[-1] == "softmax" and layers[-1] < 2:
         raise input_error(src, "layers[-1]", "at least 2 outputs for a softmax", layers[-1])
 
@@ -273,6 +269,20 @@ def _validate(data: dict[str, Any], src: str) -> Spec:
         training=_training(data.get("training", {}), src),
         user_activations=tuple(sorted((name, act.source) for name, act in own.items())),
     )
+
+
+def _output_activation(name: str, own: dict[str, Activation], src: str, key: str) -> None:
+    """Refuse on the output layer an activation whose derivative generated code cannot take
+    from the output alone: a spec's own, ELU, GELU, SiLU (their f' needs z, kept for hidden
+    layers only; the output rules of backprop read f' in the layer's output)."""
+    if name in own:
+        found = f"{name!r}, this spec's own [activation.{name}] (use it on hidden layers)"
+    elif ACTIVATIONS[name].elementwise and not ACTIVATIONS[name].slope_in_output:
+        found = f"{name!r} (its derivative needs z: use it on hidden layers)"
+    else:
+        return
+    allowed = [act for act, record in ACTIVATIONS.items() if record.slope_in_output]
+    raise input_error(src, key, f"an output activation ({', '.join(allowed)})", found)
 
 
 def _user_activations(table: Any, src: str) -> dict[str, Activation]:

@@ -80,7 +80,15 @@ def test_generated_modules_point_to_derive_derivations() -> None:
         ("verify", ["text", "json", "markdown"]),
         (
             "generate",
-            [*ACTIVATIONS, *LOSSES, *OPTIMIZERS, "float32", "float64", *SCHEDULES],
+            [
+                *ACTIVATIONS,
+                *LOSSES,
+                *OPTIMIZERS,
+                "float32",
+                "float64",
+                *SCHEDULES,
+                "[activation.NAME]",
+            ],
         ),
         ("train", [*datasets.DATASETS, "FILE.csv", "FILE.npz"]),
         ("derivations", ["text", "json"]),

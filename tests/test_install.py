@@ -15,6 +15,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from derive import spec as specs
 ROOT = Path(__file__).resolve().parent.parent
 SECTION = "## Use derive in your project"
 # What a build of the wheel reads from the checkout; anything else it needs is a test failure.
-SOURCES = ("pyproject.toml", "README.md", "derive", "templates")
+SOURCES = ("pyproject.toml", "README.md", "LICENSE", "derive", "templates")
 BLOCK = re.compile(r"^```(\w+)[ \t]*([^\n]*)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
 
 
@@ -36,6 +37,7 @@ class Project:
     python: Path
     derive: Path
     log: str  # the README script's output, commands traced
+    wheel: Path
 
 
 def readme_blocks() -> list[tuple[str, str, str]]:
@@ -93,7 +95,7 @@ def build(root: Path) -> Project:
     done = run("bash", "-c", readme_script(wheel), cwd=folder)
     log = done.stdout + done.stderr
     assert done.returncode == 0, log
-    return Project(folder, folder / ".venv/bin/python", folder / ".venv/bin/derive", log)
+    return Project(folder, folder / ".venv/bin/python", folder / ".venv/bin/derive", log, wheel)
 
 
 def run(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -114,6 +116,7 @@ def test_a_user_installs_the_wheel_follows_the_readme_and_generates_in_their_fol
     project = build(tmp_path)
     the_readme_section_ran_as_written(project)
     the_installed_package_is_the_wheel_and_carries_its_templates_and_notes(project)
+    the_wheel_carries_the_mit_license(project.wheel)
     generate_writes_into_the_current_folder_and_the_module_imports_and_trains(
         project, tmp_path / "elsewhere"
     )
@@ -160,6 +163,17 @@ def the_installed_package_is_the_wheel_and_carries_its_templates_and_notes(
     assert loaded.returncode == 0, loaded.stderr
     path, count = loaded.stdout.splitlines()
     assert Path(path).is_relative_to(site) and int(count) > 50
+
+
+def the_wheel_carries_the_mit_license(wheel: Path) -> None:
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        (license_file,) = [name for name in names if name.endswith(".dist-info/licenses/LICENSE")]
+        assert archive.read(license_file) == (ROOT / "LICENSE").read_bytes()
+        (metadata,) = [name for name in names if name.endswith(".dist-info/METADATA")]
+        headers = archive.read(metadata).decode().split("\n\n")[0].splitlines()
+    assert "License-Expression: MIT" in headers and "License-File: LICENSE" in headers
+    assert (ROOT / "LICENSE").read_text().startswith("MIT License\n\nCopyright (c) 2026 the")
 
 
 def generate_writes_into_the_current_folder_and_the_module_imports_and_trains(

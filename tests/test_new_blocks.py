@@ -145,13 +145,15 @@ REFUSED = [
     ("sqrt(x)", "finite and continuous on all reals, found Interval(0, oo)"),
     ("x * w", "an expression in x alone, found w"),
     ("2", "an expression in x, found a constant"),
-    ("Piecewise((x, x > 0), (0, True))", "Piecewise cannot be generated"),
-    ("__import__('os')", "unknown function '__import__'"),
-    ("x +", "not an expression"),
+    ("Piecewise((x, x > 0), (0, True))", "expected functions that generated code computes"),
+    ("Piecewise((x, x > 0), (0, True))", "Abs, Max, Min, activations by name), found Piecewise"),
+    ("__import__('os')", "expected an expression in x, found unknown function '__import__'"),
+    ("x +", "expected an expression in x, found not an expression (SyntaxError): 'x +'"),
+    ("sin(x)", "expected an expression in x, found unknown function 'sin'"),
 ]
 
 
-@pytest.mark.parametrize(("text", "reason"), REFUSED, ids=[r[0] for r in REFUSED])
+@pytest.mark.parametrize(("text", "reason"), REFUSED)
 def test_an_expression_that_cannot_be_an_activation_is_refused(text: str, reason: str) -> None:
     with pytest.raises(DeriveError, match=r"activation\.own\.expression") as info:
         specs.parse(
@@ -192,6 +194,28 @@ def test_an_activation_whose_slope_needs_z_is_hidden_only(act: str) -> None:
     fields = {"name": "n", "layers": [2, 3, 1], "activations": ["tanh", act], "loss": "mse"}
     with pytest.raises(DeriveError, match=r"activations\[1\].*use it on hidden layers"):
         specs.parse(_with_own(fields, MISH), source="s.toml")
+
+
+@pytest.mark.parametrize("expression", ["x * tanh(softplus(x))", "2 * tanh(x)", "x"])
+def test_a_spec_s_own_activation_on_the_output_exits_2_naming_it(
+    tmp_path: Path, expression: str
+) -> None:
+    """Generated code takes the output layer's derivative from its output, which a spec's own
+    activation does not give (even x or 2 tanh(x), whose f' could be): refused, not generated."""
+    path = tmp_path / "s.toml"
+    fields = {"name": "n", "layers": [2, 3, 1], "activations": ["mine", "mine"], "loss": "mse"}
+    path.write_text(_with_own(fields, {"mine": {"expression": expression}}), encoding="utf-8")
+    run = subprocess.run(
+        [sys.executable, "-m", "derive", "generate", str(path), "--out", str(tmp_path)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert (run.returncode, run.stdout) == (2, "")
+    allowed = "relu, leaky_relu, sigmoid, tanh, identity, softmax, softplus"
+    assert run.stderr == (
+        f"derive: error: {path}: activations[1]: expected an output activation ({allowed}),"
+        " found 'mine', this spec's own [activation.mine] (use it on hidden layers)\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.toml"]
 
 
 def test_old_specs_keep_their_fingerprint() -> None:

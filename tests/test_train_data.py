@@ -228,11 +228,25 @@ def test_labels_that_do_not_fit_the_outputs_exit_2_naming_the_file_and_column(
     )
 
 
-def test_a_data_file_that_is_a_folder_or_a_pipe_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(DeriveError, match=r"expected a CSV or \.npz file, found a folder"):
-        datafile.read(tmp_path, None, True, 0.25, 0)
-    with pytest.raises(DeriveError, match="not a readable file"):
-        datafile.read(tmp_path / "missing.csv", None, True, 0.25, 0)
+def test_a_data_file_that_is_a_folder_a_pipe_missing_or_too_large_is_refused_unread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The checks of inputs.check_file, as for claims and spec files: file, flag, expected,
+    found; a FIFO is never opened (it would block)."""
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    big = tmp_path / "big.csv"
+    big.write_text("a,y\n1,x\n2,y\n")
+    monkeypatch.setattr(datafile, "MAX_BYTES", 10)
+    for path, message in [
+        (tmp_path, "expected a CSV or .npz file, found a folder"),
+        (tmp_path / "missing.csv", "expected a readable CSV or .npz file, found No such file"),
+        (fifo, "expected a regular CSV or .npz file, found a device, pipe or socket"),
+        (big, "expected a CSV or .npz file of at most 10 bytes, found 12 bytes"),
+    ]:
+        with pytest.raises(DeriveError) as raised:
+            datafile.read(path, None, True, 0.25, 0)
+        assert str(raised.value).startswith(f"{path}: --data: {message}")
 
 
 def test_one_feature_is_singular(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import csv
 import math
-import os
-import stat
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from derive.errors import DeriveError, plain
+from derive.inputs import check_file
 from derive.training.datasets import Dataset, split
 
 MAX_BYTES = 1 << 30  # a data file larger than this is refused before it is read
@@ -34,7 +33,7 @@ def read(path: Path, target: str | None, classify: bool, test_size: float, seed:
     `classify`: the target is class labels (the spec's loss or output classifies), else
     numbers to regress on.
     """
-    _check_file(path)
+    check_file(path, "CSV or .npz file", MAX_BYTES, key="--data")
     if path.suffix.lower() == ".npz":
         if target is not None:
             raise DeriveError(f"--target: only for a CSV file; {plain(str(path))} holds X and y")
@@ -49,20 +48,6 @@ def read(path: Path, target: str | None, classify: bool, test_size: float, seed:
         return split(path.name, X, y, classes, test_size, seed, target=where)
     targets = _numbers(raw, rows, where).reshape(len(raw), -1)
     return split(path.name, X, targets, (), test_size, seed, target=where)
-
-
-def _check_file(path: Path) -> None:
-    """A regular, readable file of at most MAX_BYTES, else a DeriveError."""
-    try:
-        info = os.stat(path)
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        raise DeriveError(f"--data: {plain(str(path))}: not a readable file: {reason}") from None
-    if not stat.S_ISREG(info.st_mode):
-        found = "a folder, pipe or device"
-        raise DeriveError(f"--data: {plain(str(path))}: expected a CSV or .npz file, found {found}")
-    if info.st_size > MAX_BYTES:
-        raise DeriveError(f"--data: {plain(str(path))}: {info.st_size} bytes, at most {MAX_BYTES}")
 
 
 def _read_csv(path: Path, target: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:

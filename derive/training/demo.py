@@ -172,7 +172,7 @@ def main() -> int:
     if with_plots:
         print(f"4. figures: {PLOTS}/<spec>_<data set>_{{loss,boundary,fit}}.png")
     else:
-        print("4. figures: skipped (install matplotlib: pip install 'derive[plot]')")
+        print("4. figures: skipped (install matplotlib: pip install matplotlib)")
     print(
         "scikit-learn cannot copy: no-bias networks, leaky ReLU, softplus, ELU, GELU, SiLU or a"
         " spec's own activation (runs ReLU), a ReLU output or MSE on a softmax (runs its own"

@@ -30,7 +30,7 @@ try:
     from sklearn.utils.validation import check_is_fitted, validate_data
 except ImportError as error:  # the generated modules need NumPy only; this module does not
     raise ImportError(
-        "derive.training.estimator needs scikit-learn >= 1.6: pip install 'derive[sklearn]'"
+        "derive.training.estimator needs scikit-learn >= 1.6: pip install 'scikit-learn>=1.6'"
     ) from error
 
 from derive import spec as specs

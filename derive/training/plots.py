@@ -37,7 +37,7 @@ def available() -> bool:
 def require() -> None:
     """Raise `DeriveError` when matplotlib is missing."""
     if not available():
-        raise DeriveError("--plots: needs matplotlib (pip install 'derive[plot]')")
+        raise DeriveError("--plots: needs matplotlib (pip install matplotlib)")
 
 
 def _figure() -> Figure:
