@@ -156,14 +156,8 @@ def test_bundled_notes_as_text(capsys: pytest.CaptureFixture[str]) -> None:
     ],
 )
 def test_a_latex_error_shows_its_line_with_a_caret_under_the_place(
-    latex: str,
-    message: str,
-    place: str,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+    latex: str, message: str, place: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("COLUMNS", "200")  # the message's row unwrapped: the caret's row follows
     text = f'[[claim]]\nid = "typo"\nlhs_latex = "{latex}"\nrhs = "1"\n'  # TOML decodes \u001b
     assert main(["verify", write(tmp_path, text)]) == 1
     rows = capsys.readouterr().out.splitlines()
