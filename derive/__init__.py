@@ -3,7 +3,7 @@
 Three layers, one way: the symbolic layer (`activations`, `losses`, `backprop`) defines
 every function once and obtains every derivative from `sympy.diff`; the checker
 (`claims`, `checker`, `report`) judges hand derivations against it; the generator
-(`spec`, `printing`, `lower`, `codegen`) prints the same expressions into NumPy modules.
+(`spec`, then the `codegen` package) prints the same expressions into NumPy modules.
 """
 
 import importlib.util

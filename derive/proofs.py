@@ -20,8 +20,8 @@ import mpmath
 import sympy as sp
 
 from derive import activations, backprop, losses
+from derive.activations import logistic_as_tanh, one_plus_exp
 from derive.backprop import output_delta, stable_bce_term
-from derive.printing import logistic_as_tanh, one_plus_exp
 from derive.symbols import matrix, n, p, t, vector, x, y
 
 # --- Proofs: the vectorized backward pass against sympy.diff of the total loss -----------------

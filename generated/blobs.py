@@ -48,6 +48,7 @@ LAYERS = (2, 16, 4)
 N_IN, N_OUT = 2, 4
 ACTIVATIONS = ("leaky_relu", "softmax")
 LOSS = "cross_entropy"
+TARGETS = "probabilities"  # how _as_targets checks Y: "probabilities", "binary" or "any" finite
 OPTIMIZER = "momentum"
 HYPERPARAMETERS = {"learning_rate": 0.05, "momentum": 0.9}
 DTYPE = numpy.dtype("float32")
@@ -157,7 +158,7 @@ def train_step(params, X, Y, state):
     X, Y, batch = _step_inputs(X, Y)
     try:  # the blocks held for these params and state
         fast = state["_fast"]
-        held = fast.held
+        held = fast.arrays
         if (
             fast.__class__ is not _Fast
             or params["W1"] is not held[0]
@@ -169,34 +170,34 @@ def train_step(params, X, Y, state):
             or state["v_W2"] is not held[6]
             or state["v_b2"] is not held[7]
         ):
-            held = None
+            fast = None
     except (KeyError, TypeError, AttributeError):  # none yet, or no dicts
-        held = None
-    if held is None:
-        fast, held = _prepare(params, state)
-    blocks = held[8]
-    Wb1, Wb1_T, v_Wb1 = blocks[0]
-    Wb2, W2, v_Wb2 = blocks[1]
-    copies = blocks[2]
+        fast = None
+    if fast is None:
+        fast = _prepare(params, state)
+    (Wb1, Wb1_T, v_Wb1), (Wb2, W2, v_Wb2) = fast.blocks
+    copies = fast.copies
     buffers = fast.buffers.get(batch)
     if buffers is None:
         buffers = fast.buffers[batch] = _workspace(batch)
-    xb, x0 = buffers[0]
-    a1, a1_T, d1, d1h, d1_T, s1, m1, gWb1 = buffers[1]
-    a2, targets, wide, cols, ones, d2, d2_T, gWb2 = buffers[2]
-    scale, plan = buffers[3]
+    (
+        (xb, x0),
+        (a1, a1_T, delta1, delta1_cut, delta1_T, slope1, mask1, grad_Wb1),
+        (a2, targets, wide, cols, ones, delta2, delta2_T, grad_Wb2),
+        (scale, plan),
+    ) = buffers
     if copies:  # arrays that are not views of blocks: copied in, and back at the end
         _copy_in(copies)
     threads = 0 if plan.library else _BLAS.enter(plan)
     try:
         copyto(x0, X)  # xb = [X | 1]
         dot(xb, Wb1_T, out=a1)  # [bp.dense]
-        # a1 = z1 * s1, s1 = leaky_relu'(z1), kept  # [def.leaky_relu] [act.leaky_relu]
-        greater(a1, ZERO, out=m1)
-        copyto(s1, m1)
-        multiply(s1, K_99_100, out=s1)
-        add(s1, K_1_100, out=s1)
-        multiply(a1, s1, out=a1)
+        # a1 = z1 * slope1, slope1 = leaky_relu'(z1), kept  # [def.leaky_relu] [act.leaky_relu]
+        greater(a1, ZERO, out=mask1)
+        copyto(slope1, mask1)
+        multiply(slope1, K_99_100, out=slope1)
+        add(slope1, K_1_100, out=slope1)
+        multiply(a1, slope1, out=a1)
         dot(Wb2, a1_T, out=a2)  # [bp.dense]
         copyto(targets, Y.T)
         maximum.reduce(a2, axis=0, out=cols)  # [bp.stable_softmax]
@@ -211,22 +212,22 @@ def train_step(params, X, Y, state):
         loss = (loss + float(vdot(cols, ones))) / batch  # vdot: a cheap sum
         if not math.isfinite(loss):
             _refuse(loss, X, Y)  # before any parameter changes
-        # d2 = scale * (a2 - targets)  # [bp.softmax_ce]
-        subtract(a2, targets, out=d2)
-        multiply(d2, scale, out=d2)
+        # delta2 = scale * (a2 - targets)  # [bp.softmax_ce]
+        subtract(a2, targets, out=delta2)
+        multiply(delta2, scale, out=delta2)
         # layer 2, as the notes' Steps: gradients, propagate, update
-        dot(d2, a1, out=gWb2)  # [bp.grad_w] [bp.grad_b]
-        matmul(d2_T, W2, out=d1h)  # [bp.hidden]
+        dot(delta2, a1, out=grad_Wb2)  # [bp.grad_w] [bp.grad_b]
+        matmul(delta2_T, W2, out=delta1_cut)  # [bp.hidden]
         # [opt.momentum]
         multiply(v_Wb2, MOMENTUM, out=v_Wb2)
-        add(v_Wb2, gWb2, out=v_Wb2)
+        add(v_Wb2, grad_Wb2, out=v_Wb2)
         subtract(Wb2, v_Wb2, out=Wb2)
-        multiply(d1, s1, out=d1)  # [bp.hidden] [act.leaky_relu]
+        multiply(delta1, slope1, out=delta1)  # [bp.hidden] [act.leaky_relu]
         # layer 1, as the notes' Steps: gradients, propagate, update
-        dot(d1_T, xb, out=gWb1)  # [bp.grad_w] [bp.grad_b]
+        dot(delta1_T, xb, out=grad_Wb1)  # [bp.grad_w] [bp.grad_b]
         # [opt.momentum]
         multiply(v_Wb1, MOMENTUM, out=v_Wb1)
-        add(v_Wb1, gWb1, out=v_Wb1)
+        add(v_Wb1, grad_Wb1, out=v_Wb1)
         subtract(Wb1, v_Wb1, out=Wb1)
         if copies:
             _copy_out(copies)
@@ -237,32 +238,54 @@ def train_step(params, X, Y, state):
 
 
 def _workspace(batch):
-    """The buffers of one training step for `batch` samples, made once and reused."""
+    """The buffers of one training step for `batch` samples, made once and reused:
+
+    xb          the input with its column of ones, [X | 1]
+    x0          the input's part of xb
+    a1          z1, then a1 = leaky_relu(z1)
+    a1_T        a1 transposed
+    delta1      the error dloss/dz1
+    delta1_cut  delta1 without the ones column
+    delta1_T    delta1 transposed
+    slope1      leaky_relu'(z1), kept from the forward pass
+    mask1       a step of z1 as booleans
+    grad_Wb1    the gradient of Wb1 (then its update)
+    a2          z2, then the softmax output, a sample a column
+    targets     the targets, transposed
+    wide        a column's max or sum, spread over its rows
+    cols        a max or sum per sample
+    ones        ones, to sum by a dot product
+    delta2      the error dloss/dz2
+    delta2_T    delta2 transposed
+    grad_Wb2    the gradient of Wb2 (then its update)
+    scale       the output error's factor, over the batch
+    plan        the BLAS threads of this batch size
+    """
     _check_memory(batch * BATCH_BYTES_PER_SAMPLE, f"the buffers of a batch of {batch}")
     xb = numpy.ones((batch, 3), DTYPE)
     x0 = xb[:, :2]  # X goes here: xb = [X | 1]
     a1 = numpy.empty((batch, 17), DTYPE)
     a1_T = a1.T
-    d1 = numpy.zeros((batch, 17), DTYPE)
-    d1h = d1[:, :16]  # all but the ones column
-    d1_T = d1.T
-    s1 = numpy.empty((batch, 17), DTYPE)
-    m1 = numpy.empty((batch, 17), bool)
-    gWb1 = numpy.empty((17, 3), DTYPE)
+    delta1 = numpy.zeros((batch, 17), DTYPE)
+    delta1_cut = delta1[:, :16]  # all but the ones column
+    delta1_T = delta1.T
+    slope1 = numpy.empty((batch, 17), DTYPE)
+    mask1 = numpy.empty((batch, 17), bool)
+    grad_Wb1 = numpy.empty((17, 3), DTYPE)
     a2 = numpy.empty((4, batch), DTYPE)
     targets = numpy.empty((4, batch), DTYPE)
     wide = numpy.empty((4, batch), DTYPE)
     cols = numpy.empty(batch, DTYPE)
     ones = numpy.ones(batch, DTYPE)
-    d2 = numpy.empty((4, batch), DTYPE)
-    d2_T = d2.T
-    gWb2 = numpy.empty((4, 17), DTYPE)
+    delta2 = numpy.empty((4, batch), DTYPE)
+    delta2_T = delta2.T
+    grad_Wb2 = numpy.empty((4, 17), DTYPE)
     scale = numpy.array(0.05 / batch, DTYPE)
     plan = _Plan(batch)  # the BLAS threads of this batch size
     return (
         (xb, x0),
-        (a1, a1_T, d1, d1h, d1_T, s1, m1, gWb1),
-        (a2, targets, wide, cols, ones, d2, d2_T, gWb2),
+        (a1, a1_T, delta1, delta1_cut, delta1_T, slope1, mask1, grad_Wb1),
+        (a2, targets, wide, cols, ones, delta2, delta2_T, grad_Wb2),
         (scale, plan),
     )
 
@@ -277,19 +300,21 @@ def _hold(params, state):
     Wb2 = _block(params, "", 2, copies)
     v_Wb2 = _block(state, "v_", 2, copies)
     return (
-        params["W1"],
-        params["b1"],
-        params["W2"],
-        params["b2"],
-        state["v_W1"],
-        state["v_b1"],
-        state["v_W2"],
-        state["v_b2"],
-        (
+        (  # the arrays the blocks stand for, in the order train_step tests them
+            params["W1"],
+            params["b1"],
+            params["W2"],
+            params["b2"],
+            state["v_W1"],
+            state["v_b1"],
+            state["v_W2"],
+            state["v_b2"],
+        ),
+        (  # per layer: its block, views of it, the optimizer's blocks
             (Wb1, Wb1.T, v_Wb1),
             (Wb2, Wb2[:4, :16], v_Wb2),
-            tuple(copies),
         ),
+        tuple(copies),
     )
 
 
@@ -849,7 +874,7 @@ def _finite(array, name):
 
 
 def _as_targets(Y, batch, name="Y"):
-    """Targets as a (batch, N_OUT) array of DTYPE, checked as LOSS needs them; ValueError
+    """Targets as a (batch, N_OUT) array of DTYPE, checked as TARGETS says; ValueError
     otherwise. A softmax output takes class labels too, (batch,) integers; one output
     takes (batch,) values."""
     try:
@@ -876,13 +901,13 @@ def _as_targets(Y, batch, name="Y"):
         expected = f"({batch},) or ({batch}, {N_OUT})" if softmax else f"({batch}, {N_OUT})"
         raise ValueError(f"{name}: expected shape {expected}, found {array.shape}")
     array = _finite(_converted(array, name), name)
-    if LOSS == "cross_entropy":
+    if TARGETS == "probabilities":
         sums = array.sum(axis=1)
         if (array < 0).any() or not numpy.allclose(sums, 1, atol=1e-3):
             found = f"values {array.min()}..{array.max()}, row sums {sums.min()}..{sums.max()}"
             raise ValueError(f"{name}: expected rows of probabilities summing to 1, found {found}")
         return array / sums[:, None]  # exactly 1, as the fused gradient s - t assumes
-    if LOSS == "binary_cross_entropy" and ((array < 0).any() or (array > 1).any()):
+    if TARGETS == "binary" and ((array < 0).any() or (array > 1).any()):
         found = f"{array.min()}..{array.max()}"
         raise ValueError(f"{name}: expected labels or probabilities in [0, 1], found {found}")
     return array  # else any finite targets (a softmax's JVP gradient needs no sum of 1)
@@ -1000,14 +1025,17 @@ def _block(arrays, prefix, layer, copies):
 
 
 class _Fast:
-    """The fast path's blocks (`held`, from _hold) and buffers per batch size, kept in the
-    optimizer state as state["_fast"]. A deep copy or a pickle of it is empty: a copied view
-    would be an array of its own, no longer the block the step updates."""
+    """What the fast path keeps in the optimizer state as state["_fast"]: from _hold, the
+    arrays of params and state it was made for (`arrays`, tested by identity each step),
+    their blocks and views per layer (`blocks`) and what to copy each step (`copies`); the
+    buffers per batch size (`buffers`, from _workspace). A deep copy or a pickle of it is
+    empty: a copied view would be an array of its own, no longer the block the step updates."""
 
-    __slots__ = ("buffers", "held")
+    __slots__ = ("arrays", "blocks", "buffers", "copies")
 
     def __init__(self):
-        self.held, self.buffers = None, {}
+        self.arrays = self.blocks = self.copies = None
+        self.buffers = {}
 
     def __reduce__(self):
         return (_Fast, ())
@@ -1047,8 +1075,8 @@ def _prepare(params, state):
     fast = state.get("_fast")
     if fast.__class__ is not _Fast:  # new, or made by another module
         fast = state["_fast"] = _Fast()
-    fast.held = _hold(params, state)
-    return fast, fast.held
+    fast.arrays, fast.blocks, fast.copies = _hold(params, state)
+    return fast
 
 
 class _Plan:

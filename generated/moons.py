@@ -50,6 +50,7 @@ LAYERS = (2, 64, 64, 2)
 N_IN, N_OUT = 2, 2
 ACTIVATIONS = ("relu", "relu", "softmax")
 LOSS = "cross_entropy"
+TARGETS = "probabilities"  # how _as_targets checks Y: "probabilities", "binary" or "any" finite
 OPTIMIZER = "adam"
 HYPERPARAMETERS = {"beta1": 0.9, "beta2": 0.999, "epsilon": 1e-08, "learning_rate": 0.01}
 DTYPE = numpy.dtype("float32")
@@ -172,7 +173,7 @@ def train_step(params, X, Y, state):
     X, Y, batch = _step_inputs(X, Y)
     try:  # the blocks held for these params and state
         fast = state["_fast"]
-        held = fast.held
+        held = fast.arrays
         if (
             fast.__class__ is not _Fast
             or params["W1"] is not held[0]
@@ -194,24 +195,27 @@ def train_step(params, X, Y, state):
             or state["v_W3"] is not held[16]
             or state["v_b3"] is not held[17]
         ):
-            held = None
+            fast = None
     except (KeyError, TypeError, AttributeError):  # none yet, or no dicts
-        held = None
-    if held is None:
-        fast, held = _prepare(params, state)
-    blocks = held[18]
-    Wb1, Wb1_T, m_Wb1, v_Wb1 = blocks[0]
-    Wb2, W2, Wb2_T, m_Wb2, v_Wb2 = blocks[1]
-    Wb3, W3, m_Wb3, v_Wb3 = blocks[2]
-    copies = blocks[3]
+        fast = None
+    if fast is None:
+        fast = _prepare(params, state)
+    (
+        (Wb1, Wb1_T, m_Wb1, v_Wb1),
+        (Wb2, W2, Wb2_T, m_Wb2, v_Wb2),
+        (Wb3, W3, m_Wb3, v_Wb3),
+    ) = fast.blocks
+    copies = fast.copies
     buffers = fast.buffers.get(batch)
     if buffers is None:
         buffers = fast.buffers[batch] = _workspace(batch)
-    xb, x0 = buffers[0]
-    a1, d1, d1h, d1_T, s1, m1, gWb1, tWb1 = buffers[1]
-    a2, a2_T, d2, d2h, d2_T, s2, m2, gWb2, tWb2 = buffers[2]
-    a3, targets, wide, cols, ones, d3, d3_T, gWb3, tWb3 = buffers[3]
-    scale, plan = buffers[4]
+    (
+        (xb, x0),
+        (a1, delta1, delta1_cut, delta1_T, slope1, mask1, grad_Wb1, tmp_Wb1),
+        (a2, a2_T, delta2, delta2_cut, delta2_T, slope2, mask2, grad_Wb2, tmp_Wb2),
+        (a3, targets, wide, cols, ones, delta3, delta3_T, grad_Wb3, tmp_Wb3),
+        (scale, plan),
+    ) = buffers
     if copies:  # arrays that are not views of blocks: copied in, and back at the end
         _copy_in(copies)
     threads = 0 if plan.library else _BLAS.enter(plan)
@@ -224,15 +228,15 @@ def train_step(params, X, Y, state):
         step_size = 0.01 / (1 - 0.9**step)
         copyto(x0, X)  # xb = [X | 1]
         dot(xb, Wb1_T, out=a1)  # [bp.dense]
-        # a1 = z1 * s1, s1 = relu'(z1), kept  # [def.relu] [act.relu]
-        greater(a1, ZERO, out=m1)
-        copyto(s1, m1)
-        multiply(a1, s1, out=a1)
+        # a1 = z1 * slope1, slope1 = relu'(z1), kept  # [def.relu] [act.relu]
+        greater(a1, ZERO, out=mask1)
+        copyto(slope1, mask1)
+        multiply(a1, slope1, out=a1)
         dot(a1, Wb2_T, out=a2)  # [bp.dense]
-        # a2 = z2 * s2, s2 = relu'(z2), kept  # [def.relu] [act.relu]
-        greater(a2, ZERO, out=m2)
-        copyto(s2, m2)
-        multiply(a2, s2, out=a2)
+        # a2 = z2 * slope2, slope2 = relu'(z2), kept  # [def.relu] [act.relu]
+        greater(a2, ZERO, out=mask2)
+        copyto(slope2, mask2)
+        multiply(a2, slope2, out=a2)
         dot(Wb3, a2_T, out=a3)  # [bp.dense]
         copyto(targets, Y.T)
         maximum.reduce(a3, axis=0, out=cols)  # [bp.stable_softmax]
@@ -248,61 +252,61 @@ def train_step(params, X, Y, state):
         if not math.isfinite(loss):
             _refuse(loss, X, Y)  # before any parameter changes
         state["step"] = step  # counted once the step is sure to happen
-        # d3 = scale * (a3 - targets)  # [bp.softmax_ce]
-        subtract(a3, targets, out=d3)
-        multiply(d3, scale, out=d3)
+        # delta3 = scale * (a3 - targets)  # [bp.softmax_ce]
+        subtract(a3, targets, out=delta3)
+        multiply(delta3, scale, out=delta3)
         # layer 3, as the notes' Steps: gradients, propagate, update
-        dot(d3, a2, out=gWb3)  # [bp.grad_w] [bp.grad_b]
-        matmul(d3_T, W3, out=d2h)  # [bp.hidden]
+        dot(delta3, a2, out=grad_Wb3)  # [bp.grad_w] [bp.grad_b]
+        matmul(delta3_T, W3, out=delta2_cut)  # [bp.hidden]
         # [opt.adam]
-        subtract(gWb3, m_Wb3, out=tWb3)
-        multiply(tWb3, ONE_MINUS_BETA1, out=tWb3)
-        add(m_Wb3, tWb3, out=m_Wb3)
-        square(gWb3, out=gWb3)
-        subtract(gWb3, v_Wb3, out=gWb3)
-        multiply(gWb3, ONE_MINUS_BETA2, out=gWb3)
-        add(v_Wb3, gWb3, out=v_Wb3)
-        sqrt(v_Wb3, out=gWb3)
-        multiply(gWb3, root_correction, out=gWb3)
-        add(gWb3, EPSILON, out=gWb3)
-        divide(m_Wb3, gWb3, out=gWb3)
-        multiply(gWb3, step_size, out=gWb3)
-        subtract(Wb3, gWb3, out=Wb3)
-        multiply(d2, s2, out=d2)  # [bp.hidden] [act.relu]
+        subtract(grad_Wb3, m_Wb3, out=tmp_Wb3)
+        multiply(tmp_Wb3, ONE_MINUS_BETA1, out=tmp_Wb3)
+        add(m_Wb3, tmp_Wb3, out=m_Wb3)
+        square(grad_Wb3, out=tmp_Wb3)
+        subtract(tmp_Wb3, v_Wb3, out=tmp_Wb3)
+        multiply(tmp_Wb3, ONE_MINUS_BETA2, out=tmp_Wb3)
+        add(v_Wb3, tmp_Wb3, out=v_Wb3)
+        sqrt(v_Wb3, out=tmp_Wb3)
+        multiply(tmp_Wb3, root_correction, out=tmp_Wb3)
+        add(tmp_Wb3, EPSILON, out=tmp_Wb3)
+        divide(m_Wb3, tmp_Wb3, out=grad_Wb3)
+        multiply(grad_Wb3, step_size, out=grad_Wb3)
+        subtract(Wb3, grad_Wb3, out=Wb3)
+        multiply(delta2, slope2, out=delta2)  # [bp.hidden] [act.relu]
         # layer 2, as the notes' Steps: gradients, propagate, update
-        dot(d2_T, a1, out=gWb2)  # [bp.grad_w] [bp.grad_b]
-        matmul(d2h, W2, out=d1h)  # [bp.hidden]
+        dot(delta2_T, a1, out=grad_Wb2)  # [bp.grad_w] [bp.grad_b]
+        matmul(delta2_cut, W2, out=delta1_cut)  # [bp.hidden]
         # [opt.adam]
-        subtract(gWb2, m_Wb2, out=tWb2)
-        multiply(tWb2, ONE_MINUS_BETA1, out=tWb2)
-        add(m_Wb2, tWb2, out=m_Wb2)
-        square(gWb2, out=gWb2)
-        subtract(gWb2, v_Wb2, out=gWb2)
-        multiply(gWb2, ONE_MINUS_BETA2, out=gWb2)
-        add(v_Wb2, gWb2, out=v_Wb2)
-        sqrt(v_Wb2, out=gWb2)
-        multiply(gWb2, root_correction, out=gWb2)
-        add(gWb2, EPSILON, out=gWb2)
-        divide(m_Wb2, gWb2, out=gWb2)
-        multiply(gWb2, step_size, out=gWb2)
-        subtract(Wb2, gWb2, out=Wb2)
-        multiply(d1, s1, out=d1)  # [bp.hidden] [act.relu]
+        subtract(grad_Wb2, m_Wb2, out=tmp_Wb2)
+        multiply(tmp_Wb2, ONE_MINUS_BETA1, out=tmp_Wb2)
+        add(m_Wb2, tmp_Wb2, out=m_Wb2)
+        square(grad_Wb2, out=tmp_Wb2)
+        subtract(tmp_Wb2, v_Wb2, out=tmp_Wb2)
+        multiply(tmp_Wb2, ONE_MINUS_BETA2, out=tmp_Wb2)
+        add(v_Wb2, tmp_Wb2, out=v_Wb2)
+        sqrt(v_Wb2, out=tmp_Wb2)
+        multiply(tmp_Wb2, root_correction, out=tmp_Wb2)
+        add(tmp_Wb2, EPSILON, out=tmp_Wb2)
+        divide(m_Wb2, tmp_Wb2, out=grad_Wb2)
+        multiply(grad_Wb2, step_size, out=grad_Wb2)
+        subtract(Wb2, grad_Wb2, out=Wb2)
+        multiply(delta1, slope1, out=delta1)  # [bp.hidden] [act.relu]
         # layer 1, as the notes' Steps: gradients, propagate, update
-        dot(d1_T, xb, out=gWb1)  # [bp.grad_w] [bp.grad_b]
+        dot(delta1_T, xb, out=grad_Wb1)  # [bp.grad_w] [bp.grad_b]
         # [opt.adam]
-        subtract(gWb1, m_Wb1, out=tWb1)
-        multiply(tWb1, ONE_MINUS_BETA1, out=tWb1)
-        add(m_Wb1, tWb1, out=m_Wb1)
-        square(gWb1, out=gWb1)
-        subtract(gWb1, v_Wb1, out=gWb1)
-        multiply(gWb1, ONE_MINUS_BETA2, out=gWb1)
-        add(v_Wb1, gWb1, out=v_Wb1)
-        sqrt(v_Wb1, out=gWb1)
-        multiply(gWb1, root_correction, out=gWb1)
-        add(gWb1, EPSILON, out=gWb1)
-        divide(m_Wb1, gWb1, out=gWb1)
-        multiply(gWb1, step_size, out=gWb1)
-        subtract(Wb1, gWb1, out=Wb1)
+        subtract(grad_Wb1, m_Wb1, out=tmp_Wb1)
+        multiply(tmp_Wb1, ONE_MINUS_BETA1, out=tmp_Wb1)
+        add(m_Wb1, tmp_Wb1, out=m_Wb1)
+        square(grad_Wb1, out=tmp_Wb1)
+        subtract(tmp_Wb1, v_Wb1, out=tmp_Wb1)
+        multiply(tmp_Wb1, ONE_MINUS_BETA2, out=tmp_Wb1)
+        add(v_Wb1, tmp_Wb1, out=v_Wb1)
+        sqrt(v_Wb1, out=tmp_Wb1)
+        multiply(tmp_Wb1, root_correction, out=tmp_Wb1)
+        add(tmp_Wb1, EPSILON, out=tmp_Wb1)
+        divide(m_Wb1, tmp_Wb1, out=grad_Wb1)
+        multiply(grad_Wb1, step_size, out=grad_Wb1)
+        subtract(Wb1, grad_Wb1, out=Wb1)
         if copies:
             _copy_out(copies)
         return loss
@@ -312,43 +316,75 @@ def train_step(params, X, Y, state):
 
 
 def _workspace(batch):
-    """The buffers of one training step for `batch` samples, made once and reused."""
+    """The buffers of one training step for `batch` samples, made once and reused:
+
+    xb          the input with its column of ones, [X | 1]
+    x0          the input's part of xb
+    a1          z1, then a1 = relu(z1)
+    delta1      the error dloss/dz1
+    delta1_cut  delta1 without the ones column
+    delta1_T    delta1 transposed
+    slope1      relu'(z1), kept from the forward pass
+    mask1       a step of z1 as booleans
+    grad_Wb1    the gradient of Wb1 (then its update)
+    tmp_Wb1     scratch the shape of Wb1
+    a2          z2, then a2 = relu(z2)
+    a2_T        a2 transposed
+    delta2      the error dloss/dz2
+    delta2_cut  delta2 without the ones column
+    delta2_T    delta2 transposed
+    slope2      relu'(z2), kept from the forward pass
+    mask2       a step of z2 as booleans
+    grad_Wb2    the gradient of Wb2 (then its update)
+    tmp_Wb2     scratch the shape of Wb2
+    a3          z3, then the softmax output, a sample a column
+    targets     the targets, transposed
+    wide        a column's max or sum, spread over its rows
+    cols        a max or sum per sample
+    ones        ones, to sum by a dot product
+    delta3      the error dloss/dz3
+    delta3_T    delta3 transposed
+    grad_Wb3    the gradient of Wb3 (then its update)
+    tmp_Wb3     scratch the shape of Wb3
+    scale       the output error's factor, over the batch
+    plan        the BLAS threads of this batch size
+    """
     _check_memory(batch * BATCH_BYTES_PER_SAMPLE, f"the buffers of a batch of {batch}")
     xb = numpy.ones((batch, 3), DTYPE)
     x0 = xb[:, :2]  # X goes here: xb = [X | 1]
     a1 = numpy.empty((batch, 65), DTYPE)
-    d1 = numpy.zeros((batch, 65), DTYPE)
-    d1h = d1[:, :64]  # all but the ones column
-    d1_T = d1.T
-    s1 = numpy.empty((batch, 65), DTYPE)
-    m1 = numpy.empty((batch, 65), bool)
-    gWb1 = numpy.empty((65, 3), DTYPE)
-    tWb1 = numpy.empty((65, 3), DTYPE)
+    delta1 = numpy.zeros((batch, 65), DTYPE)
+    delta1_cut = delta1[:, :64]  # all but the ones column
+    delta1_T = delta1.T
+    slope1 = numpy.empty((batch, 65), DTYPE)
+    mask1 = numpy.empty((batch, 65), bool)
+    grad_Wb1 = numpy.empty((65, 3), DTYPE)
+    tmp_Wb1 = numpy.empty((65, 3), DTYPE)
     a2 = numpy.empty((batch, 65), DTYPE)
     a2_T = a2.T
-    d2 = numpy.zeros((batch, 65), DTYPE)
-    d2h = d2[:, :64]  # all but the ones column
-    d2_T = d2.T
-    s2 = numpy.empty((batch, 65), DTYPE)
-    m2 = numpy.empty((batch, 65), bool)
-    gWb2 = numpy.empty((65, 65), DTYPE)
-    tWb2 = numpy.empty((65, 65), DTYPE)
+    delta2 = numpy.zeros((batch, 65), DTYPE)
+    delta2_cut = delta2[:, :64]  # all but the ones column
+    delta2_T = delta2.T
+    slope2 = numpy.empty((batch, 65), DTYPE)
+    mask2 = numpy.empty((batch, 65), bool)
+    grad_Wb2 = numpy.empty((65, 65), DTYPE)
+    tmp_Wb2 = numpy.empty((65, 65), DTYPE)
     a3 = numpy.empty((2, batch), DTYPE)
     targets = numpy.empty((2, batch), DTYPE)
     wide = numpy.empty((2, batch), DTYPE)
     cols = numpy.empty(batch, DTYPE)
     ones = numpy.ones(batch, DTYPE)
-    d3 = numpy.empty((2, batch), DTYPE)
-    d3_T = d3.T
-    gWb3 = numpy.empty((2, 65), DTYPE)
-    tWb3 = numpy.empty((2, 65), DTYPE)
+    delta3 = numpy.empty((2, batch), DTYPE)
+    delta3_T = delta3.T
+    grad_Wb3 = numpy.empty((2, 65), DTYPE)
+    tmp_Wb3 = numpy.empty((2, 65), DTYPE)
     scale = numpy.array(1.0 / batch, DTYPE)
     plan = _Plan(batch)  # the BLAS threads of this batch size
     return (
         (xb, x0),
-        (a1, d1, d1h, d1_T, s1, m1, gWb1, tWb1),
-        (a2, a2_T, d2, d2h, d2_T, s2, m2, gWb2, tWb2),
-        (a3, targets, wide, cols, ones, d3, d3_T, gWb3, tWb3),
+        (a1, delta1, delta1_cut, delta1_T, slope1, mask1, grad_Wb1, tmp_Wb1),
+        (a2, a2_T, delta2, delta2_cut, delta2_T, slope2, mask2, grad_Wb2, tmp_Wb2),
+        (a3, targets, wide, cols, ones, delta3, delta3_T, grad_Wb3, tmp_Wb3),
         (scale, plan),
     )
 
@@ -369,30 +405,32 @@ def _hold(params, state):
     m_Wb3 = _block(state, "m_", 3, copies)
     v_Wb3 = _block(state, "v_", 3, copies)
     return (
-        params["W1"],
-        params["b1"],
-        params["W2"],
-        params["b2"],
-        params["W3"],
-        params["b3"],
-        state["m_W1"],
-        state["m_b1"],
-        state["m_W2"],
-        state["m_b2"],
-        state["m_W3"],
-        state["m_b3"],
-        state["v_W1"],
-        state["v_b1"],
-        state["v_W2"],
-        state["v_b2"],
-        state["v_W3"],
-        state["v_b3"],
-        (
+        (  # the arrays the blocks stand for, in the order train_step tests them
+            params["W1"],
+            params["b1"],
+            params["W2"],
+            params["b2"],
+            params["W3"],
+            params["b3"],
+            state["m_W1"],
+            state["m_b1"],
+            state["m_W2"],
+            state["m_b2"],
+            state["m_W3"],
+            state["m_b3"],
+            state["v_W1"],
+            state["v_b1"],
+            state["v_W2"],
+            state["v_b2"],
+            state["v_W3"],
+            state["v_b3"],
+        ),
+        (  # per layer: its block, views of it, the optimizer's blocks
             (Wb1, Wb1.T, m_Wb1, v_Wb1),
             (Wb2, Wb2[:64, :64], Wb2.T, m_Wb2, v_Wb2),
             (Wb3, Wb3[:2, :64], m_Wb3, v_Wb3),
-            tuple(copies),
         ),
+        tuple(copies),
     )
 
 
@@ -952,7 +990,7 @@ def _finite(array, name):
 
 
 def _as_targets(Y, batch, name="Y"):
-    """Targets as a (batch, N_OUT) array of DTYPE, checked as LOSS needs them; ValueError
+    """Targets as a (batch, N_OUT) array of DTYPE, checked as TARGETS says; ValueError
     otherwise. A softmax output takes class labels too, (batch,) integers; one output
     takes (batch,) values."""
     try:
@@ -979,13 +1017,13 @@ def _as_targets(Y, batch, name="Y"):
         expected = f"({batch},) or ({batch}, {N_OUT})" if softmax else f"({batch}, {N_OUT})"
         raise ValueError(f"{name}: expected shape {expected}, found {array.shape}")
     array = _finite(_converted(array, name), name)
-    if LOSS == "cross_entropy":
+    if TARGETS == "probabilities":
         sums = array.sum(axis=1)
         if (array < 0).any() or not numpy.allclose(sums, 1, atol=1e-3):
             found = f"values {array.min()}..{array.max()}, row sums {sums.min()}..{sums.max()}"
             raise ValueError(f"{name}: expected rows of probabilities summing to 1, found {found}")
         return array / sums[:, None]  # exactly 1, as the fused gradient s - t assumes
-    if LOSS == "binary_cross_entropy" and ((array < 0).any() or (array > 1).any()):
+    if TARGETS == "binary" and ((array < 0).any() or (array > 1).any()):
         found = f"{array.min()}..{array.max()}"
         raise ValueError(f"{name}: expected labels or probabilities in [0, 1], found {found}")
     return array  # else any finite targets (a softmax's JVP gradient needs no sum of 1)
@@ -1103,14 +1141,17 @@ def _block(arrays, prefix, layer, copies):
 
 
 class _Fast:
-    """The fast path's blocks (`held`, from _hold) and buffers per batch size, kept in the
-    optimizer state as state["_fast"]. A deep copy or a pickle of it is empty: a copied view
-    would be an array of its own, no longer the block the step updates."""
+    """What the fast path keeps in the optimizer state as state["_fast"]: from _hold, the
+    arrays of params and state it was made for (`arrays`, tested by identity each step),
+    their blocks and views per layer (`blocks`) and what to copy each step (`copies`); the
+    buffers per batch size (`buffers`, from _workspace). A deep copy or a pickle of it is
+    empty: a copied view would be an array of its own, no longer the block the step updates."""
 
-    __slots__ = ("buffers", "held")
+    __slots__ = ("arrays", "blocks", "buffers", "copies")
 
     def __init__(self):
-        self.held, self.buffers = None, {}
+        self.arrays = self.blocks = self.copies = None
+        self.buffers = {}
 
     def __reduce__(self):
         return (_Fast, ())
@@ -1150,8 +1191,8 @@ def _prepare(params, state):
     fast = state.get("_fast")
     if fast.__class__ is not _Fast:  # new, or made by another module
         fast = state["_fast"] = _Fast()
-    fast.held = _hold(params, state)
-    return fast, fast.held
+    fast.arrays, fast.blocks, fast.copies = _hold(params, state)
+    return fast
 
 
 class _Plan:

@@ -35,6 +35,7 @@ LAYERS = (2, 16, 3)
 N_IN, N_OUT = 2, 3
 ACTIVATIONS = ("relu", "softmax")
 LOSS = "mse"
+TARGETS = "any"  # how _as_targets checks Y: "probabilities", "binary" or "any" finite
 OPTIMIZER = "sgd"
 HYPERPARAMETERS = {"learning_rate": 0.5}
 DTYPE = numpy.dtype("float64")
@@ -131,36 +132,36 @@ def train_step(params, X, Y, state):
     X, Y, batch = _step_inputs(X, Y)
     try:  # the blocks held for these params and state
         fast = state["_fast"]
-        held = fast.held
+        held = fast.arrays
         if (
             fast.__class__ is not _Fast
             or params["W1"] is not held[0]
             or params["W2"] is not held[1]
         ):
-            held = None
+            fast = None
     except (KeyError, TypeError, AttributeError):  # none yet, or no dicts
-        held = None
-    if held is None:
-        fast, held = _prepare(params, state)
-    blocks = held[2]
-    W1, W1_T = blocks[0]
-    (W2,) = blocks[1]
-    copies = blocks[2]
+        fast = None
+    if fast is None:
+        fast = _prepare(params, state)
+    (W1, W1_T), (W2,) = fast.blocks
+    copies = fast.copies
     buffers = fast.buffers.get(batch)
     if buffers is None:
         buffers = fast.buffers[batch] = _workspace(batch)
-    a1, a1_T, d1, d1_T, s1, m1, gW1 = buffers[0]
-    a2, targets, wide, cols, d2, d2_T, s2, gW2 = buffers[1]
-    scale, plan = buffers[2]
+    (
+        (a1, a1_T, delta1, delta1_T, slope1, mask1, grad_W1),
+        (a2, targets, wide, cols, delta2, delta2_T, slope2, grad_W2),
+        (scale, plan),
+    ) = buffers
     if copies:  # arrays that are not views of blocks: copied in, and back at the end
         _copy_in(copies)
     threads = 0 if plan.library else _BLAS.enter(plan)
     try:
         matmul(X, W1_T, out=a1)  # [bp.dense]
-        # a1 = z1 * s1, s1 = relu'(z1), kept  # [def.relu] [act.relu]
-        greater(a1, ZERO, out=m1)
-        copyto(s1, m1)
-        multiply(a1, s1, out=a1)
+        # a1 = z1 * slope1, slope1 = relu'(z1), kept  # [def.relu] [act.relu]
+        greater(a1, ZERO, out=mask1)
+        copyto(slope1, mask1)
+        multiply(a1, slope1, out=a1)
         dot(W2, a1_T, out=a2)  # [bp.dense]
         copyto(targets, Y.T)
         maximum.reduce(a2, axis=0, out=cols)  # [bp.stable_softmax]
@@ -170,24 +171,24 @@ def train_step(params, X, Y, state):
         add.reduce(a2, axis=0, out=cols)
         copyto(wide, cols)
         divide(a2, wide, out=a2)
-        subtract(a2, targets, out=d2)  # [loss.mse]
-        loss = float(vdot(d2, d2)) / (3 * batch)  # [bp.batch_mean]
+        subtract(a2, targets, out=delta2)  # [loss.mse]
+        loss = float(vdot(delta2, delta2)) / (3 * batch)  # [bp.batch_mean]
         if not math.isfinite(loss):
             _refuse(loss, X, Y)  # before any parameter changes
-        multiply(d2, a2, out=s2)  # [bp.softmax_jvp]
-        add.reduce(s2, axis=0, out=cols)
+        multiply(delta2, a2, out=slope2)  # [bp.softmax_jvp]
+        add.reduce(slope2, axis=0, out=cols)
         copyto(wide, cols)
-        subtract(d2, wide, out=d2)
-        multiply(d2, a2, out=d2)
-        multiply(d2, scale, out=d2)
+        subtract(delta2, wide, out=delta2)
+        multiply(delta2, a2, out=delta2)
+        multiply(delta2, scale, out=delta2)
         # layer 2, as the notes' Steps: gradients, propagate, update
-        dot(d2, a1, out=gW2)  # [bp.grad_w]
-        dot(d2_T, W2, out=d1)  # [bp.hidden]
-        subtract(W2, gW2, out=W2)  # [opt.sgd]
-        multiply(d1, s1, out=d1)  # [bp.hidden] [act.relu]
+        dot(delta2, a1, out=grad_W2)  # [bp.grad_w]
+        dot(delta2_T, W2, out=delta1)  # [bp.hidden]
+        subtract(W2, grad_W2, out=W2)  # [opt.sgd]
+        multiply(delta1, slope1, out=delta1)  # [bp.hidden] [act.relu]
         # layer 1, as the notes' Steps: gradients, propagate, update
-        matmul(d1_T, X, out=gW1)  # [bp.grad_w]
-        subtract(W1, gW1, out=W1)  # [opt.sgd]
+        matmul(delta1_T, X, out=grad_W1)  # [bp.grad_w]
+        subtract(W1, grad_W1, out=W1)  # [opt.sgd]
         if copies:
             _copy_out(copies)
         return loss
@@ -197,28 +198,47 @@ def train_step(params, X, Y, state):
 
 
 def _workspace(batch):
-    """The buffers of one training step for `batch` samples, made once and reused."""
+    """The buffers of one training step for `batch` samples, made once and reused:
+
+    a1        z1, then a1 = relu(z1)
+    a1_T      a1 transposed
+    delta1    the error dloss/dz1
+    delta1_T  delta1 transposed
+    slope1    relu'(z1), kept from the forward pass
+    mask1     a step of z1 as booleans
+    grad_W1   the gradient of W1 (then its update)
+    a2        z2, then the softmax output, a sample a column
+    targets   the targets, transposed
+    wide      a column's max or sum, spread over its rows
+    cols      a max or sum per sample
+    delta2    the error dloss/dz2
+    delta2_T  delta2 transposed
+    slope2    scratch
+    grad_W2   the gradient of W2 (then its update)
+    scale     the output error's factor, over the batch
+    plan      the BLAS threads of this batch size
+    """
     _check_memory(batch * BATCH_BYTES_PER_SAMPLE, f"the buffers of a batch of {batch}")
     a1 = numpy.empty((batch, 16), DTYPE)
     a1_T = a1.T
-    d1 = numpy.empty((batch, 16), DTYPE)
-    d1_T = d1.T
-    s1 = numpy.empty((batch, 16), DTYPE)
-    m1 = numpy.empty((batch, 16), bool)
-    gW1 = numpy.empty((16, 2), DTYPE)
+    delta1 = numpy.empty((batch, 16), DTYPE)
+    delta1_T = delta1.T
+    slope1 = numpy.empty((batch, 16), DTYPE)
+    mask1 = numpy.empty((batch, 16), bool)
+    grad_W1 = numpy.empty((16, 2), DTYPE)
     a2 = numpy.empty((3, batch), DTYPE)
     targets = numpy.empty((3, batch), DTYPE)
     wide = numpy.empty((3, batch), DTYPE)
     cols = numpy.empty(batch, DTYPE)
-    d2 = numpy.empty((3, batch), DTYPE)
-    d2_T = d2.T
-    s2 = numpy.empty((3, batch), DTYPE)
-    gW2 = numpy.empty((3, 16), DTYPE)
+    delta2 = numpy.empty((3, batch), DTYPE)
+    delta2_T = delta2.T
+    slope2 = numpy.empty((3, batch), DTYPE)
+    grad_W2 = numpy.empty((3, 16), DTYPE)
     scale = numpy.array(0.3333333333333333 / batch, DTYPE)
     plan = _Plan(batch)  # the BLAS threads of this batch size
     return (
-        (a1, a1_T, d1, d1_T, s1, m1, gW1),
-        (a2, targets, wide, cols, d2, d2_T, s2, gW2),
+        (a1, a1_T, delta1, delta1_T, slope1, mask1, grad_W1),
+        (a2, targets, wide, cols, delta2, delta2_T, slope2, grad_W2),
         (scale, plan),
     )
 
@@ -230,13 +250,15 @@ def _hold(params, state):
     W1 = _block(params, "", 1, copies)
     W2 = _block(params, "", 2, copies)
     return (
-        params["W1"],
-        params["W2"],
-        (
+        (  # the arrays the blocks stand for, in the order train_step tests them
+            params["W1"],
+            params["W2"],
+        ),
+        (  # per layer: its block, views of it, the optimizer's blocks
             (W1, W1.T),
             (W2,),
-            tuple(copies),
         ),
+        tuple(copies),
     )
 
 
@@ -796,7 +818,7 @@ def _finite(array, name):
 
 
 def _as_targets(Y, batch, name="Y"):
-    """Targets as a (batch, N_OUT) array of DTYPE, checked as LOSS needs them; ValueError
+    """Targets as a (batch, N_OUT) array of DTYPE, checked as TARGETS says; ValueError
     otherwise. A softmax output takes class labels too, (batch,) integers; one output
     takes (batch,) values."""
     try:
@@ -823,13 +845,13 @@ def _as_targets(Y, batch, name="Y"):
         expected = f"({batch},) or ({batch}, {N_OUT})" if softmax else f"({batch}, {N_OUT})"
         raise ValueError(f"{name}: expected shape {expected}, found {array.shape}")
     array = _finite(_converted(array, name), name)
-    if LOSS == "cross_entropy":
+    if TARGETS == "probabilities":
         sums = array.sum(axis=1)
         if (array < 0).any() or not numpy.allclose(sums, 1, atol=1e-3):
             found = f"values {array.min()}..{array.max()}, row sums {sums.min()}..{sums.max()}"
             raise ValueError(f"{name}: expected rows of probabilities summing to 1, found {found}")
         return array / sums[:, None]  # exactly 1, as the fused gradient s - t assumes
-    if LOSS == "binary_cross_entropy" and ((array < 0).any() or (array > 1).any()):
+    if TARGETS == "binary" and ((array < 0).any() or (array > 1).any()):
         found = f"{array.min()}..{array.max()}"
         raise ValueError(f"{name}: expected labels or probabilities in [0, 1], found {found}")
     return array  # else any finite targets (a softmax's JVP gradient needs no sum of 1)
@@ -947,14 +969,17 @@ def _block(arrays, prefix, layer, copies):
 
 
 class _Fast:
-    """The fast path's blocks (`held`, from _hold) and buffers per batch size, kept in the
-    optimizer state as state["_fast"]. A deep copy or a pickle of it is empty: a copied view
-    would be an array of its own, no longer the block the step updates."""
+    """What the fast path keeps in the optimizer state as state["_fast"]: from _hold, the
+    arrays of params and state it was made for (`arrays`, tested by identity each step),
+    their blocks and views per layer (`blocks`) and what to copy each step (`copies`); the
+    buffers per batch size (`buffers`, from _workspace). A deep copy or a pickle of it is
+    empty: a copied view would be an array of its own, no longer the block the step updates."""
 
-    __slots__ = ("buffers", "held")
+    __slots__ = ("arrays", "blocks", "buffers", "copies")
 
     def __init__(self):
-        self.held, self.buffers = None, {}
+        self.arrays = self.blocks = self.copies = None
+        self.buffers = {}
 
     def __reduce__(self):
         return (_Fast, ())
@@ -994,8 +1019,8 @@ def _prepare(params, state):
     fast = state.get("_fast")
     if fast.__class__ is not _Fast:  # new, or made by another module
         fast = state["_fast"] = _Fast()
-    fast.held = _hold(params, state)
-    return fast, fast.held
+    fast.arrays, fast.blocks, fast.copies = _hold(params, state)
+    return fast
 
 
 class _Plan:

@@ -122,7 +122,7 @@ def test_fast_path_allocates_nothing_and_never_branches_on_the_spec(path: Path) 
     }
     # the blocks are checked by identity, the workspace looked up, foreign arrays copied
     held = next(b for b in branches if b.startswith("fast.__class__ is not _Fast or params["))
-    rest = {"held is None", "buffers is None", "copies", "not math.isfinite(loss)", "threads"}
+    rest = {"fast is None", "buffers is None", "copies", "not math.isfinite(loss)", "threads"}
     adam = {"type(step) is not int or step < 0"}  # the state's step count, checked
     assert branches - {held} - adam == rest
 
@@ -140,13 +140,13 @@ def _declared(env: jinja2.Environment, name: str, seen: set[str]) -> set[str]:
 
 
 def test_template_variables_are_exactly_the_context_fields() -> None:
-    env = codegen._environment()
+    env = codegen.environment()
     fields = set(codegen.ModuleContext.__dataclass_fields__)
     assert _declared(env, codegen.ENTRY_TEMPLATE, set()) == fields
 
 
 def test_a_missing_context_key_fails_at_render_time() -> None:
-    env = codegen._environment()
+    env = codegen.environment()
     with pytest.raises(jinja2.UndefinedError):
         env.get_template(codegen.ENTRY_TEMPLATE).render(header="x")
 

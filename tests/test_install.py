@@ -145,7 +145,7 @@ def the_installed_package_is_the_wheel_and_carries_its_templates_and_notes(
     code = (
         "import derive, derive.codegen as c; from importlib import resources; "
         "print(derive.__file__); print(resources.files('derive.templates')); "
-        "print(c._environment().list_templates())"
+        "print(c.environment().list_templates())"
     )
     done = run(project.python, "-c", code, cwd=project.folder)
     assert done.returncode == 0, done.stderr

@@ -7,8 +7,8 @@ import pytest
 import sympy as sp
 
 from derive import activations, backprop, losses
-from derive.lower import Lowering, rebuild
-from derive.printing import logistic_as_tanh
+from derive.activations import logistic_as_tanh
+from derive.codegen.lower import Lowering, rebuild
 from derive.symbols import n, t, x, y
 
 ACC = sp.Symbol("acc", real=True)

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from generator_support import batch, build, spec_toml
 
-from derive import codegen
 from derive import spec as specs
+from derive.codegen.fast import Numbers
 
 BASE = {"layers": [3, 4, 2], "activations": ["tanh", "softmax"], "loss": "cross_entropy"}
 
@@ -102,6 +102,6 @@ def test_the_fingerprint_ignores_training_defaults_but_not_the_optimizer() -> No
 def test_constants_of_opposite_sign_get_different_names() -> None:
     import sympy as sp
 
-    numbers = codegen._Numbers()
+    numbers = Numbers()
     assert numbers(sp.Integer(2)) != numbers(sp.Integer(-2))
     assert numbers(sp.Integer(-2)) == "K_NEG_2"

@@ -2,7 +2,7 @@
 
 import sympy as sp
 
-from derive.printing import to_numpy, to_numpy_scaled
+from derive.codegen.printing import to_numpy, to_numpy_scaled
 from derive.symbols import t, x, y
 
 

@@ -25,6 +25,7 @@ import pytest
 
 from derive import cli, codegen
 from derive import spec as specs
+from derive.codegen import write as codegen_write
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = """\
@@ -158,9 +159,9 @@ def no_writes(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError(f"--check wrote: {args}")
 
-    monkeypatch.setattr(codegen, "write_atomic", refuse)
-    monkeypatch.setattr(codegen.os, "replace", refuse)
-    monkeypatch.setattr(codegen.tempfile, "mkstemp", refuse)
+    monkeypatch.setattr(codegen_write, "write_atomic", refuse)
+    monkeypatch.setattr(codegen_write.os, "replace", refuse)
+    monkeypatch.setattr(codegen_write.tempfile, "mkstemp", refuse)
     monkeypatch.setattr(Path, "unlink", refuse)
     monkeypatch.setattr(Path, "write_text", refuse)
 
@@ -184,7 +185,7 @@ def test_check_leaves_a_differing_module_and_a_stale_one_untouched(
     spec_file.write_text(SPEC.format(rate=0.3))
     before = snapshot(out)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(codegen, "write_atomic", lambda *a: pytest.fail("--check wrote"))
+        patch.setattr(codegen_write, "write_atomic", lambda *a: pytest.fail("--check wrote"))
         patch.setattr(Path, "unlink", lambda *a, **k: pytest.fail("--check deleted"))
         code, stdout, _ = run_cli(["generate", str(spec_file), "--out", str(out), "--check"])
         assert code == 1 and "0.3" in stdout
@@ -223,7 +224,7 @@ def test_a_read_only_output_folder_exits_2_with_one_line(
                     return False
                 return real_access(path, mode, **kwargs)
 
-            monkeypatch.setattr(codegen.os, "access", as_a_user)
+            monkeypatch.setattr(codegen_write.os, "access", as_a_user)
         err = one_line_error(*run_cli(["generate", str(spec_file), "--out", str(out)]))
     finally:
         out.chmod(0o755)
@@ -244,9 +245,9 @@ def test_a_write_that_fails_half_way_exits_2_and_leaves_the_old_file_whole(
         raise PermissionError(13, "Permission denied")
 
     if failing == "mkstemp":
-        monkeypatch.setattr(codegen.tempfile, "mkstemp", denied)
+        monkeypatch.setattr(codegen_write.tempfile, "mkstemp", denied)
     else:
-        monkeypatch.setattr(codegen.os, "replace", denied)
+        monkeypatch.setattr(codegen_write.os, "replace", denied)
     err = one_line_error(*run_cli(["generate", str(spec_file), "--out", str(out)]))
     assert "--out: expected a writable folder, found Permission denied" in err
     assert snapshot(out) == before  # the old file whole, no temporary file left
@@ -261,7 +262,7 @@ def test_an_interrupt_during_the_write_leaves_the_old_file_and_no_litter(
     def interrupted(*args: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(codegen.os, "replace", interrupted)
+    monkeypatch.setattr(codegen_write.os, "replace", interrupted)
     code, stdout, err = run_cli(["generate", str(spec_file), "--out", str(out)])
     assert (code, stdout, err) == (130, "", "derive: interrupted\n")
     assert snapshot(out) == before

@@ -1,7 +1,7 @@
 """Lowering: an elementwise SymPy expression -> NumPy calls writing into preallocated buffers.
 
 Input: an expression, the buffer it must land in, the code name of each symbol, scratch
-buffers of the same shape, and how numbers are written. Output: `Call`s, three-address code
+buffers of the same shape, and how numbers are written. Output: `ir.Op`s, three-address code
 such as `numpy.subtract(a2, T, out=d2)`, that allocate nothing. A symbol whose buffer is the
 output is an accumulator, consumed in place; an argument that needs calls of its own is
 computed in the output first when nothing else still reads it, else in a scratch buffer.
@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from derive.printing import logistic_as_tanh, one_plus_exp, to_numpy
+from derive.activations import logistic_as_tanh, one_plus_exp
+from derive.codegen.ir import Op
+from derive.codegen.printing import to_numpy
 
 # SymPy function -> NumPy ufunc of one argument.
 _UNARY = {sp.exp: "exp", sp.log: "log", sp.tanh: "tanh", sp.Abs: "absolute"}
@@ -29,20 +31,6 @@ _UNARY = {sp.exp: "exp", sp.log: "log", sp.tanh: "tanh", sp.Abs: "absolute"}
 def literal(value: sp.Expr) -> str:
     """A number as a Python literal: 2, 1 / 100, 0.9."""
     return to_numpy(sp.nsimplify(value)) if value.is_Rational else repr(float(value))
-
-
-@dataclass(frozen=True)
-class Call:
-    """One NumPy call writing into `out`: `numpy.<func>(<args>, out=<out>)`."""
-
-    func: str
-    args: tuple[str, ...]
-    out: str
-
-    def code(self) -> str:
-        if self.func == "copyto":  # copyto(dst, src) has no out=
-            return f"numpy.copyto({self.out}, {self.args[0]})"
-        return f"numpy.{self.func}({', '.join(self.args)}, out={self.out})"
 
 
 @dataclass
@@ -57,12 +45,15 @@ class Lowering:
     scratch: list[str]
     mask: str | None = None
     number: Callable[[sp.Expr], str] = literal
-    calls: list[Call] = field(default_factory=list)
+    calls: list[Op] = field(default_factory=list)
+    # Update order (optimizer rules): what reads the output first, then what needs calls of
+    # its own (computed in the output, no scratch), arrays, inverse terms, scalars last.
+    scalars: frozenset[str] | None = None
 
     def lower(
         self, expr: sp.Expr, out: str, scale: str | None = None, factor: bool = True
-    ) -> list[Call]:
-        """Calls computing `scale * expr` into `out`; returns the calls added.
+    ) -> list[Op]:
+        """Ops computing `scale * expr` into `out`; returns the calls added.
 
         With `factor`, a common numeric factor is taken out first and applied last (where
         the caller can fold it into `scale`); without, the expression is lowered as it is.
@@ -76,7 +67,7 @@ class Lowering:
         return self.calls[start:]
 
     def _emit(self, func: str, out: str, *args: str) -> None:
-        self.calls.append(Call(func, args, out))
+        self.calls.append(Op(func, args, out))
 
     def _operand(self, expr: sp.Expr) -> str | None:
         """Code of an operand needing no call (a named symbol or a number), else None."""
@@ -85,6 +76,10 @@ class Lowering:
         if isinstance(expr, sp.Symbol):
             return self.names[expr]
         return None
+
+    def _operand_free(self, expr: sp.Expr) -> bool:
+        """Whether `expr` is an operand (a number or a named symbol), without naming it."""
+        return bool(expr.is_number) or (isinstance(expr, sp.Symbol) and expr in self.names)
 
     def _reads(self, expr: sp.Expr, buffer: str) -> bool:
         return any(self.names.get(sym) == buffer for sym in expr.free_symbols)
@@ -120,10 +115,16 @@ class Lowering:
             return None
 
         # the accumulator (out's own symbol) first, then plain terms, inverse terms last
-        args = sorted(
-            args,
-            key=lambda e: (self.names.get(e) != out, inverse(e) is not None, not e.is_Symbol),
-        )
+        def default_order(e: sp.Expr) -> tuple[bool, ...]:
+            return (self.names.get(e) != out, inverse(e) is not None, not e.is_Symbol)
+
+        def update_order(e: sp.Expr) -> tuple[bool, ...]:
+            operand, inv = self._operand_free(e), inverse(e) is not None
+            scalar = bool(e.is_number) or self.names.get(e) in (self.scalars or ())
+            return (self.names.get(e) != out, not self._reads(e, out), operand or inv, scalar, inv)
+
+        key = default_order if self.scalars is None else update_order
+        args = sorted(args, key=key)
         first, rest = args[0], args[1:]
         # after the first write into out, no later argument may still read out's old value
         readers = [arg for arg in rest[1:] if self._reads(arg, out)]
@@ -152,7 +153,7 @@ class Lowering:
             self.scratch.append(tmp)
 
     def _into(self, expr: sp.Expr, out: str) -> None:
-        """Calls computing expr (no pending coefficient) into out."""
+        """Ops computing expr (no pending coefficient) into out."""
         if isinstance(expr, sp.Add):
             const, terms = expr.as_coeff_Add()
             parts = terms.as_ordered_terms()
@@ -237,7 +238,7 @@ _REBUILD: dict[str, Callable[..., sp.Expr]] = {
 }
 
 
-def rebuild(calls: list[Call], env: dict[str, sp.Expr]) -> dict[str, sp.Expr]:
+def rebuild(calls: list[Op], env: dict[str, sp.Expr]) -> dict[str, sp.Expr]:
     """Run calls symbolically: env maps buffer and symbol code to SymPy values; returns it."""
     env = dict(env)
     for call in calls:

@@ -24,19 +24,7 @@ import sympy as sp
 from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.precedence import PRECEDENCE
 
-
-def one_plus_exp(expr: sp.Expr) -> sp.Expr | None:
-    """u when expr is 1 + exp(u), else None."""
-    if isinstance(expr, sp.Add) and len(expr.args) == 2 and sp.S.One in expr.args:
-        other = expr.args[0] if expr.args[1] == 1 else expr.args[1]
-        if isinstance(other, sp.exp):
-            return other.args[0]
-    return None
-
-
-def logistic_as_tanh(u: sp.Expr) -> sp.Expr:
-    """1/(1 + exp(u)) as (1 - tanh(u/2))/2: the same function, without overflow."""
-    return (1 - sp.tanh(u / 2)) / 2
+from derive.activations import logistic_as_tanh, one_plus_exp
 
 
 class NumpyPrinter(NumPyPrinter):

@@ -1,0 +1,162 @@
+"""The context of a module: a `Spec` in, a `ModuleContext` of plain strings, lists and
+booleans out. Templates never see SymPy objects nor make decisions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy as sp
+
+from derive import __version__
+from derive.codegen.fast import FastPath
+from derive.codegen.memory import memory_estimate
+from derive.codegen.naming import (
+    COUNTS_STEPS,
+    ENTRY_TEMPLATE,
+    MARKER,
+    OPTIMIZER_PREFIXES,
+    Layers,
+    block_shape,
+    num,
+    param_shape,
+    strings,
+)
+from derive.codegen.outputs import output_rule
+from derive.codegen.readable import forward_lines, grad_lines, loss_lines
+from derive.spec import Spec
+
+
+@dataclass(frozen=True)
+class ModuleContext:
+    """Everything the module template needs, as plain strings, lists and booleans."""
+
+    header: str
+    docstring: str
+    constants: list[str]
+    init_params: list[str]
+    init_optimizer: str
+    forward: list[str]
+    forward_returns: str
+    loss: list[str]
+    loss_and_grads: list[str]
+    fast_constants: list[str]
+    hold: list[str]
+    workspace: list[str]
+    workspace_legend: list[str]  # "name  what it holds", a line per buffer
+    numpy_imports: list[str]
+    train_step: list[str]
+    optimizer: str
+    weight_decay: bool  # the readable step adds weight_decay * W to the gradient
+    nesterov: bool
+
+
+def header(spec: Spec, template: str) -> str:
+    """The do-not-edit banner: generator and SymPy versions, spec fingerprint; no time, no path."""
+    return "\n".join(
+        (
+            f"{MARKER} {__version__} (SymPy {sp.__version__}) from {template}.",
+            f"# Spec: {spec.name}, sha256 of its architecture and optimizer:",
+            f"# {spec.fingerprint}",
+            "# Regenerate: derive generate SPEC (derive generate --all for generated/specs/)",
+        )
+    )
+
+
+# --- constants, initialisation, docstring -------------------------------------------------
+
+
+def _constants(spec: Spec) -> list[str]:
+    lay = Layers(spec)
+    shapes = ", ".join(f'"{name}": {param_shape(spec, name)}' for name in lay.all_params())
+    items = [
+        f'"{key}": {value if isinstance(value, bool) else num(value)}'
+        for key, value in spec.optimizer.hyper
+    ]
+    hyper = ", ".join(items)
+    if len(f"HYPERPARAMETERS = {{{hyper}}}") > 100:  # one key a line, as ruff format would
+        hyper = "\n" + "".join(f"    {item},\n" for item in items)
+    training = spec.training
+    params, per_sample = memory_estimate(spec)
+    return [
+        f'NAME = "{spec.name}"',
+        f'FINGERPRINT = "{spec.fingerprint}"',
+        f"LAYERS = {spec.layers}",
+        f"N_IN, N_OUT = {spec.n_in}, {spec.n_out}",
+        f"ACTIVATIONS = {strings(spec.activations)}",
+        f'LOSS = "{spec.loss}"',
+        f'TARGETS = "{output_rule(spec.loss, spec.activations[-1]).targets}"'
+        '  # how _as_targets checks Y: "probabilities", "binary" or "any" finite',
+        f'OPTIMIZER = "{spec.optimizer.kind}"',
+        f"HYPERPARAMETERS = {{{hyper}}}",
+        f'DTYPE = numpy.dtype("{spec.dtype}")',
+        f"CLASSIFIER = {spec.classifier}",
+        f"PARAM_NAMES = {strings(lay.all_params())}",
+        f"PARAM_SHAPES = {{{shapes}}}",
+        f"BIAS = {spec.bias}",
+        f"BLOCK_SHAPES = {tuple(block_shape(spec, layer) for layer in range(1, lay.depth + 1))}",
+        f"EPOCHS, BATCH_SIZE, SEED = {training.epochs}, {training.batch_size}, {training.seed}",
+        f"PATIENCE = {training.patience}",
+        f"SCHEDULE = {None if training.schedule is None else dict(training.schedule)}",
+        f"CLIP_NORM = {training.clip_norm}",
+        "# bytes, estimated at generation: checked against the machine's memory before allocating",
+        f"PARAMS_BYTES, BATCH_BYTES_PER_SAMPLE = {params}, {per_sample}",
+    ]
+
+
+def _init_lines(spec: Spec) -> list[str]:
+    lay = Layers(spec)
+    lines = []
+    for layer in range(1, lay.depth + 1):
+        fan_out, fan_in = spec.layers[layer], spec.layers[layer - 1]
+        init = "_he" if lay.act(layer).init == "he" else "_glorot"
+        lines.append(f'numpy.copyto(params["W{layer}"], {init}(rng, {fan_out}, {fan_in}))')
+    return lines
+
+
+def _optimizer_init_line(spec: Spec) -> str:
+    """The return value of init_optimizer: zero arrays, views of blocks as params' are."""
+    step = ['"step": 0'] if spec.optimizer.kind in COUNTS_STEPS else []
+    fresh = [f'**_fresh("{prefix}")' for prefix in OPTIMIZER_PREFIXES[spec.optimizer.kind]]
+    return "{" + ", ".join(step + fresh) + "}"
+
+
+def _docstring(spec: Spec) -> str:
+    sizes = "-".join(str(size) for size in spec.layers)
+    acts = ", ".join(spec.activations)
+    bias = "with bias" if spec.bias else "no bias"
+    return (
+        f"{spec.name}: a {sizes} network ({acts}; {bias}),\n"
+        f"{spec.loss} loss, {spec.optimizer.kind}, {spec.dtype}.\n\n"
+        "Generated by derive from verified derivations: every derivative below is printed from\n"
+        "SymPy, and each line cites the derivation it implements (`derive derivations ID`\n"
+        "shows its statement, LaTeX and proof). Samples are rows; W<l> has shape\n"
+        "(s(l), s(l-1)) as w_{i,j} in the notes links neuron j of layer l-1 to neuron i of\n"
+        "layer l. NumPy is the only dependency."
+    )
+
+
+def context(spec: Spec) -> ModuleContext:
+    """The plain-data context of the module for `spec`."""
+    lay = Layers(spec)
+    forward, returns = forward_lines(lay)
+    fast = FastPath(lay)
+    return ModuleContext(
+        header=header(spec, ENTRY_TEMPLATE),
+        docstring=_docstring(spec),
+        constants=_constants(spec),
+        init_params=_init_lines(spec),
+        init_optimizer=_optimizer_init_line(spec),
+        forward=forward,
+        forward_returns=returns,
+        loss=loss_lines(lay),
+        loss_and_grads=grad_lines(lay),
+        fast_constants=fast.constant_lines() + fast.thread_constants(),
+        hold=fast.hold,
+        workspace=fast.workspace,
+        workspace_legend=fast.legend(),
+        numpy_imports=fast.imports,
+        train_step=fast.lines,
+        optimizer=spec.optimizer.kind,
+        weight_decay=spec.optimizer.weight_decay > 0,
+        nesterov=spec.optimizer.nesterov,
+    )
