@@ -44,7 +44,8 @@ def _parser() -> argparse.ArgumentParser:
         type=_seconds,
         default=None,
         metavar="SECONDS",
-        help="time limit of each claim (default 30; a claim's own `timeout` key wins); "
+        help="time limit of each claim (default 30; a claim's own `timeout` key may ask for "
+        "another, never for more than this); "
         "past it the verdict is undecided",
     )
     verify.set_defaults(run=_verify)

@@ -248,3 +248,25 @@ def test_latex_numbers_are_limited_as_in_sympy_syntax(
     one_error_line(capsys, "numbers are limited to 1000000")
     assert main(["verify", claims_file(tmp_path, {"lhs_latex": "1000001 x", "rhs": "x"})]) == 1
     assert "numbers are limited to 1000000" in capsys.readouterr().out  # that claim fails alone
+
+
+def test_a_claim_cannot_give_itself_more_time_than_the_command_allows(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`timeout = 3600` in a hostile file does not lift `--timeout 2`: the flag is the bound."""
+    total = "(" + "+".join("abcdefghijkl") + ")"  # a true identity of degree 32: slow
+    rest = "+".join("bcdefghijkl")
+    slow = {"lhs": f"{total}**32", "rhs": f"{total}**31*a + {total}**31*({rest})", "timeout": 3600}
+    path = claims_file(tmp_path, slow)
+    assert main(["verify", path, "--timeout", "2", "--format", "json"]) == 1
+    (claim,) = json.loads(capsys.readouterr().out)["claims"]
+    assert claim["verdict"] == "undecided"
+    assert claim["tried"] == "time limit: not decided in 2 s"
+
+
+def test_a_claims_own_limit_wins_over_the_default_and_a_longer_flag() -> None:
+    assert budget._limit(None, None) == budget.TIMEOUT
+    assert budget._limit(60, None) == 60
+    assert budget._limit(0.5, 3) == 0.5
+    assert budget._limit(3600, 2) == 2
+    assert budget._limit(None, 7) == 7

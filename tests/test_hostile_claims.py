@@ -187,3 +187,40 @@ def test_arbitrary_text_only_ever_raises_derive_error(text: str) -> None:
         with contextlib.suppress(DeriveError):
             checker.check_file(claims.load(path))
     assert not marker.exists()
+
+
+def test_a_latex_refusal_keeps_its_caret_lines_escaped_and_indented() -> None:
+    """The text report shows the LaTeX line and the caret under the row, never a new row."""
+    from derive.verify import report
+
+    message = "lhs_latex: col 3: \\foo\x1b[31m is not a function\n    a \\foo\x1b b\n      ^"
+    refused = checker.Result("evil", "fails", "", "", "", condition=message)
+    lines = report.render([refused], "text", ["f.toml"]).splitlines()
+    assert lines[1].startswith("evil ") and lines[1].endswith("is not a function")
+    assert lines[2].strip() == "a \\foo\\x1b b" and lines[2].startswith(" " * 20)
+    assert lines[3].strip() == "^"
+    assert "\x1b" not in "\n".join(lines)
+    markdown = report.render([refused], "markdown", ["f.toml"])
+    assert "\x1b" not in markdown and "- Note: lhs_latex: col 3:" in markdown
+    assert "\\n    a \\foo" in markdown  # one line in Markdown: it cannot start a heading
+
+
+def test_a_conditional_reading_from_the_file_cannot_add_lines() -> None:
+    from derive.verify import report
+
+    forged = checker.Result("c", "conditional", "", "", "", condition="E = t\nd  holds")
+    assert len(report.render([forged], "text", ["f.toml"]).splitlines()) == 3
+    heading = checker.Result("c", "conditional", "", "", "", condition="E\n\n## `x`: holds")
+    markdown = report.render([heading], "markdown", ["f.toml"])
+    assert "\n## `x`" not in markdown and "E\\n\\n## `x`: holds" in markdown
+
+
+def test_a_long_corrected_form_is_cut_in_the_text_report_not_in_json() -> None:
+    from derive.verify import report
+
+    long = "x + " * 5000 + "x"
+    result = checker.Result("long", "fails", "", "", "", corrected=long)
+    text = report.render([result], "text", ["f.toml"])
+    assert len(text) < 2 * report.MAX_SHOWN + 500
+    assert f"({len(long)} characters; --format json has all)" in " ".join(text.split())
+    assert json.loads(report.render([result], "json", ["f.toml"]))["claims"][0]["corrected"] == long

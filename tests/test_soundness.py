@@ -192,3 +192,79 @@ def test_nested_kinks_give_a_verdict_never_an_exception(
     side = f"Derivative({lhs}, x)" if derivative else lhs
     result = verdict_of(tmp_path_factory.mktemp("n"), side, rhs)
     assert result.verdict in ("holds", "fails", "conditional", "unproven")
+
+
+def results_of(tmp_path: Path, text: str) -> dict[str, checker.Result]:
+    path = tmp_path / "d.toml"
+    path.write_text(text, "utf-8")
+    cfile = claims.load(path)
+    return {c.id: checker.check_claim(c, cfile) for c in cfile.claims}
+
+
+DOMAIN_CLAIMS = """
+[symbols]
+m = { size = [3] }
+x = { domain = "(0, 1)" }
+u = { domain = "> 0" }
+p = { shape = ["m"], domain = "probabilities" }
+
+[[claim]]
+id = "unit.max"
+lhs = "Max(x, 1)"
+rhs = "1"
+
+[[claim]]
+id = "unit.min"
+lhs = "Min(x, 1/2)"
+rhs = "x"
+
+[[claim]]
+id = "positive.heaviside"
+lhs = "Heaviside(u + 1)"
+rhs = "1"
+
+[[claim]]
+id = "last.probability"
+lhs = "relu(p[2])"
+rhs = "p[2]"
+
+[[claim]]
+id = "two.probabilities"
+lhs = "Max(p[0] + p[1], 1)"
+rhs = "1"
+
+[[claim]]
+id = "two.probabilities.half"
+lhs = "Max(p[0] + p[1], 1/2)"
+rhs = "1/2"
+"""
+
+
+def test_a_counterexample_lies_inside_the_declared_domain(tmp_path: Path) -> None:
+    """A region outside the domain is empty there: no point of it is a counterexample."""
+    results = results_of(tmp_path, DOMAIN_CLAIMS)
+    for true in ("unit.max", "positive.heaviside", "last.probability", "two.probabilities"):
+        assert results[true].verdict == "holds", (true, results[true].counterexample)
+    for false, inside in (
+        ("unit.min", lambda v: 0 < v["x"] < 1),
+        ("two.probabilities.half", lambda v: v["p[0]"] > 0 and v["p[1]"] > 0),
+    ):
+        result = results[false]
+        assert result.verdict == "fails"
+        assert result.counterexample is not None
+        point = {k: Fraction(str(v)) for k, v in result.counterexample["point"].items()}  # type: ignore[attr-defined]
+        assert inside(point)
+        if "p[0]" in point:
+            assert point["p[0]"] + point["p[1]"] < 1
+
+
+def test_a_region_point_stays_inside_the_domain() -> None:
+    """The simplex looks for a point of the region inside the domain, or shows there is none."""
+    from derive.verify import declarations
+
+    x = declarations.UnitInterval("x", real=True, positive=True)
+    outside = regions.Region(sp.Integer(1), ((x - 1, 1),), ())
+    assert regions.region_point(outside, [x]) == (True, None)
+    inside = regions.Region(sp.Integer(1), ((x - sp.Rational(1, 2), 1),), ())
+    decided, point = regions.region_point(inside, [x])
+    assert decided and point is not None and sp.Rational(1, 2) < point[x] < 1

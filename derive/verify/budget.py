@@ -56,13 +56,23 @@ def check_bounded(
         for number, cfile in enumerate(cfiles):
             for index, claim in enumerate(cfile.claims):
                 worker = worker or _start(context, cfiles, memory)
-                limit = claim.timeout or timeout or TIMEOUT
+                limit = _limit(claim.timeout, timeout)
                 result, worker = _run(worker, (number, index), claim, limit, memory)
                 results.append(result)
     finally:
         if worker is not None:
             worker.stop()
     return results
+
+
+def _limit(own: float | None, given: float | None) -> float:
+    """A claim's time limit: its own `timeout` key, never past the caller's `--timeout`.
+
+    The file is data: its key may ask for less time than the caller allows, or for more
+    than the default, but never for more than the caller said (`--timeout 5` is 5 s at most).
+    """
+    limits = [limit for limit in (own, given) if limit]
+    return min(limits) if limits else TIMEOUT
 
 
 def _start(context: Any, cfiles: list[ClaimsFile], memory: int) -> _Worker:

@@ -44,6 +44,8 @@ from derive.verify.regions import (
     Region,
     all_kinks,
     differs,
+    domain_constraints,
+    in_domain,
     region_point,
     regions,
     show,
@@ -547,11 +549,14 @@ def _search(
     """An exact point inside the region where lhs and rhs differ, if one is found."""
     solved = dict(region.subs)
     free = [s for s in symbols if s not in solved]
+    domains = domain_constraints(symbols)
     for _ in range(WITNESS_TRIES):
         point = points.draw(free)
         for symbol, solution in reversed(region.subs):
             point[symbol] = solution.xreplace(point)
         if any(v.has(sp.zoo, sp.nan) for v in point.values()):
+            continue
+        if not in_domain(domains, point):  # a solved symbol's value may leave its domain
             continue
         if any(sign_at(kink, point) != sign for kink, sign in region.constraints):
             continue

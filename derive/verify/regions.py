@@ -29,6 +29,8 @@ __all__ = [
     "Region",
     "all_kinks",
     "differs",
+    "domain_constraints",
+    "in_domain",
     "region_point",
     "regions",
     "show",
@@ -335,6 +337,43 @@ def _linear(expr: sp.Expr) -> bool:
         return False
 
 
+def domain_constraints(symbols: list[sp.Symbol]) -> list[tuple[sp.Expr, bool]]:
+    """The declared domains of these symbols as (expr, strict): expr > 0, or expr >= 0.
+
+    A counterexample must lie inside them, and a region outside them holds nothing to find
+    (derive.verify.declarations: `> 0`, `>= 0`, `(0, 1)` and probabilities, whose last entry
+    of a row is 1 minus the others, so the others sum to less than 1).
+    """
+    from derive.verify import declarations  # the domains' symbol kinds; imported late (a cycle)
+
+    found: list[tuple[sp.Expr, bool]] = []
+    rows: dict[str, list[sp.Symbol]] = {}
+    for symbol in symbols:
+        if symbol.is_positive:
+            found.append((symbol, True))
+        elif symbol.is_nonnegative:
+            found.append((symbol, False))
+        if isinstance(symbol, declarations.UnitInterval):
+            found.append((1 - symbol, True))
+        elif isinstance(symbol, declarations.Sampled) and type(symbol).__name__.startswith(
+            "Probability"
+        ):
+            name = symbol.name
+            row = name.rsplit(", ", 1)[0] if ", " in name else name.split("[", 1)[0]
+            rows.setdefault(f"{type(symbol).__name__} {row}", []).append(symbol)
+    found.extend((1 - sp.Add(*row), True) for row in rows.values())
+    return found
+
+
+def in_domain(constraints: list[tuple[sp.Expr, bool]], point: dict[sp.Symbol, sp.Expr]) -> bool:
+    """The point satisfies every domain constraint (undecidable counts as outside)."""
+    for expr, strict in constraints:
+        sign = sign_at(expr, point)
+        if sign is None or sign < 0 or (strict and sign == 0):
+            return False
+    return True
+
+
 def region_point(region: Region, free: list[sp.Symbol]) -> tuple[bool, dict | None]:
     """(decided, point): a linear region decided exactly by SymPy's simplex.
 
@@ -342,7 +381,17 @@ def region_point(region: Region, free: list[sp.Symbol]) -> tuple[bool, dict | No
     symbols filled in. (False, None): its inequalities are not linear, so undecided here.
     """
     slack = sp.Dummy("slack")
-    inequalities = [slack <= 1]
+    inequalities: list[sp.Basic] = [slack <= 1]
+    solved = [symbol for symbol, _ in region.subs]
+    for expr, strict in domain_constraints([*free, *solved]):  # a point inside the domain
+        expr = sp.expand(region.substituted(expr))
+        if not expr.free_symbols:
+            if not expr.is_real or expr < 0 or (strict and expr == 0):
+                return True, None  # the region lies outside the domain
+            continue
+        if not expr.is_real or not _linear(expr):
+            return False, None
+        inequalities.append(expr >= slack if strict else expr >= 0)
     for kink, sign in region.constraints:
         expr = sp.expand(region.substituted(kink))
         if not expr.free_symbols:

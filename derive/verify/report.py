@@ -26,6 +26,7 @@ __all__ = ["entries", "render", "run_verify"]
 
 _RANK = {"holds": 0, "conditional": 1, "unproven": 2, "undecided": 3, "fails": 4}
 _LINE = re.compile(r"^(?P<equation>.+)\.(?P<line>\d+)$")
+MAX_SHOWN = 1000  # characters of a corrected form (or a reason) in the text and Markdown reports
 
 
 def run_verify(files: Sequence[Path], fmt: str, timeout: float | None = None) -> int:
@@ -90,15 +91,19 @@ def render(listed: list[Result], fmt: str, files: list[str]) -> str:
     """The report in one of the formats: text, json, markdown."""
     if fmt == "json":  # JSON escapes control characters itself
         return _json(listed, files)
-    listed = [_escaped(result) for result in listed]
     files = [escape(name) for name in files]
     if fmt == "markdown":
-        return _markdown(listed, files)
-    return _text(listed)
+        return _markdown([_escaped(result, False) for result in listed], files)
+    return _text([_escaped(result, True) for result in listed])
 
 
-def _escaped(result: Result) -> Result:
-    """The result with text that came from a file escaped: it cannot add rows or escapes."""
+def _escaped(result: Result, caret_lines: bool) -> Result:
+    """The result with text that came from a file escaped: it cannot add rows or escapes.
+
+    With `caret_lines`, a LaTeX refusal (fails, no counterexample) keeps its three lines
+    (message, the line of text, the caret), each escaped: the text report indents them under
+    the claim's row, so they cannot start a row of their own.
+    """
     example = result.counterexample
     if example is not None:
         example = {key: _escape_any(value) for key, value in example.items()}
@@ -107,8 +112,14 @@ def _escaped(result: Result) -> Result:
         for name in ("id", "statement", "source", "latex", "corrected", "tried")
         if isinstance(value := getattr(result, name), str)
     }
-    if result.condition is not None:  # line by line: a LaTeX error's text and caret follow it
-        texts["condition"] = "\n".join(escape(line) for line in result.condition.split("\n"))
+    if result.condition is not None:
+        refusal = result.verdict == "fails" and example is None  # a LaTeX error: text and caret
+        lines = result.condition.split("\n") if caret_lines and refusal else [result.condition]
+        texts["condition"] = "\n".join(escape(line) for line in lines)
+    for name in ("corrected", "tried", "condition"):  # a report stays readable: json has it all
+        text = texts.get(name)
+        if text is not None and len(text) > MAX_SHOWN:
+            texts[name] = f"{text[:MAX_SHOWN]}... ({len(text)} characters; --format json has all)"
     return dataclasses.replace(result, counterexample=example, **texts)  # type: ignore[arg-type]
 
 
