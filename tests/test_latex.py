@@ -7,6 +7,7 @@ Readings are compared as the SymPy-syntax text the front end translates to (the 
 from __future__ import annotations
 
 import ast
+import json
 import re
 from pathlib import Path
 
@@ -296,3 +297,64 @@ def test_any_token_soup_is_read_or_refused_with_a_message(pieces: list[str]) -> 
             parse(text, INDEXED)
         except latex.LatexError as exc:
             assert exc.message
+
+
+VECTOR_X = '[symbols]\nn = { size = [2, 3] }\nx = { shape = ["n"] }\n'
+
+
+@pytest.mark.parametrize(
+    ("header", "text", "expected"),
+    [
+        ("", r"\sum_{e=1}^{3} e = 3e", "3*exp(1)"),  # the sum's e is its index
+        ("", r"W^{[2]} = W^2", "a bracketed superscript (W^{[2]}) names a layer"),
+        ("", r"\sum_{i=1}^{2} x^{(i)} = x + x^2", "a parenthesized superscript (x^{(i)})"),
+        ("", r"(x + 1)^{(2)} = (x + 1)^2", "a parenthesized superscript"),
+        ("", r"\sigma^{-1}(x) = \frac{1}{\sigma(x)}", r"\sigma^{-1} is the inverse function"),
+        ("", r"x_12 = x_{12}", "2*x[1]"),  # TeX: x_1 times 2
+        ("", r"f(x + y) = f(x) + f(y)", "f(...) would read as f times (...)"),
+        ("", r"g(x, y) = g(y, x)", "g(...) would read as g times (...)"),
+        (VECTOR_X, r"\|x\|^2 = x \odot x", "sqrt(sum(x ** 2)) ** 2 is scalar"),
+        ("", r"2x = x, \quad x = 0", "would set a variable of the equation to a constant"),
+    ],
+)
+def test_a_false_claim_misread_never_holds(
+    tmp_path: Path, header: str, text: str, expected: str
+) -> None:
+    """Findings of a hostile review: each of these once came out `holds`."""
+    path = tmp_path / "claim.toml"
+    path.write_text(f"{header}[[claim]]\nid = 'c'\nlatex = {json.dumps(text)}\n")
+    (result,) = checker.check_file(claims.load(path))
+    assert result.verdict == "fails"
+    shown = [result.condition, result.corrected, str(result.counterexample)]
+    assert expected in " ".join(filter(None, shown))
+
+
+@pytest.mark.parametrize(
+    ("text", "settings", "expected"),
+    [
+        (r"\sum_{e=1}^{3} e = 6", PLAIN, "Sum(e, (e, 1, 3)) = 6"),
+        (r"\frac12 = x", PLAIN, "1 / 2 = x"),  # TeX takes one digit per argument
+        (
+            r"x^{(i)} = y",
+            latex.Settings(layers="superscript", layered=frozenset("x")).for_claim({"i"}, False),
+            "x[i] = y",
+        ),
+        (r"f \cdot (x + y) = f x + f y", PLAIN, "f * (x + y) = f * x + f * y"),
+        (r"x (1 - x) = x - x^2", PLAIN, "x * (1 - x) = x - x ** 2"),
+        (r"\sigma^2(x) = y", PLAIN, "sigmoid(x) ** 2 = y"),
+    ],
+)
+def test_what_the_refusals_leave_readable(
+    text: str, settings: latex.Settings, expected: str
+) -> None:
+    assert "|".join(read(text, settings)) == expected
+
+
+def test_the_norm_of_a_vector_is_the_scalar_norm(tmp_path: Path) -> None:
+    path = tmp_path / "norm.toml"
+    path.write_text(
+        f"{VECTOR_X}[[claim]]\nid = 'norm'\nlatex = '\\|x\\|^2 = \\sum x^2'\n"
+        "[[claim]]\nid = 'abs'\nlatex = '|x| = x'\n"
+    )
+    norm, entrywise = checker.check_file(claims.load(path))
+    assert norm.verdict == "holds" and entrywise.verdict == "fails"

@@ -123,6 +123,7 @@ def _names(tree: ast.expr) -> set[str]:
 # --- the parser ----------------------------------------------------------------------------
 
 _NETWORK_NAMES = {"a", "z", "w", "t", "E"}
+_FUNCTION_LETTERS = {"f", "g", "h"}  # a letter conventionally a function: f(x) is not f * x
 _ELISIONS = {r"\dots", r"\cdots", r"\ldots", r"\vdots", r"\ddots"}
 
 
@@ -273,7 +274,7 @@ class Parser:
         if token.kind == "sym" and token.text == "=" and result.relations:
             self.continuation(result)
             return
-        if result.relations and self.definition(defined, required=False):
+        if result.relations and self.definition(defined, False, result.relations):
             return
         start = self.at
         first = self.expression()
@@ -386,7 +387,12 @@ class Parser:
             isinstance(side, ast.Name) and side.id in self.settings.indices for side in sides
         )
 
-    def definition(self, defined: list[tuple[ast.expr, ast.expr]], required: bool) -> bool:
+    def definition(
+        self,
+        defined: list[tuple[ast.expr, ast.expr]],
+        required: bool,
+        relations: list[Relation] = [],  # noqa: B006 (read, never changed)
+    ) -> bool:
         """`k = ...` or `E_i = ...` after the equation: a name the display defines."""
         head = self.peek()
         under = self.peek(1).text == "_"
@@ -418,6 +424,16 @@ class Parser:
         self.expect("=")
         value = self.expression()
         del self.bound[len(self.bound) - len(letters) :]
+        used = set().union(*(_names(r.lhs) | _names(r.rhs) for r in relations))
+        if not required and _base(name) in used and not _names(value) - {"pi"}:
+            # 2x = x, \quad x = 0: a second statement, not a definition of the claim's variable
+            raise self.fail(
+                f"{ast.unparse(name)} = {ast.unparse(value)} after the equation would set a "
+                "variable of the equation to a constant, so it would be checked at that point "
+                f"only: state it on its own, or write `where {ast.unparse(name)} = ...` if it is "
+                "a definition",
+                head,
+            )
         defined.append((name, value))
         return True
 
@@ -546,8 +562,7 @@ class Parser:
             if _is_transpose(group):
                 base = self.transpose(base, token.pos)
                 continue
-            exponent = self.sub_parse(group, token)
-            base = _bin(base, ast.Pow(), exponent)
+            base = _bin(base, ast.Pow(), self.exponent(group, token))
         return base
 
     def primary(self) -> ast.expr:
@@ -582,7 +597,15 @@ class Parser:
         if token.text == "(" and self.is_(","):
             raise self.fail("a list in parentheses is not a value here", self.peek())
         self.expect(pairs[token.text])
-        return _call("Abs", inner) if token.text == "|" else inner
+        if token.text != "|":
+            return inner
+        ranks = self.ranks()
+        inner_rank = None if ranks is None else rank(inner, ranks)
+        if inner_rank and self.text.startswith("\\|", token.pos):  # \|x\|: the norm
+            if inner_rank != 1:
+                raise self.fail("the norm of a matrix is not read: write the sum it stands for")
+            return _call("sqrt", _call("sum", _bin(inner, ast.Pow(), _num(2))))
+        return _call("Abs", inner)
 
     # -- names, functions, sub- and superscripts
 
@@ -667,12 +690,15 @@ class Parser:
                 Token("char", "", atom.pos),
             )
         macro = None if self.index_mode or is_index else self.macro(atom)
+        if macro is None and not is_index:
+            self.refuse_undeclared_function(atom)
         if macro is not None:
             return self.power_of_atom(macro, atom)
         declared = None if self.index_mode or is_index else self.declared_name(atom)
         if declared is not None:
             return self.power_of_atom(ast.Name(declared, ast.Load()), atom)
-        if atom.base == "e" and "e" not in self.settings.symbols and atom.sub is None:
+        euler = atom.base == "e" and "e" not in self.settings.symbols and not is_index
+        if euler and atom.sub is None:
             if atom.sup is not None:
                 return _exp_of(self.sub_parse(atom.sup, Token("char", "e", atom.pos)))
             return _exp_of(_num(1))
@@ -698,11 +724,41 @@ class Parser:
         atom.sup = rest_sup
         return self.power_of_atom(node, atom)
 
+    def refuse_undeclared_function(self, atom: _Atom) -> None:
+        """f(x + y) would read as f times (x + y): f, g, h are written as functions."""
+        if atom.base not in _FUNCTION_LETTERS or atom.base in self.settings.symbols:
+            return
+        if not self.is_("(", "sym"):
+            return
+        raise self.fail(
+            f"{atom.base}(...) would read as {atom.base} times (...), but {atom.base} is "
+            f"written as a function: declare it in [latex] functions ({atom.base} = 'tanh'), "
+            f"or write {atom.base} \\cdot (...) for a product",
+            Token("char", atom.base, atom.pos),
+        )
+
+    def exponent(self, group: list[Token], at: Token) -> ast.expr:
+        """A power's exponent; x^{(i)} and W^{[2]} name a sample or a layer, not a power."""
+        if _wrapped(group, "[", "]"):
+            raise self.fail(
+                "a bracketed superscript (W^{[2]}) names a layer, not a power: declare "
+                "[latex] layers = 'brackets'",
+                at,
+            )
+        if _wrapped(group, "(", ")"):
+            raise self.fail(
+                "a parenthesized superscript (x^{(i)}) names a sample or a layer, not a power: "
+                "declare [latex] layers = 'superscript' with the name in layered, or write "
+                "the power without parentheses",
+                at,
+            )
+        return self.sub_parse(group, at)
+
     def power_of_atom(self, node: ast.expr, atom: _Atom) -> ast.expr:
         if atom.sup is not None and _is_transpose(atom.sup):
             node = self.transpose(node, atom.pos)
         elif atom.sup is not None:
-            node = _bin(node, ast.Pow(), self.sub_parse(atom.sup, Token("sym", "^", atom.pos)))
+            node = _bin(node, ast.Pow(), self.exponent(atom.sup, Token("sym", "^", atom.pos)))
         if self.is_("(") and self.tuple_ahead():
             self.skip_arguments()  # s_{z_i}(z_1, ..., z_n): the variables a name is a function of
         return node
@@ -759,9 +815,12 @@ class Parser:
         if token.kind == "end":
             raise self.fail("a sub- or superscript is missing")
         if token.text != "{" or token.kind != "sym":
+            if token.kind == "num" and len(token.text) > 1:  # x_12 is x_1 times 2, as in TeX
+                first = Token("num", token.text[0], token.pos)
+                rest = Token("num", token.text[1:], token.pos + 1)
+                self.tokens[self.at : self.at + 1] = [first, rest]
+                token = first
             self.take()
-            if token.kind == "cmd" and token.text == r"\mathsf":
-                return [token]
             return [token]
         depth, start = 0, self.at
         while True:
@@ -879,8 +938,14 @@ class Parser:
                 group = self.group_tokens()
                 if group and group[0].text == "'":
                     primes += len(group)
+                elif [t.text for t in group] == ["-", "1"]:
+                    raise self.fail(
+                        f"{token.text}^{{-1}} is the inverse function, which derive does not "
+                        f"read: write \\frac{{1}}{{{token.text}(x)}} for the reciprocal",
+                        token,
+                    )
                 else:
-                    power = self.sub_parse(group, token)
+                    power = self.exponent(group, token)
             elif self.is_("_", "sym") and target in ("log",):
                 raise self.fail("a logarithm to another base is not read: use \\ln or \\log")
             else:
@@ -1337,6 +1402,18 @@ def _condition(op: str, left: ast.expr, right: ast.expr) -> ast.expr:
 def _is_transpose(tokens: list[Token]) -> bool:
     texts = [t.text for t in tokens]
     return texts in (["T"], [r"\top"], [r"\intercal"], [r"\mathsf"], ["\\mathrm"])
+
+
+def _wrapped(tokens: list[Token], opening: str, closing: str) -> bool:
+    """The group is one bracketed part: (i), [l - 1], not (a)(b)."""
+    if len(tokens) < 2 or tokens[0].text != opening or tokens[-1].text != closing:
+        return False
+    depth = 0
+    for token in tokens[:-1]:
+        depth += {opening: 1, closing: -1}.get(token.text, 0) if token.kind == "sym" else 0
+        if depth == 0:
+            return False
+    return True
 
 
 def _split_commas(tokens: list[Token]) -> list[list[Token]]:
