@@ -63,6 +63,17 @@ def test_a_document_without_equations_is_an_input_error(tmp_path: Path) -> None:
     assert main(["verify", str(path)]) == 2
 
 
+@pytest.mark.parametrize("tail", ["$$ 1 = 2\n\nnever closed\n", "\\begin{align}\n1 &= 2\n"])
+def test_a_display_never_closed_is_an_input_error_naming_its_line(
+    tmp_path: Path, tail: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Once dropped silently: the closed displays held, the unclosed one was never read."""
+    path = tmp_path / "open.md"
+    path.write_text(f"Text.\n\n$$ x^2 = x \\cdot x $$\n\n{tail}", encoding="utf-8")
+    assert main(["verify", str(path)]) == 2
+    assert "open.md: line 5: expected a display closed" in capsys.readouterr().err
+
+
 def test_a_bad_derive_block_is_an_input_error(tmp_path: Path) -> None:
     path = tmp_path / "bad.md"
     path.write_text("$$a = a$$\n```derive\n[latex\n```\n", encoding="utf-8")

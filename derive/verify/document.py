@@ -27,6 +27,7 @@ _DISPLAY = re.compile(
     rf"|\\begin\{{(?P<env>{_ENVIRONMENT})\}}(?P<body>.+?)\\end\{{(?P=env)\}}",
     re.S,
 )
+_OPENING = re.compile(rf"\$\$|\\begin\{{(?:{_ENVIRONMENT})\}}")  # a display's start
 _RELATION = re.compile(r"=|<|>|\\(?:le|ge|leq|geq|neq|ne)(?![A-Za-z])")
 _BLOCK_KEYS = {"title", "latex", "network", "equations"}
 _EQUATION_KEYS = {"indices", "sizes", "kind", "layers", "domain", "latex_names"}
@@ -61,10 +62,21 @@ def claims_data(path: Path, text: str) -> dict[str, Any]:
         seen.add(cid)
         source = f"{path.name}, line {line}"
         claims.append({"id": cid, "latex": latex.strip(), "source": source, **each})
+    _refuse_unclosed(path, _DISPLAY.sub(lambda m: re.sub(r"[^\n]", " ", m.group()), body))
     if not claims:
         raise input_error(path, "", "display equations ($$ ... $$, \\[ \\], align, ...)", "none")
     data = {key: block[key] for key in ("title", "latex", "network") if key in block}
     return data | {"claim": claims}
+
+
+def _refuse_unclosed(path: Path, rest: str) -> None:
+    """A display opened and never closed would be dropped silently: name its line."""
+    opening = _OPENING.search(rest)
+    if opening is not None:
+        line = rest.count("\n", 0, opening.start()) + 1
+        raise input_error(
+            path, f"line {line}", "a display closed where it ends", f"{opening[0]} never closed"
+        )
 
 
 def _settings(path: Path, text: str) -> tuple[dict[str, Any], str]:
