@@ -232,6 +232,12 @@ def test_counterexamples_stay_inside_the_domain(tmp_path: Path) -> None:
         ('[symbols]\nx = {}\n[definitions]\nx = "1"\n' + claim("c", "x", "x"), "definitions.x"),
         ('[symbols]\ny = { domain = "label < 0" }\n' + claim("c", "y", "y"), "label < a size"),
         ("[symbols]\nn = { size = [1], shape = [2] }\n" + claim("c", "n", "n"), "a size alone"),
+        (  # an instance with no entries would make every claim hold vacuously
+            '[symbols]\nn = { size = [1] }\nx = { shape = ["n"] }\n'
+            + claim("c", "sum(x)", "sum(x) + 1")
+            + "sizes = { n = [0] }\n",
+            "claim c: sizes.n: expected sizes 1 to 8, found 0",
+        ),
     ],
 )
 def test_bad_declarations_are_one_line_errors(tmp_path: Path, body: str, message: str) -> None:

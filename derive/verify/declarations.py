@@ -211,9 +211,11 @@ class Declarations:
                     raise DeriveError(f"{at}: {key}: not used with [symbols] (declare sizes)")
             if claim.domain is not None:
                 raise DeriveError(f"{at}: domain: give domains in [symbols]")
-            for name, _ in claim.sizes:
+            for name, values in claim.sizes:
                 if not self.symbols.get(name, Declared()).sizes:
                     raise DeriveError(f"{at}: sizes: {name!r} is not a declared size")
+                if 0 in values:  # a vector of no entries: every claim about it holds vacuously
+                    raise input_error(path, f"claim {claim.id}: sizes.{name}", "sizes 1 to 8", 0)
             sides = [claim.lhs, claim.rhs] + [c.lhs for c in claim.conditions if c.lhs]
             for side in sides:
                 _check_names(side, known, set())
