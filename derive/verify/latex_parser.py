@@ -690,13 +690,13 @@ class Parser:
                 Token("char", "", atom.pos),
             )
         macro = None if self.index_mode or is_index else self.macro(atom)
-        if macro is None and not is_index:
-            self.refuse_undeclared_function(atom)
         if macro is not None:
             return self.power_of_atom(macro, atom)
         declared = None if self.index_mode or is_index else self.declared_name(atom)
         if declared is not None:
             return self.power_of_atom(ast.Name(declared, ast.Load()), atom)
+        if not is_index:
+            self.refuse_undeclared_function(atom)
         euler = atom.base == "e" and "e" not in self.settings.symbols and not is_index
         if euler and atom.sub is None:
             if atom.sup is not None:
