@@ -314,7 +314,9 @@ VECTOR_X = '[symbols]\nn = { size = [2, 3] }\nx = { shape = ["n"] }\n'
         ("", r"f(x + y) = f(x) + f(y)", "f(...) would read as f times (...)"),
         ("", r"g(x, y) = g(y, x)", "g(...) would read as g times (...)"),
         (VECTOR_X, r"\|x\|^2 = x \odot x", "sqrt(sum(x ** 2)) ** 2 is scalar"),
-        ("", r"2x = x, \quad x = 0", "would set a variable of the equation to a constant"),
+        ("", r"2x = x, \quad x = 0", "would replace a variable of the equation"),
+        ("", r"2x = x, \quad x = y - y", "would replace a variable of the equation"),
+        ("", r"\phi(x + y) = \phi(x) + \phi(y)", "phi(...) would read as phi times (...)"),
     ],
 )
 def test_a_false_claim_misread_never_holds(

@@ -120,10 +120,17 @@ def _names(tree: ast.expr) -> set[str]:
     return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
 
 
+def _plain_names(tree: ast.expr) -> set[str]:
+    """The names used unindexed (x, not the E of E[i])."""
+    bases = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Subscript)}
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and id(n) not in bases}
+
+
 # --- the parser ----------------------------------------------------------------------------
 
 _NETWORK_NAMES = {"a", "z", "w", "t", "E"}
-_FUNCTION_LETTERS = {"f", "g", "h"}  # a letter conventionally a function: f(x) is not f * x
+# letters conventionally a function: f(x) is not f * x
+_FUNCTION_LETTERS = {"f", "g", "h", "F", "G", "H", "phi", "varphi", "psi", "Phi", "Psi"}
 _ELISIONS = {r"\dots", r"\cdots", r"\ldots", r"\vdots", r"\ddots"}
 
 
@@ -425,13 +432,17 @@ class Parser:
         value = self.expression()
         del self.bound[len(self.bound) - len(letters) :]
         used = set().union(*(_names(r.lhs) | _names(r.rhs) for r in relations))
-        if not required and _base(name) in used and not _names(value) - {"pi"}:
+        both = isinstance(name, ast.Name) and any(
+            name.id in _plain_names(r.lhs) & _plain_names(r.rhs) for r in relations
+        )
+        constant = not _names(value) - {"pi"}
+        if not required and _base(name) in used and (constant or both):
             # 2x = x, \quad x = 0: a second statement, not a definition of the claim's variable
             raise self.fail(
-                f"{ast.unparse(name)} = {ast.unparse(value)} after the equation would set a "
-                "variable of the equation to a constant, so it would be checked at that point "
-                f"only: state it on its own, or write `where {ast.unparse(name)} = ...` if it is "
-                "a definition",
+                f"{ast.unparse(name)} = {ast.unparse(value)} after the equation would replace a "
+                "variable of the equation (set to a constant, or on both of its sides), so the "
+                f"equation would not be checked as written: state it on its own, or write "
+                f"`where {ast.unparse(name)} = ...` if it is a definition",
                 head,
             )
         defined.append((name, value))
