@@ -317,6 +317,7 @@ VECTOR_X = '[symbols]\nn = { size = [2, 3] }\nx = { shape = ["n"] }\n'
         ("", r"2x = x, \quad x = 0", "would replace a variable of the equation"),
         ("", r"2x = x, \quad x = y - y", "would replace a variable of the equation"),
         ("", r"\phi(x + y) = \phi(x) + \phi(y)", "phi(...) would read as phi times (...)"),
+        ("", r"u(x + y) = u(x) + u(y)", "u(...) would read as u times (...)"),
     ],
 )
 def test_a_false_claim_misread_never_holds(

@@ -161,6 +161,7 @@ class Parser:
         self.pending: list[tuple[str, LatexError]] = []
         self.conditions: list[ast.expr] = []  # from subscripts like z_{k \neq i}
         self.step_names: set[str] = set()  # names in an update's step: defined after it
+        self.applied = _applied(tokens)  # u in u(x): written as a function somewhere
 
     # -- token access
 
@@ -736,8 +737,10 @@ class Parser:
         return self.power_of_atom(node, atom)
 
     def refuse_undeclared_function(self, atom: _Atom) -> None:
-        """f(x + y) would read as f times (x + y): f, g, h are written as functions."""
-        if atom.base not in _FUNCTION_LETTERS or atom.base in self.settings.symbols:
+        """f(x + y) would read as f times (x + y): f, g, h, and a name written u(x)
+        somewhere in the display, are functions."""
+        looks = atom.base in _FUNCTION_LETTERS or atom.base in self.applied
+        if not looks or atom.base in self.settings.symbols:
             return
         if not self.is_("(", "sym"):
             return
@@ -854,6 +857,7 @@ class Parser:
         inner.index_mode = index or self.index_mode
         inner.pending = self.pending
         inner.conditions = self.conditions
+        inner.applied = self.applied
         if inner.depth > MAX_NESTING:
             raise self.fail(f"nested more than {MAX_NESTING} deep", at)
         tree = inner.expression()
@@ -1413,6 +1417,17 @@ def _condition(op: str, left: ast.expr, right: ast.expr) -> ast.expr:
 def _is_transpose(tokens: list[Token]) -> bool:
     texts = [t.text for t in tokens]
     return texts in (["T"], [r"\top"], [r"\intercal"], [r"\mathsf"], ["\\mathrm"])
+
+
+def _applied(tokens: list[Token]) -> set[str]:
+    """Letters written before one letter in parentheses, u(x): a function's notation."""
+    return {
+        tokens[k].text
+        for k in range(len(tokens) - 3)
+        if tokens[k].kind == "char"
+        and [t.text for t in tokens[k + 1 : k + 4 : 2]] == ["(", ")"]
+        and tokens[k + 2].kind == "char"
+    }
 
 
 def _wrapped(tokens: list[Token], opening: str, closing: str) -> bool:
