@@ -10,8 +10,9 @@ A_l = f_l(Z_l); E = (1/B) sum over the B samples of the loss of each sample.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 
 import sympy as sp
 
@@ -25,9 +26,16 @@ class Derivation:
 
     id: str
     title: str
-    statement: str
+    # The statement, or a function that writes it: an activation's slope in its output takes
+    # SymPy a second, so it is derived when first read, not for every activation at import.
+    stated: str | Callable[[], str]
     condition: str | None = None
     notes: str | None = None  # the equations of the seed notes it corresponds to
+
+    @cached_property
+    def statement(self) -> str:
+        """What the derivation states."""
+        return self.stated if isinstance(self.stated, str) else self.stated()
 
 
 _REGISTERED = (
@@ -103,11 +111,12 @@ def register_activation(
     registry = DERIVATIONS if registry is None else registry
     if not act.elementwise:
         return
-    slope = (
-        f"f'(z) = {act.derivative_of_output} with y = f(z)"
-        if act.slope_in_output
-        else f"f'(z) = {act.derivative}, kept from the forward pass"
-    )
+
+    def slope() -> str:
+        if act.slope_in_output:
+            return f"f'(z) = {act.derivative_of_output} with y = f(z)"
+        return f"f'(z) = {act.derivative}, kept from the forward pass"
+
     registry[f"def.{act.name}"] = Derivation(
         f"def.{act.name}",
         f"{act.title} definition",
