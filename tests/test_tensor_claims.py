@@ -103,6 +103,21 @@ def test_chain_rule_through_a_defined_scalar(tmp_path: Path) -> None:
     assert [r.verdict for r in results.values()] == ["holds", "holds"]
 
 
+def test_a_definition_may_be_a_derivative_by_a_defined_quantity(tmp_path: Path) -> None:
+    # grad(C, z) inside [definitions] once recursed: building g built every definition, g too
+    text = '[symbols]\nw = {}\nx = {}\n[definitions]\nz = "w*x"\nC = "z**2"\n'
+    text += 'g = "grad(C, z)"\nh = "grad(g * C, z)"\n'
+    text += claim("g", "g", "2*z") + claim("g.wrong", "g", "3*z") + claim("h", "h", "6*z**2")
+    text += claim("by_w", "Derivative(C, w)", "g * x")
+    results = verdicts(tmp_path, text)
+    assert {cid: r.verdict for cid, r in results.items()} == {
+        "g": "holds",
+        "g.wrong": "fails",
+        "h": "holds",
+        "by_w": "holds",
+    }
+
+
 @pytest.mark.parametrize(
     ("lhs", "rhs"),
     [

@@ -101,6 +101,7 @@ class Context:
             for name in decl.tensors()
         }
         self._values: dict[str | None, dict[str, Any]] = {}
+        self._building: set[str] = set()  # definitions being built (values stops above them)
         self.independent: dict[str, bool] = {}  # "F does not depend on V": true here?
         self._lifted: tuple[dict[sp.Expr, sp.Expr], dict[sp.Expr, sp.Expr]] | None = None
 
@@ -109,16 +110,23 @@ class Context:
         if cut in self._values:
             return self._values[cut]
         values = dict(self.base)
+        complete = True
         for name, expr in self.decl.definitions:
-            if name == cut:
-                values[name] = _free(name, self.values(None)[name])
-                continue
+            if name in self._building:  # a derivative inside it: what it uses lies above it
+                complete = False
+                break
+            self._building.add(name)
             try:
-                values[name] = Evaluator(self, cut, values).build(expr)
+                value = Evaluator(self, cut, values).build(expr)
             except ShapeError as exc:
                 sizes = ", ".join(f"{k}={v}" for k, v in self.env.items())
                 raise DeriveError(f"{expr.where}: {exc} (at {sizes})") from None
-        self._values[cut] = values
+            finally:
+                self._building.discard(name)
+            # The names above `cut` are built as without it, so its value is the uncut one.
+            values[name] = _free(name, value) if name == cut else value
+        if complete:
+            self._values[cut] = values
         return values
 
     def lift(self, expr: sp.Expr, sums_only: bool = False) -> sp.Expr:
