@@ -29,7 +29,7 @@ def test_python_m_derive_generate_from_the_checkout_finds_its_templates(tmp_path
         cwd=tmp_path, env=env, capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert (done.returncode, done.stderr) == (0, "")
-    assert done.stdout == f"generated 1 files in {tmp_path}\n"
+    assert done.stdout == f"generated 1 file in {tmp_path}\n"
     module = (tmp_path / "xor.py").read_text(encoding="utf-8")
     assert module == codegen.render_module(specs.load(spec))
     assert module == (ROOT / "generated" / "xor.py").read_text(encoding="utf-8")

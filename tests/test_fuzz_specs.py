@@ -261,7 +261,7 @@ def test_every_valid_spec_generates_imports_checks_its_gradients_and_trains(
         (folder / "spec.toml").write_bytes(to_toml(fields))
         code, out, err = run_cli(["generate", str(folder / "spec.toml"), "--out", str(folder)])
         assert (code, err) == (0, ""), err
-        assert "generated 1 files" in out
+        assert "generated 1 file in" in out
         net = codegen.load_module(fields["name"], folder)
 
     assert tuple(fields["layers"]) == net.LAYERS

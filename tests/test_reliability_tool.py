@@ -192,7 +192,7 @@ def test_check_leaves_a_differing_module_and_a_stale_one_untouched(
     assert snapshot(out) == before
     assert run_cli(["generate", str(spec_file), "--out", str(out)])[0] == 0
     code, stdout, _ = run_cli(["generate", str(spec_file), "--out", str(out), "--check"])
-    assert (code, stdout.strip()) == (0, "1 generated files up to date")
+    assert (code, stdout.strip()) == (0, "1 generated file up to date")
 
 
 def test_check_all_against_a_folder_that_does_not_exist_creates_nothing(
@@ -281,7 +281,7 @@ def test_a_missing_output_folder_is_made_with_its_parents(spec_file: Path, tmp_p
     target = tmp_path / "models" / "nets"
     code, stdout, err = run_cli(["generate", str(spec_file), "--out", str(target)])
     assert (code, err) == (0, "")
-    assert stdout == f"generated 1 files in {target}\n"
+    assert stdout == f"generated 1 file in {target}\n"
     assert sorted(path.name for path in target.iterdir()) == ["race.py"]
 
 
@@ -360,4 +360,4 @@ def test_generating_and_training_in_a_fresh_process_emit_no_warning(spec_file: P
         )
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
-    assert done.stdout.startswith("generated 1 files")
+    assert done.stdout.startswith("generated 1 file in")

@@ -150,7 +150,7 @@ def run_generate(
     except OSError as exc:
         raise input_error(folder, "--out", "a writable folder", exc.strerror or str(exc)) from None
     print(
-        f"generated {len(planned)} files in {folder}"
+        f"generated {_files(len(planned))} in {folder}"
         + (f", removed {len(removed)} whose spec is gone" if removed else "")
     )
     if stale and not removed:
@@ -180,5 +180,10 @@ def _check(planned: dict[Path, str], stale: list[Path], fix: str) -> int:
         sys.stdout.writelines(diffs)
         print(f"derive: generated modules are out of date; run `{fix}`", file=sys.stderr)
         return 1
-    print(f"{len(planned)} generated files up to date")
+    print(f"{_files(len(planned), 'generated ')} up to date")
     return 0
+
+
+def _files(count: int, kind: str = "") -> str:
+    """`1 file`, `3 files` (with `kind`: `1 generated file`)."""
+    return f"{count} {kind}file{'' if count == 1 else 's'}"
