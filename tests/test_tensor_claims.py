@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import re
 from pathlib import Path
 
 import pytest
@@ -222,6 +223,9 @@ def test_a_domain_is_used_in_the_proof_and_named(tmp_path: Path) -> None:
     text = '[symbols]\np = { domain = "> 0" }\n' + claim("abs", "Abs(p)", "p")
     result = verdicts(tmp_path, text)["abs"]
     assert result.verdict == "holds" and "p > 0" in (result.condition or "")
+    # and where it fails without the domain: a point outside it (a scalar has no entry label)
+    place = re.search(r"without it the claim fails at p=(\S+)$", result.condition or "")
+    assert place is not None and float(place[1]) <= 0, result.condition
 
 
 def test_counterexamples_stay_inside_the_domain(tmp_path: Path) -> None:

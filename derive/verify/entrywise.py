@@ -295,7 +295,7 @@ def _plausible(decl: Declarations, case: Case, lhs: Expression, rhs: Expression)
         return False
     rng = random.Random(case.label)
     pairs = zip(entry_names(left), entry_names(right), strict=True)
-    return not any(_differs_in_floats(t - s, rng) for (_, t), (_, s) in pairs)
+    return all(_differing_point(t - s, rng) is None for (_, t), (_, s) in pairs)
 
 
 def _functions(side: Expression) -> set[str]:
@@ -364,13 +364,20 @@ def _domain_note(claim: Claim, decl: Declarations, trees: list[Any]) -> str | No
         return f"{note} {case.label}"
     rng = random.Random(case.label)
     for (index, true), (_, stated) in zip(entry_names(left), entry_names(right), strict=True):
-        if _differs_in_floats(true - stated, rng):
-            return f"{note} {_entry_label(case, claim.lhs, index)}"
+        point = _differing_point(true - stated, rng)
+        if point is not None:
+            values = ", ".join(  # the values the domain rules out, not every symbol's
+                f"{symbol}={value:g}"
+                for symbol, value in point.items()
+                if str(symbol).split("[")[0] in domains
+            )
+            at = (_entry_label(case, claim.lhs, index), values)
+            return f"{note} {', '.join(part for part in at if part)}"
     return None
 
 
-def _differs_in_floats(diff: sp.Expr, rng: random.Random) -> bool:
-    """diff is clearly nonzero at one of a few random points (a note, never a verdict)."""
+def _differing_point(diff: sp.Expr, rng: random.Random) -> dict[sp.Symbol, float] | None:
+    """A point of a few random ones where diff is clearly nonzero (a note, never a verdict)."""
     symbols = sorted(diff.free_symbols, key=str)
     for _ in range(8):
         point = {symbol: float(rng.choice(VALUES)) for symbol in symbols}
@@ -379,8 +386,8 @@ def _differs_in_floats(diff: sp.Expr, rng: random.Random) -> bool:
         except (approx.UnknownNodeError, RecursionError):
             continue
         if math.isfinite(value) and abs(value) > 1e-6:
-            return True
-    return False
+            return point
+    return None
 
 
 def _numeric(
