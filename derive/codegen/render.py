@@ -6,7 +6,11 @@ mapped there by pyproject.toml and shipped in the wheel), loaded as package reso
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from dataclasses import asdict
+from functools import cache
+from pathlib import Path
 
 import jinja2
 
@@ -16,8 +20,30 @@ from derive.codegen.naming import ENTRY_TEMPLATE, INIT_TEMPLATE, MARKER
 from derive.spec import Spec
 
 
+def _templates_of_a_checkout() -> None:
+    """Make the checkout's templates/ the package derive.templates when derive runs from a
+    checkout that is not installed (`PYTHONPATH=. python -m derive generate`).
+
+    An install, plain or editable, ships templates/ as derive.templates (pyproject's
+    package-dir); a bare checkout has it beside derive/, not in it. Nothing changes where
+    derive.templates is found, and nothing is looked up before templates are needed.
+    """
+    folder = Path(__file__).resolve().parent.parent.parent / "templates"
+    if not (folder / "model.py.j2").is_file() or importlib.util.find_spec("derive.templates"):
+        return
+    spec = importlib.util.spec_from_file_location(
+        "derive.templates", folder / "__init__.py", submodule_search_locations=[str(folder)]
+    )
+    assert spec is not None and spec.loader is not None, folder
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+
+
+@cache  # one environment: each template is compiled once, not once per module rendered
 def environment() -> jinja2.Environment:
     """The Jinja environment of the templates."""
+    _templates_of_a_checkout()
     return jinja2.Environment(
         loader=jinja2.PackageLoader("derive.templates", "."),
         undefined=jinja2.StrictUndefined,
