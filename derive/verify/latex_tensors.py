@@ -14,14 +14,17 @@ from __future__ import annotations
 import ast
 from typing import TYPE_CHECKING
 
+from derive.verify.tensors import ELEMENTWISE
+
 if TYPE_CHECKING:
     from derive.verify.declarations import Declarations
 
 __all__ = ["rank", "ranks"]
 
-_SAME = {"softmax", "log_softmax", "indicator", "Heaviside", "Abs", "relu", "sigmoid", "tanh"}
-_SAME |= {"exp", "log", "sqrt", "cosh", "sinh", "sin", "cos", "leaky_relu", "elu", "softplus"}
-_SAME |= {"gelu", "silu", "KroneckerDelta"}
+# Functions whose value has their first argument's rank: the tensor layer's elementwise ones
+# and these.
+_SAME = set(ELEMENTWISE) | {"softmax", "log_softmax", "indicator", "Heaviside", "gelu", "silu"}
+_SAME |= {"KroneckerDelta"}
 
 
 def ranks(declarations: Declarations) -> dict[str, int]:
