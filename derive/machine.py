@@ -3,6 +3,12 @@ the cgroup the process runs in (a container, a systemd slice, a CI job) when tha
 
 A container sees the host's physical memory in `sysconf`, while the kernel kills a process
 of the container that passes the cgroup's limit: generation refuses a network by the smaller.
+
+Every generated module checks the same limit before it allocates, with the functions listed in
+EMBEDDED: their source is copied into the module's runtime section when it is rendered
+(derive/codegen/render.py), since a module imports NumPy and the standard library alone. So
+they use `os`, `Path` and each other only, and a fix here reaches the modules at the next
+`derive generate`.
 """
 
 from __future__ import annotations
@@ -10,10 +16,25 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["cgroup_memory_limit", "memory_limit", "physical_memory"]
+__all__ = [
+    "EMBEDDED",
+    "binding_limit",
+    "cgroup_memory_limit",
+    "memory_limit",
+    "physical_memory",
+]
 
-# cgroup v1 writes "no limit" as the largest page-aligned int64 (9223372036854771712)
-UNLIMITED = 1 << 62
+
+def binding_limit(root: Path = Path("/")) -> tuple[int, str] | None:
+    """The memory this process may count on, and which limit that is: (bytes, words naming it)
+    for the machine's physical memory, or for its cgroup's limit when that is smaller (read
+    under `root`, see cgroup_memory_limit); None when neither is known."""
+    physical, cgroup = physical_memory(), cgroup_memory_limit(root)
+    if cgroup is not None and (physical is None or cgroup < physical):
+        return cgroup, "memory limit of this process's cgroup (its container or job)"
+    if physical is not None:
+        return physical, "of memory this machine has"
+    return None
 
 
 def physical_memory() -> int | None:
@@ -60,15 +81,19 @@ def cgroup_memory_limit(root: Path = Path("/")) -> int | None:
 def _limit(path: Path) -> int | None:
     """A limit file's bytes; None when it is missing, unreadable, "max" or v1's unlimited."""
     try:
-        text = path.read_text(encoding="ascii").strip()
-        value = int(text)
+        value = int(path.read_text(encoding="ascii").strip())
     except (OSError, UnicodeDecodeError, ValueError):  # "max" is no limit
         return None
-    return value if 0 < value < UNLIMITED else None
+    # cgroup v1 writes "no limit" as the largest page-aligned int64 (9223372036854771712)
+    return value if 0 < value < 1 << 62 else None
 
 
 def memory_limit(root: Path = Path("/")) -> int | None:
     """The memory derive may count on: the smaller of physical memory and the limit of the
     process's cgroup (read under `root`); None when neither is known."""
-    known = [size for size in (physical_memory(), cgroup_memory_limit(root)) if size is not None]
-    return min(known, default=None)
+    bound = binding_limit(root)
+    return None if bound is None else bound[0]
+
+
+# What a generated module's _check_memory calls, in the order the module shows them.
+EMBEDDED = (binding_limit, physical_memory, cgroup_memory_limit, _limit)

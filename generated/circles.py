@@ -17,7 +17,7 @@ step lowered to NumPy calls into buffers made once: _workspace, _hold). Then, in
 section marked "derive runtime" at the bottom, the code every generated module shares word
 for word, reading the constants above: the public forward, loss_and_grads, evaluate,
 predict, check_gradients, fit (with its schedules), save and load; the input checks; the
-fast path's blocks and BLAS threads."""
+memory check (with derive/machine.py's functions); the fast path's blocks and BLAS threads."""
 
 import math
 import os
@@ -25,6 +25,7 @@ import stat
 import tempfile
 import time
 import zipfile
+from pathlib import Path
 
 import numpy
 from numpy import (
@@ -1046,6 +1047,89 @@ def _step_inputs(X, Y):
     return X, Y, batch
 
 
+# The folder /proc/self/cgroup and /sys/fs/cgroup are read under: the system's, or a test's.
+_CGROUP_ROOT = Path("/")
+
+
+def _check_memory(nbytes, what):
+    """Refuse, before allocating, what would need more memory than this process may count on:
+    the machine's memory, or the limit of its cgroup (a container's) when that is smaller."""
+    bound = binding_limit(_CGROUP_ROOT)
+    if bound is None:  # the OS does not say: NumPy will
+        return
+    total, limit = bound
+    if nbytes > total:
+        raise MemoryError(
+            f"{what} need about {nbytes / 2**30:.1f} GiB, more than the"
+            f" {total / 2**30:.1f} GiB {limit}"
+        )
+
+
+# From derive/machine.py, copied in at generation: derive generate refuses a spec
+# by the same limit.
+def binding_limit(root: Path = Path("/")) -> tuple[int, str] | None:
+    """The memory this process may count on, and which limit that is: (bytes, words naming it)
+    for the machine's physical memory, or for its cgroup's limit when that is smaller (read
+    under `root`, see cgroup_memory_limit); None when neither is known."""
+    physical, cgroup = physical_memory(), cgroup_memory_limit(root)
+    if cgroup is not None and (physical is None or cgroup < physical):
+        return cgroup, "memory limit of this process's cgroup (its container or job)"
+    if physical is not None:
+        return physical, "of memory this machine has"
+    return None
+
+
+def physical_memory() -> int | None:
+    """The machine's physical memory in bytes, or None where the OS does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def cgroup_memory_limit(root: Path = Path("/")) -> int | None:
+    """The memory limit in bytes of this process's cgroup, or None when none is set.
+
+    Read from /proc/self/cgroup and /sys/fs/cgroup under `root`: cgroup v2's `memory.max`
+    and cgroup v1's `memory/memory.limit_in_bytes`, in the process's own group and every
+    group above it (a parent's limit binds its children), the smallest of them. Inside a
+    container the process's group is usually the mount's root (/sys/fs/cgroup/memory.max).
+    """
+    try:
+        lines = (root / "proc/self/cgroup").read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        lines = ["0::/"]  # no /proc: look at the mount's root all the same
+    limits: list[int] = []
+    for line in lines:
+        if line.count(":") < 2:
+            continue  # not "hierarchy:controllers:group"
+        hierarchy, controllers, group = line.split(":", 2)
+        if hierarchy == "0" and not controllers:
+            base, name = root / "sys/fs/cgroup", "memory.max"
+        elif "memory" in controllers.split(","):
+            base, name = root / "sys/fs/cgroup/memory", "memory.limit_in_bytes"
+        else:
+            continue
+        folder = base / group.strip("/")
+        for each in (folder, *folder.parents):
+            if not each.is_relative_to(base):
+                break
+            limit = _limit(each / name)
+            if limit is not None:
+                limits.append(limit)
+    return min(limits, default=None)
+
+
+def _limit(path: Path) -> int | None:
+    """A limit file's bytes; None when it is missing, unreadable, "max" or v1's unlimited."""
+    try:
+        value = int(path.read_text(encoding="ascii").strip())
+    except (OSError, UnicodeDecodeError, ValueError):  # "max" is no limit
+        return None
+    # cgroup v1 writes "no limit" as the largest page-aligned int64 (9223372036854771712)
+    return value if 0 < value < 1 << 62 else None
+
+
 def _he(rng, fan_out, fan_in):
     """He-normal weights, for the ReLU family: standard deviation sqrt(2 / fan_in)."""
     return (rng.standard_normal((fan_out, fan_in)) * math.sqrt(2 / fan_in)).astype(DTYPE)
@@ -1055,19 +1139,6 @@ def _glorot(rng, fan_out, fan_in):
     """Glorot-uniform weights, for sigmoid, tanh, identity and softmax layers."""
     limit = math.sqrt(6 / (fan_in + fan_out))
     return rng.uniform(-limit, limit, (fan_out, fan_in)).astype(DTYPE)
-
-
-def _check_memory(nbytes, what):
-    """Refuse, before allocating, what would need more memory than the machine has."""
-    try:
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):  # the OS does not say: NumPy will
-        return
-    if nbytes > total:
-        raise MemoryError(
-            f"{what} need about {nbytes / 2**30:.1f} GiB, more than this machine's"
-            f" {total / 2**30:.1f} GiB"
-        )
 
 
 def _new_block(layer, unit):

@@ -44,15 +44,17 @@ def _gib(nbytes: int) -> str:
 
 def check_memory(spec: Spec, source: str | Path) -> None:
     """Refuse a spec whose parameters and one batch of `training.batch_size` would need more
-    memory than the machine has: a clear error instead of an allocation of tens of GB."""
-    total = machine_memory()
-    if total is None:
+    memory than the machine has, or than the process's cgroup allows when that is less: a
+    clear error, naming which limit, instead of an allocation of tens of GB."""
+    bound = machine.binding_limit()
+    if bound is None:
         return
+    total, limit = bound
     params, per_sample = memory_estimate(spec)
     batch = spec.training.batch_size
     need = params + batch * per_sample
     if need > total:
         key = "layers" if params > total else "training.batch_size"
-        expected = f"a network that trains in this machine's {_gib(total)} of memory"
+        expected = f"a network that trains in the {_gib(total)} {limit}"
         found = f"one that needs about {_gib(need)} (a batch of {batch} included)"
         raise input_error(source, key, expected, found)

@@ -1,12 +1,15 @@
 """Render: a context through `templates/model.py.j2` (StrictUndefined); same spec, same bytes.
 
 The templates are the package `derive.templates` (the checkout's top-level templates/,
-mapped there by pyproject.toml and shipped in the wheel), loaded as package resources.
+mapped there by pyproject.toml and shipped in the wheel), loaded as package resources, and
+one made from derive's own source: "derive.machine", the functions of derive/machine.py that
+every module's memory check calls (machine.EMBEDDED), so they are written once.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import sys
 from dataclasses import asdict
 from functools import cache
@@ -14,7 +17,7 @@ from pathlib import Path
 
 import jinja2
 
-from derive import __version__
+from derive import __version__, machine
 from derive.codegen.context import ModuleContext, context
 from derive.codegen.naming import ENTRY_TEMPLATE, INIT_TEMPLATE, MARKER
 from derive.spec import Spec
@@ -40,12 +43,26 @@ def _templates_of_a_checkout() -> None:
     spec.loader.exec_module(module)
 
 
+def _machine_source(name: str) -> str | None:
+    """The template "derive.machine": derive/machine.py's EMBEDDED functions, their source as
+    it is there, under a comment that says where they come from; None for any other name."""
+    if name != "derive.machine":
+        return None
+    functions = "\n\n".join(inspect.getsource(function) for function in machine.EMBEDDED)
+    return (
+        "\n\n# From derive/machine.py, copied in at generation: derive generate refuses a spec\n"
+        "# by the same limit.\n" + functions
+    )
+
+
 @cache  # one environment: each template is compiled once, not once per module rendered
 def environment() -> jinja2.Environment:
     """The Jinja environment of the templates."""
     _templates_of_a_checkout()
     return jinja2.Environment(
-        loader=jinja2.PackageLoader("derive.templates", "."),
+        loader=jinja2.ChoiceLoader(
+            [jinja2.PackageLoader("derive.templates", "."), jinja2.FunctionLoader(_machine_source)]
+        ),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
