@@ -62,7 +62,7 @@ EPOCHS, BATCH_SIZE, SEED = 20, 32, 0
 PATIENCE = None
 SCHEDULE = None
 CLIP_NORM = None
-# bytes, estimated at generation: checked against the machine's memory before allocating
+# bytes, estimated at generation: _check_memory refuses them past the memory limit
 PARAMS_BYTES, BATCH_BYTES_PER_SAMPLE = 4352, 386
 # Optimizer state (by key prefix) holding rate * buffer where PyTorch keeps the buffer: the
 # velocities, rescaled by fit when a schedule changes the learning rate.

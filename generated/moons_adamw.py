@@ -70,7 +70,7 @@ EPOCHS, BATCH_SIZE, SEED = 30, 32, 0
 PATIENCE = None
 SCHEDULE = None
 CLIP_NORM = None
-# bytes, estimated at generation: checked against the machine's memory before allocating
+# bytes, estimated at generation: _check_memory refuses them past the memory limit
 PARAMS_BYTES, BATCH_BYTES_PER_SAMPLE = 166140, 2273
 RATE_IN_STATE = ()  # no optimizer state holds the learning rate (momentum's velocities do)
 EPSILON = numpy.array(1e-08, DTYPE)

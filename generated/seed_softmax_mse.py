@@ -49,7 +49,7 @@ EPOCHS, BATCH_SIZE, SEED = 30, 16, 0
 PATIENCE = None
 SCHEDULE = None
 CLIP_NORM = None
-# bytes, estimated at generation: checked against the machine's memory before allocating
+# bytes, estimated at generation: _check_memory refuses them past the memory limit
 PARAMS_BYTES, BATCH_BYTES_PER_SAMPLE = 3200, 717
 RATE_IN_STATE = ()  # no optimizer state holds the learning rate (momentum's velocities do)
 ZERO = numpy.array(0, DTYPE)

@@ -98,7 +98,7 @@ def _constants(spec: Spec) -> list[str]:
         f"PATIENCE = {training.patience}",
         f"SCHEDULE = {None if training.schedule is None else dict(training.schedule)}",
         f"CLIP_NORM = {training.clip_norm}",
-        "# bytes, estimated at generation: checked against the machine's memory before allocating",
+        "# bytes, estimated at generation: _check_memory refuses them past the memory limit",
         f"PARAMS_BYTES, BATCH_BYTES_PER_SAMPLE = {params}, {per_sample}",
     ]
 

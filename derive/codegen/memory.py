@@ -1,5 +1,5 @@
 """Memory: what a module allocates, estimated at generation, and the refusal of a spec
-that would not fit in this machine's memory."""
+that would not fit in this machine's memory or its cgroup's limit."""
 
 from __future__ import annotations
 
