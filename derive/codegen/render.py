@@ -43,11 +43,9 @@ def _templates_of_a_checkout() -> None:
     spec.loader.exec_module(module)
 
 
-def _machine_source(name: str) -> str | None:
+def _machine_source() -> str:
     """The template "derive.machine": derive/machine.py's EMBEDDED functions, their source as
-    it is there, under a comment that says where they come from; None for any other name."""
-    if name != "derive.machine":
-        return None
+    it is there, under a comment that says where they come from."""
     functions = "\n\n".join(inspect.getsource(function) for function in machine.EMBEDDED)
     return (
         "\n\n# From derive/machine.py, copied in at generation: derive generate refuses a spec\n"
@@ -61,7 +59,10 @@ def environment() -> jinja2.Environment:
     _templates_of_a_checkout()
     return jinja2.Environment(
         loader=jinja2.ChoiceLoader(
-            [jinja2.PackageLoader("derive.templates", "."), jinja2.FunctionLoader(_machine_source)]
+            [
+                jinja2.PackageLoader("derive.templates", "."),
+                jinja2.DictLoader({"derive.machine": _machine_source()}),
+            ]
         ),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
