@@ -88,7 +88,9 @@ def test_a_generated_module_reads_the_same_limit(
 ) -> None:
     root = cgroups(tmp_path, membership, limits)
     assert net.cgroup_memory_limit(root) == expected
-    assert net.binding_limit(root) == machine.binding_limit(root)
+    bound = net.binding_limit(root)
+    assert bound == machine.binding_limit(root)
+    assert bound is not None and bound[0] == machine.memory_limit(root)
 
 
 def test_without_proc_the_mount_s_root_is_read(tmp_path: Path) -> None:
