@@ -55,6 +55,7 @@ FIRST_EDITION = ("sgd", "momentum", "adam")
 # A module file named as one of these, in a folder on sys.path (`--out .`, or a script run
 # from generated/), would be imported in place of the real one: by the generated module
 # itself (its imports, kept equal to this list by a test), by derive, or by anything else.
+# threadpoolctl is optional there: imported in a try, where there is no /proc (macOS, Windows).
 GENERATED_MODULE_IMPORTS = (
     "ctypes",
     "math",
@@ -63,6 +64,7 @@ GENERATED_MODULE_IMPORTS = (
     "pathlib",
     "stat",
     "tempfile",
+    "threadpoolctl",
     "time",
     "zipfile",
 )
