@@ -55,7 +55,7 @@ MAX_NODES = 600  # AST nodes in one expression
 MAX_DEPTH = 40  # nesting of the AST
 MAX_NUMBER = 10**6  # magnitude of a literal
 MAX_EXPONENT = 32  # magnitude of a numeric exponent
-MAX_TERMS = 1000  # terms made by Sum while building one expression
+MAX_TERMS = 1000  # terms and factors made by Sum and Product while building one claim
 MAX_INSTANCES = 600  # sizes x indices of one family, counted before any domain filter
 MAX_TREE = 20000  # nodes of one built side
 MAX_DEGREE = 64  # polynomial degree an expansion of one side could reach
@@ -593,9 +593,15 @@ class _Builder:
         if not isinstance(index, ast.Name) or index.id.startswith("_"):
             raise self.fail("a Sum or Product index must be a name")
         first, last = self.integer(low), self.integer(high)
-        self.scope.terms += max(0, last - first + 1)
+        made = max(0, last - first + 1)
+        self.scope.terms += made
         if self.scope.terms > MAX_TERMS:
-            raise self.fail(f"sums are limited to {MAX_TERMS} terms")
+            written = (
+                "products are limited to {} factors" if product else "sums are limited to {} terms"
+            )
+            if made < self.scope.terms:  # earlier sums or products of this claim count too
+                written += " (the claim's sums and products together)"
+            raise self.fail(written.format(MAX_TERMS))
         saved = self.scope.env.get(index.id)
         total = sp.Integer(1 if product else 0)
         for value in range(first, last + 1):
