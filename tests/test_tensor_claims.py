@@ -267,6 +267,15 @@ def test_bad_declarations_are_one_line_errors(tmp_path: Path, body: str, message
     assert message in str(info.value) and "\n" not in str(info.value)
 
 
+def test_an_unknown_function_lists_only_names_a_user_can_write(tmp_path: Path) -> None:
+    """sigmoid'(z) is written with a prime; its pre-lexed name sigmoid__prime is internal."""
+    with pytest.raises(DeriveError) as info:
+        load(tmp_path, NETWORK + claim("c", "qqqqqq(z2)", "z2"))
+    allowed = str(info.value).split("(allowed: ", 1)[1]
+    assert "__" not in allowed
+    assert "sigmoid," in allowed and "sigmoid'," in allowed and "log_softmax;" in allowed
+
+
 def test_a_derivative_by_an_unused_quantity_is_reported(tmp_path: Path) -> None:
     text = NETWORK + '\n[[claim]]\nid = "c"\nlhs = "Derivative(C, W1[1, 0])"\nrhs = "0"\n'
     cfile = load(tmp_path, text.replace('z1 = "W1 @ x + b1"', 'z1 = "b1"'))

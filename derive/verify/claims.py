@@ -343,8 +343,13 @@ def _check_call(
 
 
 def _did_you_mean(name: str, known: dict[str, Any]) -> str:
-    close = difflib.get_close_matches(name, [k for k in known if "__" not in k], n=1)
-    return f" (did you mean {close[0]!r}?)" if close else f" (allowed: {', '.join(known)})"
+    """A close known name, else every name a user can write (sigmoid' for sigmoid__prime)."""
+    written = [k for k in known if "__" not in k]
+    close = difflib.get_close_matches(name, written, n=1)
+    if close:
+        return f" (did you mean {close[0]!r}?)"
+    primes = [k.removesuffix("__prime") + "'" for k in known if k.endswith("__prime")]
+    return f" (allowed: {', '.join(written)}" + (f"; and {', '.join(primes)})" if primes else ")")
 
 
 # --- building SymPy expressions from a checked AST -----------------------------------------
