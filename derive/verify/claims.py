@@ -752,7 +752,7 @@ def load(path: Path) -> ClaimsFile:
         for claim in _claims(path, raw, number, settings, parse)
     ]
     if declarations is not None:
-        declarations.check_claims(path, claims)
+        declarations.check_claims(path, claims, has_symbols="symbols" in data)
     first_edition = data.get("definitions") if declarations is None else None
     definitions = _definitions(path, first_edition, network)
     plain_names = {d.name for d in definitions if not d.indices}
