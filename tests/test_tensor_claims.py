@@ -223,6 +223,12 @@ def test_a_numeric_claim_is_compared_within_its_tolerance(tmp_path: Path) -> Non
             "file has no [symbols], but its claim read has a tolerance, so it is read as a file "
             "with [symbols]: give the claims with a tolerance a file of their own)",
         ),
+        (
+            '[definitions]\ny = "x + 1"\n'
+            + claim("read", "sigmoid(0.5)", "0.62", "tolerance = 0.005"),
+            "definitions.y: unknown name 'x': declare it in [symbols] or [definitions] (this file "
+            "has no [symbols], but its claim read has a tolerance",
+        ),
     ],
 )
 def test_a_tolerance_claim_without_symbols_says_what_to_write(

@@ -775,10 +775,10 @@ def load(path: Path) -> ClaimsFile:
 def _declarations(path: Path, data: dict[str, Any], settings: Any) -> Declarations | None:
     """The second edition's tables; a file with them (or a numeric claim) is checked entrywise."""
     raw_claims = [raw for raw in data["claim"] if isinstance(raw, dict)]
-    numeric = any("tolerance" in raw for raw in raw_claims)
+    numeric = [raw for raw in raw_claims if "tolerance" in raw]
     if "symbols" not in data and not numeric:
         return None  # [definitions] alone name expressions of the first edition's free names
-    from derive.verify.declarations import read
+    from derive.verify.declarations import read, read_for_tolerance
 
     symbols, definitions = data.get("symbols", {}), data.get("definitions", {})
     if "network" in data and isinstance(symbols, dict) and isinstance(definitions, dict):
@@ -790,7 +790,14 @@ def _declarations(path: Path, data: dict[str, Any], settings: Any) -> Declaratio
     def latex(value: object, where: str, above: Declarations) -> Expression:
         return tensor_definition(value, where, settings, above)
 
-    return read(path, symbols, definitions, latex)
+    if "symbols" in data:
+        return read(path, symbols, definitions, latex)
+    try:
+        return read(path, symbols, definitions, latex)
+    except DeriveError as exc:  # e.g. a first-edition definition's free name
+        ident = numeric[0].get("id")
+        shown = ident if isinstance(ident, str) else f"#{raw_claims.index(numeric[0]) + 1}"
+        raise DeriveError(f"{exc}{read_for_tolerance(shown)}") from None
 
 
 _DEFINED = re.compile(r"([A-Za-z]\w*)(?:\[\s*([A-Za-z]\w*(?:\s*,\s*[A-Za-z]\w*)*)\s*\])?")

@@ -220,11 +220,7 @@ class Declarations:
                 try:
                     self._check_claim(path, claim, known)
                 except DeriveError as exc:
-                    raise DeriveError(
-                        f"{exc} (this file has no [symbols], but its claim {numeric} has a "
-                        "tolerance, so it is read as a file with [symbols]: give the claims "
-                        "with a tolerance a file of their own)"
-                    ) from None
+                    raise DeriveError(f"{exc}{read_for_tolerance(numeric)}") from None
 
     def _check_claim(
         self, path: Path, claim: Claim, known: set[str], advice: str = DECLARE
@@ -352,6 +348,14 @@ def _name_nodes(tree: ast.AST, bound: frozenset[str]) -> Iterator[tuple[str, fro
         return
     for child in ast.iter_child_nodes(tree):
         yield from _name_nodes(child, bound)
+
+
+def read_for_tolerance(claim_id: str) -> str:
+    """Why a file without [symbols] is read as one with them: said after a refusal there."""
+    return (
+        f" (this file has no [symbols], but its claim {claim_id} has a tolerance, so it is read "
+        "as a file with [symbols]: give the claims with a tolerance a file of their own)"
+    )
 
 
 def _check_names(
