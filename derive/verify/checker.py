@@ -665,41 +665,43 @@ def kink_reading(claim: Claim, definitions: list[Expression]) -> str:
         return DERIVATIVE
     sides = [claim.lhs, claim.rhs, *definitions, *(c.lhs for c in claim.conditions if c.lhs)]
     calls = [
-        node.func.id
+        (node.func.id, len(node.args))
         for side in sides
         if side.tree is not None
         for node in ast.walk(side.tree)
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
     ]
-    if any(name in _DIFFERENTIATING or name.endswith("__prime") for name in calls):
+    if any(name in _DIFFERENTIATING or name.endswith("__prime") for name, _ in calls):
         return DERIVATIVE
-    defaults = [
-        node
-        for side in sides
-        if side.tree is not None
-        for node in ast.walk(side.tree)
-        if isinstance(node, ast.Call) and _called(node, "Heaviside") and len(node.args) == 1
-    ]
-    return HEAVISIDE if defaults else WRITTEN
-
-
-def _called(node: ast.Call, name: str) -> bool:
-    return isinstance(node.func, ast.Name) and node.func.id == name
+    return HEAVISIDE if ("Heaviside", 1) in calls else WRITTEN
 
 
 def written_kinks_fail(outcomes: list[Outcome], reading: str) -> None:
-    """A claim that neither differentiates nor reads Heaviside(0) states its own values at a
-    kink: where both sides have one there and they differ, the claim fails there."""
-    if reading != WRITTEN:
+    """Where no convention decides a claim's values at a kink (no derivative, no Heaviside(u)
+    read at 0 there), it states them: where both sides have one and they differ, it fails."""
+    if reading == DERIVATIVE:
         return
     for outcome in outcomes:
-        if outcome.status == "kink" and None not in _values_at_point(outcome):
+        if outcome.status != "kink" or None in _values_at_point(outcome):
+            continue
+        if reading == WRITTEN or not _read_jumps(outcome):
             outcome.status = "fails"
 
 
 def _values_at_point(outcome: Outcome) -> tuple[sp.Expr | None, sp.Expr | None]:
     assert outcome.point is not None and outcome.lhs is not None and outcome.rhs is not None
     return value(outcome.lhs, outcome.point), value(outcome.rhs, outcome.point)
+
+
+def _read_jumps(outcome: Outcome) -> list[sp.Heaviside]:
+    """The Heavisides of both sides that jump at the outcome's point, with derive's value there."""
+    assert outcome.point is not None and outcome.lhs is not None and outcome.rhs is not None
+    point = outcome.point
+    return [
+        node
+        for node in (outcome.lhs - outcome.rhs).atoms(sp.Heaviside)
+        if node.args[1] == activations.HEAVISIDE_AT_ZERO and node.args[0].xreplace(point) == 0
+    ]
 
 
 def checked_with(reading: str) -> str | None:
@@ -727,27 +729,22 @@ def kink_text(kinked: list[Outcome], reading: str) -> str:
             ("right", stated, first.at_point(first.rhs)),
         )
     )
-    if reading == WRITTEN:  # a side with no value there: the claim says nothing at the point
+    jumps = _read_jumps(first)
+    if not jumps:  # a side with no value there: the claim says nothing at the point
         return f"{first.kink} != 0{where}: at {first.kink} = 0 {sides}"
     text = f"{first.kink} != 0{where}: at {first.kink} = 0, where a Heaviside jumps, {sides}"
     text += f", with {HEAVISIDE_READING}"
-    other = _heaviside_value_that_holds(first)
+    other = _heaviside_value_that_holds(first, jumps)
     return text + (f"; with Heaviside(0) = {other} it holds there too" if other else "")
 
 
-def _heaviside_value_that_holds(outcome: Outcome) -> sp.Expr | None:
+def _heaviside_value_that_holds(outcome: Outcome, jumps: list[sp.Heaviside]) -> sp.Expr | None:
     """The one value of Heaviside(0) that makes both sides equal at the point, if there is one."""
     assert outcome.point is not None and outcome.lhs is not None and outcome.rhs is not None
-    point = outcome.point
     at_zero = sp.Dummy("h")
-
-    def jumping(node: sp.Basic) -> bool:  # a Heaviside(u) read as derive's value at 0
-        if not isinstance(node, sp.Heaviside) or node.args[1] != activations.HEAVISIDE_AT_ZERO:
-            return False
-        return node.args[0].xreplace(point) == 0
-
-    gap = (outcome.lhs - outcome.rhs).replace(jumping, lambda _: at_zero).xreplace(point)
-    if not gap.has(at_zero):
+    gap = (outcome.lhs - outcome.rhs).xreplace(dict.fromkeys(jumps, at_zero))
+    gap = gap.xreplace(outcome.point)
+    if not gap.is_polynomial(at_zero):  # e.g. inside a Max: not solved
         return None
     solutions = sp.solve(gap, at_zero)
     return solutions[0] if len(solutions) == 1 and solutions[0].is_real else None
