@@ -112,15 +112,21 @@ def _escaped(result: Result, caret_lines: bool) -> Result:
         for name in ("id", "statement", "source", "latex", "corrected", "tried")
         if isinstance(value := getattr(result, name), str)
     }
+    for name in ("corrected", "tried"):  # a report stays readable: json has it all
+        if name in texts:
+            texts[name] = _cut(texts[name])
     if result.condition is not None:
         refusal = result.verdict == "fails" and example is None  # a LaTeX error: text and caret
         lines = result.condition.split("\n") if caret_lines and refusal else [result.condition]
-        texts["condition"] = "\n".join(escape(line) for line in lines)
-    for name in ("corrected", "tried", "condition"):  # a report stays readable: json has it all
-        text = texts.get(name)
-        if text is not None and len(text) > MAX_SHOWN:
-            texts[name] = f"{text[:MAX_SHOWN]}... ({len(text)} characters; --format json has all)"
+        # only the message is cut: the line of text and its caret are short (LatexError.show)
+        texts["condition"] = "\n".join([_cut(escape(lines[0]))] + [escape(x) for x in lines[1:]])
     return dataclasses.replace(result, counterexample=example, **texts)  # type: ignore[arg-type]
+
+
+def _cut(text: str) -> str:
+    if len(text) <= MAX_SHOWN:
+        return text
+    return f"{text[:MAX_SHOWN]}... ({len(text)} characters; --format json has all)"
 
 
 def _escape_any(value: object) -> object:
