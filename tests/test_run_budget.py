@@ -30,6 +30,10 @@ def claim(claim_id: str, body: str, extra: str = "") -> str:
     return f'[[claim]]\nid = "{claim_id}"\n{body}{extra}\n'
 
 
+def meaning(one: claims.Claim, cfile: claims.ClaimsFile) -> object:
+    return (budget._plain(one), budget._setting(cfile))  # as check_bounded keys it
+
+
 def report(capsys: pytest.CaptureFixture[str]) -> dict[str, dict[str, object]]:
     return {c["id"]: c for c in json.loads(capsys.readouterr().out)["claims"]}
 
@@ -125,7 +129,7 @@ def test_what_only_names_or_shows_a_claim_is_not_part_of_its_meaning(tmp_path: P
     text = claim("a", QUICK, 'source = "s"\ntimeout = 5\n') + claim("b", QUICK)
     cfile = claims.load(Path(write(tmp_path, "one.toml", text)))
     other = claims.load(Path(write(tmp_path, "two.toml", claim("c", QUICK, 'statement = "t"\n'))))
-    meanings = {budget._meaning(c, f) for f in (cfile, other) for c in f.claims}
+    meanings = {meaning(c, f) for f in (cfile, other) for c in f.claims}
     assert len(meanings) == 1
 
     network = '[network]\nactivation = "{}"\nloss = "mse"\nlayers = [[2, 2]]\n\n'
@@ -134,7 +138,7 @@ def test_what_only_names_or_shows_a_claim_is_not_part_of_its_meaning(tmp_path: P
         claims.load(Path(write(tmp_path, f"{name}.toml", network.format(name) + etot)))
         for name in ("sigmoid", "relu")
     )
-    assert budget._meaning(sigmoid.claims[0], sigmoid) != budget._meaning(relu.claims[0], relu)
+    assert meaning(sigmoid.claims[0], sigmoid) != meaning(relu.claims[0], relu)
 
 
 def test_claims_left_when_the_run_budget_is_spent_are_undecided(

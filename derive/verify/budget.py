@@ -39,9 +39,9 @@ __all__ = ["MEMORY_LIMIT", "TIMEOUT", "TOTAL_TIMEOUT", "check_bounded"]
 
 TIMEOUT = 30.0  # seconds a claim may take, unless --timeout or its `timeout` key says otherwise
 # Seconds a whole run may take unless --total-timeout says otherwise: ten claims at the full
-# per-claim limit, 30 times the bundled notes (9 s) and 4 times every example file together
-# (docs/claims.md, "Budgets"), so an honest file never meets it, while a hostile one of a few
-# dozen slow claims stops after 5 minutes instead of running for half an hour.
+# per-claim limit, 30 times the bundled notes (9 s) and 10 times all 141 example claims
+# together (29 s; docs/claims.md, "Budgets"), so an honest file is far from it, while a
+# hostile one of many different slow claims stops after 5 minutes, however many there are.
 TOTAL_TIMEOUT = 300.0
 MEMORY_LIMIT = 2 * 1024**3  # bytes of address space of the worker
 START_LIMIT = 120.0  # seconds a new worker may take to import SymPy on a loaded machine
@@ -99,9 +99,10 @@ def check_bounded(
     results: list[Result] = []
     try:
         for number, cfile in enumerate(cfiles):
+            setting = _setting(cfile)  # once per file: its declarations may be long
             for index, claim in enumerate(cfile.claims):
                 limit = _limit(claim.timeout, timeout)
-                meaning = _meaning(claim, cfile)
+                meaning = (_plain(claim), setting)
                 earlier = decided.get(meaning)
                 if earlier is not None and earlier.settles(limit):
                     results.append(earlier.reused(claim, cfile))
@@ -152,21 +153,21 @@ def _spent(total: float) -> str:
     return f"run time limit: {_run_of(total)} were spent before this claim could start"
 
 
-def _meaning(claim: Claim, cfile: ClaimsFile) -> Hashable:
-    """What the checker receives for this claim, without what only names or shows it.
+def _setting(cfile: ClaimsFile) -> Hashable:
+    """What a file gives each of its claims' meaning: its [network], [symbols], [definitions].
 
-    Left out: the claim's id, source, statement, LaTeX display and `timeout`, the file's path,
-    title and other claims, and where each expression was written. Kept: every expression's
-    text and parsed tree, every other key of the claim, and what the file declares and
-    defines, so the same text under other [symbols], [definitions] or [network] is not
-    taken for the same claim.
+    A claim's meaning is `(_plain(claim), _setting(cfile))`: what the checker receives,
+    without what only names or shows it (the claim's id, source, statement, LaTeX display
+    and `timeout`, the file's path and title, where each expression was written). Every
+    expression's text and parsed tree and every other key are kept, so the same text under
+    other declarations or definitions is not taken for the same claim.
     """
-    return (_plain(claim), _plain(cfile))
+    return _plain(cfile)
 
 
 _SHOWN_ONLY = {
     "Claim": {"id", "source", "statement", "latex", "timeout"},
-    "ClaimsFile": {"path", "title", "claims"},
+    "ClaimsFile": {"path", "title", "claims"},  # a claim's meaning is not its neighbours'
     "Declarations": {"path"},
 }
 
@@ -191,7 +192,7 @@ def _plain(value: object) -> Hashable:
         return ("tuple", *(_plain(item) for item in value))
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
-    return ("unique", id(value), object())  # unknown: never equal to another claim's
+    return object()  # unknown: never equal to another claim's
 
 
 def _limit(own: float | None, given: float | None) -> float:
