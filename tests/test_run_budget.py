@@ -72,6 +72,8 @@ def test_copies_of_a_claim_are_decided_once(
     assert main(["verify", first, "--timeout", "2"]) == 1
     text = capsys.readouterr().out
     assert "undecided    same claim as slow (decided once): time limit: not" in text
+    assert main(["verify", first, "--timeout", "2", "--format", "markdown"]) == 1
+    assert "- Same claim as `slow`: its verdict, decided once" in capsys.readouterr().out
 
 
 def test_a_copy_with_more_time_than_an_undecided_claim_had_is_run_again(

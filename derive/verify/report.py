@@ -216,14 +216,14 @@ def _markdown(listed: list[Result], files: list[str]) -> str:
     out = [f"# derive verify: {', '.join(Path(f).name for f in files)}", ""]
     for result in listed:
         out += [f"## `{result.id}`: {result.verdict}", ""]
-        if result.same_as is not None:
-            out += [f"Same claim as `{result.same_as}`: its verdict, decided once.", ""]
         if result.source:
             out += [f"Source: {result.source}", ""]
         if result.latex:
             out += ["```math", result.latex, "```", ""]
         elif result.statement:
             out += [f"Statement: `{result.statement}`", ""]
+        if result.same_as is not None:
+            out += [f"- Same claim as `{result.same_as}`: its verdict, decided once"]
         if result.counterexample is not None:
             out += [f"- Counterexample: {reason(_as_fails(result))}"]
         if result.condition is not None:
