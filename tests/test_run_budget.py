@@ -14,6 +14,7 @@ import pytest
 
 from derive.cli import main
 from derive.verify import budget, claims
+from derive.verify.report import entries, render
 
 TOTAL = "(" + "+".join("abcdefghijkl") + ")"  # a true identity of degree 32 in 12 symbols
 SLOW = f'lhs = "{TOTAL}**32"\nrhs = "{TOTAL}**31*a + {TOTAL}**31*({"+".join("bcdefghijkl")})"\n'
@@ -38,12 +39,10 @@ def report(capsys: pytest.CaptureFixture[str]) -> dict[str, dict[str, object]]:
     return {c["id"]: c for c in json.loads(capsys.readouterr().out)["claims"]}
 
 
-def test_copies_of_a_claim_are_decided_once(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_copies_of_a_claim_are_decided_once(tmp_path: Path) -> None:
     """The copies reuse the first one's verdict, whatever their id, source or statement.
 
-    Each copy of the slow claim, run, would be undecided after its own 2 s with no `same_as`:
+    Each copy of the slow claim, run, would be undecided after its own 1 s with no `same_as`:
     `same_as` is set only on a verdict that was reused instead of sent to the worker.
     """
     first = write(
@@ -52,11 +51,12 @@ def test_copies_of_a_claim_are_decided_once(
         claim("slow", SLOW)
         + claim("quick", QUICK)
         + claim("slow.copy", SLOW, 'source = "a copy"\nstatement = "the same again"\n')
-        + claim("slow.again", SLOW, "timeout = 1\n"),  # less time than the first had
+        + claim("slow.again", SLOW, "timeout = 0.5\n"),  # less time than the first had
     )
     second = write(tmp_path, "b.toml", claim("quick", QUICK, 'source = "another file"\n'))
-    assert main(["verify", first, second, "--timeout", "2", "--format", "json"]) == 1
-    payload = json.loads(capsys.readouterr().out)
+    files = [first, second]
+    results = budget.check_bounded([claims.load(Path(f)) for f in files], timeout=1)
+    payload = json.loads(render(entries(results), "json", files))
     by_id = [(c["id"], c["verdict"], c["same_as"]) for c in payload["claims"]]
     assert by_id == [
         ("slow", "undecided", None),
@@ -66,24 +66,23 @@ def test_copies_of_a_claim_are_decided_once(
         ("quick", "holds", f"quick in {first}"),
     ]
     copy = payload["claims"][2]
-    assert copy["tried"] == "time limit: not decided in 2 s"  # the first one's reason
+    assert copy["tried"] == "time limit: not decided in 1 s"  # the first one's reason
     assert copy["source"] == "a copy" and copy["statement"] == "the same again"  # its own
 
-    assert main(["verify", first, "--timeout", "2"]) == 1
-    text = capsys.readouterr().out
+    text = render(entries(results), "text", files)
     assert "undecided    same claim as slow (decided once): time limit: not" in text
-    assert main(["verify", first, "--timeout", "2", "--format", "markdown"]) == 1
-    assert "- Same claim as `slow`: its verdict, decided once" in capsys.readouterr().out
+    markdown = render(entries(results), "markdown", files)
+    assert "- Same claim as `slow`: its verdict, decided once" in markdown
 
 
 def test_a_copy_with_more_time_than_an_undecided_claim_had_is_run_again(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = write(tmp_path, "c.toml", claim("short", SLOW, "timeout = 1\n") + claim("long", SLOW))
-    assert main(["verify", path, "--timeout", "2", "--format", "json"]) == 1
+    path = write(tmp_path, "c.toml", claim("short", SLOW, "timeout = 0.5\n") + claim("long", SLOW))
+    assert main(["verify", path, "--timeout", "1", "--format", "json"]) == 1
     verdicts = report(capsys)
-    assert verdicts["short"]["tried"] == "time limit: not decided in 1 s"
-    assert verdicts["long"]["tried"] == "time limit: not decided in 2 s"
+    assert verdicts["short"]["tried"] == "time limit: not decided in 0.5 s"
+    assert verdicts["long"]["tried"] == "time limit: not decided in 1 s"
     assert verdicts["long"]["same_as"] is None
 
 
@@ -146,18 +145,18 @@ def test_what_only_names_or_shows_a_claim_is_not_part_of_its_meaning(tmp_path: P
 def test_claims_left_when_the_run_budget_is_spent_are_undecided(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The slow claim is stopped at what is left of the run's 3 s; the claims after it are
-    not started. (On a loaded machine the worker may take the 3 s to start: then the first
+    """The slow claim is stopped at what is left of the run's 2 s; the claims after it are
+    not started. (On a loaded machine the worker may take the 2 s to start: then the first
     claim is not started either.)"""
     text = claim("slow", SLOW) + claim("quick", QUICK) + claim("quick.copy", QUICK)
     path = write(tmp_path, "d.toml", text)
-    assert main(["verify", path, "--total-timeout", "3", "--format", "json"]) == 1
+    assert main(["verify", path, "--total-timeout", "2", "--format", "json"]) == 1
     verdicts = report(capsys)
     assert {c["verdict"] for c in verdicts.values()} == {"undecided"}
     for found in verdicts.values():
         assert str(found["tried"]).startswith("run time limit: ")
-        assert "the run's 3 s (--total-timeout)" in str(found["tried"])
-    spent = "run time limit: the run's 3 s (--total-timeout) were spent before this claim"
+        assert "the run's 2 s (--total-timeout)" in str(found["tried"])
+    spent = "run time limit: the run's 2 s (--total-timeout) were spent before this claim"
     assert str(verdicts["quick"]["tried"]).startswith(spent)
     assert str(verdicts["quick.copy"]["tried"]).startswith(spent)  # never decided: not reused
 
