@@ -121,13 +121,17 @@ def load_note(warn_above: float = 0.5) -> str:
     return f"load average {load:.2f}{warning}"
 
 
-def gemm_peak(n: int, repeats: int = 5) -> float:
-    """The float32 GEMM rate, GFLOP/s: the best of `repeats` n x n x n numpy.matmul."""
+def gemm_peak(n: int, repeats: int = 5, threads: int | None = None) -> float:
+    """The float32 GEMM rate, GFLOP/s: the best of `repeats` n x n x n numpy.matmul, on
+    the BLAS's own thread count or on `threads`."""
+    from threadpoolctl import threadpool_limits
+
     rng = np.random.default_rng(0)
     A, B = (rng.standard_normal((n, n), dtype=np.float32) for _ in range(2))
     C = np.empty((n, n), np.float32)
-    np.matmul(A, B, out=C)
-    best = min(timeit.repeat(lambda: np.matmul(A, B, out=C), number=1, repeat=repeats))
+    with threadpool_limits(threads, user_api="blas"):
+        np.matmul(A, B, out=C)
+        best = min(timeit.repeat(lambda: np.matmul(A, B, out=C), number=1, repeat=repeats))
     return 2 * n**3 / best / 1e9
 
 
@@ -589,8 +593,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  {line}")
     threads = blas_threads()
     peak = gemm_peak(1024 if args.quick else 2048)
+    one_thread_peak = gemm_peak(1024 if args.quick else 2048, threads=1)
     per_call = numpy_call_cost()
-    print(f"float32 GEMM peak: {peak:.1f} GFLOP/s (numpy.matmul, best of 5)")
+    print(
+        f"float32 GEMM peak: {peak:.1f} GFLOP/s on {threads} BLAS threads, {one_thread_peak:.1f}"
+        f" ({one_thread_peak / peak:.0%}) on one (numpy.matmul, best of 5)"
+    )
     print(f"NumPy per-call cost: {per_call * 1e6:.3f} us (np.add on (4, 16) float64, out=)")
     results = []
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # the busy process is ended too
@@ -617,6 +625,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     for command, shown in cli.items():
         print(f"{command}: {shown}")
     print_targets(results, peak, per_call, cli)
+    if load is not None:
+        print(
+            f"\n  W4 loaded: 45% of the quiet GEMM peak is {0.45 * peak / one_thread_peak:.0%}"
+            " of one BLAS thread's peak (one thread: what runs on the one free core)."
+        )
     print(f"\nat the end: {load_note(warn_above=os.cpu_count() or 1)}")  # includes ours
     return 0
 

@@ -1230,27 +1230,22 @@ class _Blas:
         self.set(threads)
 
 
-def _openblas_threads():
+def _openblas_threads(maps="/proc/self/maps"):
     """(get, set) of the thread count of the OpenBLAS NumPy loaded, or None.
 
     Found as threadpoolctl finds it, among the shared libraries loaded in this process
-    (Linux's /proc/self/maps; None elsewhere): NumPy's own copy (numpy.libs, numpy/.dylibs),
-    else the only OpenBLAS loaded; opened without loading anything, and called by the names
-    OpenBLAS builds use (a scipy_ prefix, a 64_ suffix).
+    (_loaded_openblas(maps)): NumPy's own copy (numpy.libs, numpy/.dylibs), else the only
+    OpenBLAS loaded; opened without loading anything, and called by the names OpenBLAS
+    builds use (a scipy_ prefix, a 64_ suffix).
     """
     import ctypes
 
-    try:
-        with open("/proc/self/maps", encoding="utf-8") as maps:
-            found = {line.split(maxsplit=5)[-1].strip() for line in maps if "openblas" in line}
-    except OSError:
-        return None
-    paths = sorted(path for path in found if "openblas" in os.path.basename(path))
-    home = os.path.dirname(numpy.__file__)
-    numpys = [path for path in paths if path.startswith(home)]
+    paths = sorted(path for path in _loaded_openblas(maps) if "openblas" in os.path.basename(path))
+    home = os.path.normcase(os.path.dirname(numpy.__file__))
+    numpys = [path for path in paths if os.path.normcase(path).startswith(home)]
     for path in numpys or paths[: len(paths) == 1]:
         try:
-            library = ctypes.CDLL(path, mode=os.RTLD_NOLOAD)
+            library = ctypes.CDLL(path, mode=getattr(os, "RTLD_NOLOAD", 0))
         except OSError:
             continue
         for prefix in ("", "scipy_"):
@@ -1261,6 +1256,22 @@ def _openblas_threads():
                     set_.restype = None
                     return get, set_
     return None
+
+
+def _loaded_openblas(maps):
+    """The paths of the OpenBLAS libraries loaded in this process: from Linux's `maps`
+    (/proc/self/maps), elsewhere (macOS, Windows) from threadpoolctl where it is installed,
+    else none."""
+    try:
+        with open(maps, encoding="utf-8") as lines:
+            return {line.split(maxsplit=5)[-1].strip() for line in lines if "openblas" in line}
+    except OSError:
+        pass
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return set()
+    return {pool["filepath"] for pool in threadpool_info() if pool["internal_api"] == "openblas"}
 
 
 _USER_VARIABLES = ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS")  # OpenBLAS's

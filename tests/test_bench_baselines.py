@@ -150,6 +150,9 @@ def test_quick_pieces_run(capsys: pytest.CaptureFixture[str]) -> None:
     args = bench.parse_args(["--quick", "--workloads", "w1", "--rounds", "1", "--block", "0.001"])
     assert args.keys == ["w1"] and args.quick
     assert bench.gemm_peak(64, repeats=1) > 0
+    before = bench.blas_threads()
+    assert bench.gemm_peak(64, repeats=1, threads=1) > 0
+    assert bench.blas_threads() == before  # the one-thread peak leaves the count as it was
     assert bench.numpy_call_cost() > 0
     work = load_workload("w1")
     impls = [baselines.make_fast(work), baselines.make_plain(work)]

@@ -193,3 +193,23 @@ def test_a_measured_plan_keeps_the_faster_count_and_tries_the_other_less_often(
     assert ran.count(2) * loaded[2] < 0.01 * sum(loaded[c] for c in ran)  # tries cost < 1%
     ran = run(quiet, 20000)  # quiet again (80 s): back to two threads at the next try
     assert ran[-5000:].count(2) >= 4990
+
+
+def test_without_proc_the_library_is_found_through_threadpoolctl(tmp_path: Path) -> None:
+    """macOS and Windows have no /proc/self/maps; there the module asks threadpoolctl which
+    libraries are loaded. On Linux both ways must find NumPy's OpenBLAS, the same library:
+    a count set through one is read through the other."""
+    net = codegen.load_module("digits")
+    by_maps = net._loaded_openblas("/proc/self/maps")
+    by_threadpoolctl = net._loaded_openblas(str(tmp_path / "no-maps"))
+    assert by_threadpoolctl == by_maps and by_maps  # NumPy's copy, found both ways
+    get, set_ = net._openblas_threads("/proc/self/maps")
+    other_get, other_set = net._openblas_threads(str(tmp_path / "no-maps"))
+    start = get()
+    try:
+        other_set(start + 1)
+        assert get() == start + 1
+        set_(start)
+        assert other_get() == start
+    finally:
+        set_(start)

@@ -104,7 +104,7 @@ class _DeriveEstimator(BaseEstimator):
         net = _module(spec)
         params = net.init_params(seed=spec.training.seed)
         state = net.init_optimizer(params)
-        with train.one_blas_thread(), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             history = net.fit(
                 params,
                 X,

@@ -135,20 +135,6 @@ def progress(epochs: int) -> Iterator[Callable[[int, dict[str, Any]], None]]:
     yield line
 
 
-@contextlib.contextmanager
-def one_blas_thread() -> Iterator[None]:
-    """Run the block with BLAS on one thread, when threadpoolctl (a scikit-learn dependency)
-    is installed. These networks multiply small matrices: on a busy machine, BLAS threads
-    waiting on each other made `fit` up to 20 times slower than one thread."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        yield
-        return
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
-
-
 def train(
     spec: specs.Spec,
     data: datasets.Dataset,
@@ -174,7 +160,7 @@ def train(
     params = net.init_params(seed=spec.training.seed)
     state = net.init_optimizer(params)
     # fit checks every loss itself and names the batch; no RuntimeWarning on the way there
-    with one_blas_thread(), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         start = time.perf_counter()
         history = net.fit(
             params,
