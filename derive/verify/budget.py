@@ -95,7 +95,7 @@ def check_bounded(
     the whole run within `total` seconds; a claim already decided in the run is not run again.
     """
     run = _Run(cfiles, memory, total)
-    decided: dict[Hashable, _Decided] = {}  # a claim's meaning -> its first decision
+    decided: dict[Hashable, _Decided] = {}  # a claim's meaning -> its decision
     results: list[Result] = []
     try:
         for number, cfile in enumerate(cfiles):
@@ -108,7 +108,7 @@ def check_bounded(
                     results.append(earlier.reused(claim, cfile))
                     continue
                 result, given = run.decide((number, index), claim, limit)
-                decided.setdefault(meaning, _Decided(result, given, cfile))
+                decided[meaning] = _Decided(result, given, cfile)  # none, or one with less time
                 results.append(result)
     finally:
         run.stop()
