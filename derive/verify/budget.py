@@ -135,7 +135,9 @@ class _Run:
             return _undecided(claim, _spent(self.total)), 0.0
         late = f"time limit: not decided in {limit:g} s"
         if left < limit:
-            late = f"run time limit: not decided in the {left:.1f} s left of {_run_of(self.total)}"
+            late = (
+                f"run time limit: not decided in the {left:.1f} s left of {_run_budget(self.total)}"
+            )
         given = min(limit, left)
         result, self.worker = _run(self.worker, job, claim, given, late, self.memory)
         return result, given
@@ -145,12 +147,12 @@ class _Run:
             self.worker.stop()
 
 
-def _run_of(total: float) -> str:
+def _run_budget(total: float) -> str:
     return f"the run's {total:g} s (--total-timeout)"
 
 
 def _spent(total: float) -> str:
-    return f"run time limit: {_run_of(total)} were spent before this claim could start"
+    return f"run time limit: {_run_budget(total)} were spent before this claim could start"
 
 
 def _setting(cfile: ClaimsFile) -> Hashable:
