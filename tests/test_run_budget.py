@@ -32,7 +32,7 @@ def claim(claim_id: str, body: str, extra: str = "") -> str:
 
 
 def meaning(one: claims.Claim, cfile: claims.ClaimsFile) -> object:
-    return (budget._plain(one), budget._setting(cfile))  # as check_bounded keys it
+    return budget._meaning(one, budget._setting(cfile))
 
 
 def report(capsys: pytest.CaptureFixture[str]) -> dict[str, dict[str, object]]:

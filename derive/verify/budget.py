@@ -102,7 +102,7 @@ def check_bounded(
             setting = _setting(cfile)  # once per file: its declarations may be long
             for index, claim in enumerate(cfile.claims):
                 limit = _limit(claim.timeout, timeout)
-                meaning = (_plain(claim), setting)
+                meaning = _meaning(claim, setting)
                 earlier = decided.get(meaning)
                 if earlier is not None and earlier.settles(limit):
                     results.append(earlier.reused(claim, cfile))
@@ -155,15 +155,19 @@ def _spent(total: float) -> str:
     return f"run time limit: {_run_budget(total)} were spent before this claim could start"
 
 
-def _setting(cfile: ClaimsFile) -> Hashable:
-    """What a file gives each of its claims' meaning: its [network], [symbols], [definitions].
+def _meaning(claim: Claim, setting: Hashable) -> Hashable:
+    """What the checker receives for the claim, in its file's `_setting`, as one key.
 
-    A claim's meaning is `(_plain(claim), _setting(cfile))`: what the checker receives,
-    without what only names or shows it (the claim's id, source, statement, LaTeX display
-    and `timeout`, the file's path and title, where each expression was written). Every
+    Left out is what only names or shows it: the claim's id, source, statement, LaTeX display
+    and `timeout`, the file's path and title, where each expression was written. Every
     expression's text and parsed tree and every other key are kept, so the same text under
     other declarations or definitions is not taken for the same claim.
     """
+    return (_plain(claim), setting)
+
+
+def _setting(cfile: ClaimsFile) -> Hashable:
+    """What a file gives each of its claims' meaning: its [network], [symbols], [definitions]."""
     return _plain(cfile)
 
 
