@@ -55,7 +55,10 @@ FIRST_EDITION = ("sgd", "momentum", "adam")
 # A module file named as one of these, in a folder on sys.path (`--out .`, or a script run
 # from generated/), would be imported in place of the real one: by the generated module
 # itself (its imports, kept equal to this list by a test), by derive, or by anything else.
-GENERATED_MODULE_IMPORTS = ("ctypes", "math", "numpy", "os", "stat", "tempfile", "time", "zipfile")
+# threadpoolctl is optional there: imported in a try, where there is no /proc (macOS, Windows).
+GENERATED_MODULE_IMPORTS = (
+    *("ctypes", "math", "numpy", "os", "stat", "tempfile", "threadpoolctl", "time", "zipfile"),
+)
 RESERVED_NAMES = frozenset(
     (*sys.stdlib_module_names, *GENERATED_MODULE_IMPORTS, "derive", "generated")
 )

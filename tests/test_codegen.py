@@ -86,6 +86,17 @@ def test_module_parses_fits_100_columns_and_imports_numpy_and_stdlib_only(path: 
     }
     imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     assert imported <= ALLOWED_IMPORTS
+    # NumPy and the standard library alone are required: anything else is tried, not needed
+    required = set(sys.stdlib_module_names) | {"numpy"}
+    guarded = {
+        (each.module if isinstance(each, ast.ImportFrom) else each.names[0].name)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Try)
+        and any(isinstance(h.type, ast.Name) and h.type.id == "ImportError" for h in node.handlers)
+        for each in node.body
+        if isinstance(each, ast.Import | ast.ImportFrom)
+    }
+    assert imported - required <= guarded
 
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: p.stem)
