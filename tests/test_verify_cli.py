@@ -62,6 +62,7 @@ def test_latex_claim_that_fails_exits_1(tmp_path: Path, capsys: pytest.CaptureFi
         "condition",
         "corrected",
         "tried",
+        "same_as",
     }
     assert claim["verdict"] == "fails" and claim["corrected"] == "2*(a - t)"
     assert set(claim["counterexample"]) == {"at", "point", "stated", "true"}

@@ -221,6 +221,7 @@ class Result:
     evidence: Outcome | None = None
     corrected_expr: sp.Expr | None = None
     tried: str | None = None  # unproven: what was tried; undecided: the budget that ran out
+    same_as: str | None = None  # the earlier claim of the run whose verdict this one reuses
 
 
 @dataclass(frozen=True)
