@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from derive import __version__, helptext
 from derive.errors import DeriveError, escape
 
 RAW = argparse.RawDescriptionHelpFormatter  # keeps the epilogs' lines as written
+MAX_TIMEOUT = 3600.0  # seconds: the largest --timeout, as a claim's `timeout` key
+MAX_TOTAL_TIMEOUT = 86400.0  # seconds: the largest --total-timeout, a day
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -41,12 +43,20 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("--format", choices=("text", "json", "markdown"), default="text")
     verify.add_argument(
         "--timeout",
-        type=_seconds,
+        type=_seconds_up_to(MAX_TIMEOUT),
         default=None,
         metavar="SECONDS",
         help="time limit of each claim (default 30; a claim's own `timeout` key may ask for "
         "another, never for more than this); "
         "past it the verdict is undecided",
+    )
+    verify.add_argument(
+        "--total-timeout",
+        type=_seconds_up_to(MAX_TOTAL_TIMEOUT),
+        default=None,
+        metavar="SECONDS",
+        help="time limit of the whole run (default 300); each claim gets at most what is left "
+        "of it, and the claims left when it is spent are undecided",
     )
     verify.set_defaults(run=_verify)
 
@@ -152,17 +162,24 @@ def _parser() -> argparse.ArgumentParser:
 def _verify(args: argparse.Namespace) -> int:
     from derive.verify.report import run_verify
 
-    return run_verify(args.files, args.format, args.timeout)
+    return run_verify(args.files, args.format, args.timeout, args.total_timeout)
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, found {text!r}") from None
-    if not 0 < value <= 3600:
-        raise argparse.ArgumentTypeError(f"expected seconds in (0, 3600], found {text}")
-    return value
+def _seconds_up_to(most: float) -> Callable[[str], float]:
+    """An argparse type: a number of seconds in (0, most]."""
+
+    def seconds(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected a number of seconds, found {text!r}"
+            ) from None
+        if not 0 < value <= most:
+            raise argparse.ArgumentTypeError(f"expected seconds in (0, {most:g}], found {text}")
+        return value
+
+    return seconds
 
 
 def _generate(args: argparse.Namespace) -> int:

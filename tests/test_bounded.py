@@ -50,7 +50,18 @@ def one_error_line(capsys: pytest.CaptureFixture[str], *words: str) -> str:
     ("claim", "words"),
     [
         ({"lhs": "((x + y + z)**32 + 1)**32", "rhs": "0"}, ["degree"]),
-        ({"lhs": "Sum(x[i]*x[i + 1], (i, 1, 4999))", "rhs": "0"}, ["1000 terms"]),
+        (
+            {"lhs": "Sum(x[i]*x[i + 1], (i, 1, 4999))", "rhs": "0"},
+            ["sums are limited to 1000 terms"],
+        ),
+        (
+            {"lhs": "Product(1 + x[i], (i, 1, 4999))", "rhs": "0"},
+            ["products are limited to 1000 factors"],
+        ),
+        (
+            {"lhs": "Sum(x[i], (i, 1, 600))", "rhs": "Product(x[i], (i, 1, 600))"},
+            ["products are limited to 1000 factors (the claim's sums and products together)"],
+        ),
         ({"lhs": "exp(exp(exp(exp(3))))", "rhs": "0"}, ["number too large"]),
         ({"lhs": "exp(exp(exp(3)))", "rhs": "0"}, ["number too large"]),
         ({"lhs": "exp(exp(exp(exp(x))))", "rhs": "0"}, ["exp nested"]),
@@ -79,6 +90,8 @@ def test_caps_refuse_before_the_work(
         ("x^{33}", "exponents are limited to 32"),
         ("10000000 x", "numbers are limited to 1000000"),
         ("\\infty", "infinity is not a value derive checks"),
+        ("\\prod_{i=1}^{100000} (1 + x_i)", "products are limited to 1000 factors"),
+        ("\\sum_{i=1}^{100000} x_i", "sums are limited to 1000 terms"),
     ],
 )
 def test_a_latex_side_past_a_cap_fails_its_claim(

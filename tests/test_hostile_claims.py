@@ -205,6 +205,18 @@ def test_a_latex_refusal_keeps_its_caret_lines_escaped_and_indented() -> None:
     assert "\\n    a \\foo" in markdown  # one line in Markdown: it cannot start a heading
 
 
+def test_a_long_latex_refusal_is_cut_in_its_message_never_in_its_caret_lines() -> None:
+    from derive.verify import report
+
+    message = "lhs_latex: col 3: " + "m" * 1500 + "\n    a \\foo b\n      ^"
+    refused = checker.Result("long", "fails", "", "", "", condition=message)
+    lines = report.render([refused], "text", ["f.toml"]).splitlines()
+    assert "(1518 characters; --format json has all)" in " ".join(" ".join(lines).split())
+    line, caret = lines[-3], lines[-2]
+    assert line.strip() == "a \\foo b" and caret.strip() == "^"
+    assert line.index("\\foo") == caret.index("^")
+
+
 def test_a_conditional_reading_from_the_file_cannot_add_lines() -> None:
     from derive.verify import report
 

@@ -75,3 +75,67 @@ def test_a_tie_of_a_general_max_is_reported_as_that_tie(tmp_path: Path) -> None:
     assert "at the tie of Max(x, y) (x - y = 0)" in (result.condition or "")
     assert "ReLU" not in (result.condition or "").split("while")[0]
     assert "gives 0" in (result.condition or "")
+
+
+def test_a_claim_without_a_derivative_is_conditional_on_heaviside_0_not_on_a_derivative(
+    tmp_path: Path,
+) -> None:
+    """Heaviside(x) + Heaviside(-x) = 1 holds except where it jumps, where it holds only if
+    Heaviside(0) = 1/2 (SymPy's value); derive reads Heaviside(0) as 0 (F14)."""
+    result = check(tmp_path, "Heaviside(x) + Heaviside(-x)", "1")
+    assert result.verdict == "conditional"
+    assert result.condition == (
+        "x != 0: at x = 0, where a Heaviside jumps, the left side gives 0 and the right side "
+        f"gives 1, with {checker.HEAVISIDE_READING}; with Heaviside(0) = 1/2 it holds there too"
+    )
+    assert "derivative" not in result.condition
+    assert "SymPy's is 1/2" in checker.HEAVISIDE_READING and sp.Heaviside(0) == sp.S.Half
+    holds = check(tmp_path, "Heaviside(x)", "Heaviside(x, 0)")
+    assert (
+        holds.verdict == "holds" and holds.condition == f"checked with {checker.HEAVISIDE_READING}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("lhs", "rhs", "x_at"),
+    [
+        ("Piecewise((1, Eq(x, 7/3)), (0, True))", "0", "7/3"),  # F14's second claim
+        ("Heaviside(x, 1) + Heaviside(-x, 1)", "1", "0"),
+        ("Heaviside(y) + Piecewise((1, Eq(x, 1)), (0, True))", "Heaviside(y)", "1"),
+    ],
+)
+def test_a_claim_that_writes_its_value_at_a_jump_fails_there(
+    tmp_path: Path, lhs: str, rhs: str, x_at: str
+) -> None:
+    """No convention decides a value the claim writes: a difference there is a counterexample,
+    also in a claim with a Heaviside(y) read at 0 elsewhere."""
+    result = check(tmp_path, lhs, rhs)
+    assert result.verdict == "fails"
+    assert result.counterexample is not None
+    assert result.counterexample["point"]["x"] == x_at  # type: ignore[index]
+
+
+def test_a_side_with_no_value_at_a_kink_is_conditional_without_a_derivative_wording(
+    tmp_path: Path,
+) -> None:
+    result = check(tmp_path, "Abs(x)", "Piecewise((x, x > 0), (-x, x < 0))")
+    assert result.verdict == "conditional"
+    assert (
+        result.condition
+        == "x != 0: at x = 0 the left side gives 0 and the right side gives no value"
+    )
+
+
+def test_a_symbols_file_reads_a_kink_without_a_derivative_the_same_way(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(
+        '[symbols]\nx = {}\n[[claim]]\nid = "c"\nlhs = "Heaviside(x) + Heaviside(-x)"\nrhs = "1"\n'
+        '[[claim]]\nid = "d"\nlhs = "Heaviside(x, 1)"\nrhs = "Heaviside(x, 0)"\n',
+        encoding="utf-8",
+    )
+    cfile = claims.load(path)
+    first, second = (checker.check_claim(claim, cfile) for claim in cfile.claims)
+    assert first.verdict == "conditional" and "Heaviside(0) = 1/2 it holds" in (
+        first.condition or ""
+    )
+    assert second.verdict == "fails"

@@ -47,8 +47,9 @@ def test_false_claims_fail_with_a_counterexample_in_their_region(
 
 
 def test_a_difference_only_at_an_irrational_kink_is_found_there(tmp_path: Path) -> None:
+    """Both values at the jump are written, so the claim fails there (no convention decides)."""
     result = verdict_of(tmp_path, "Heaviside(x**2 - 2, 1)", "Heaviside(x**2 - 2, 0)")
-    assert result.verdict == "conditional"
+    assert result.verdict == "fails"
     assert result.counterexample is not None
     assert result.counterexample["point"] in (
         {"x": "sqrt(2) ≈ 1.41421"},

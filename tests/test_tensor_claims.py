@@ -208,6 +208,43 @@ def test_a_numeric_claim_is_compared_within_its_tolerance(tmp_path: Path) -> Non
     assert results["far"].verdict == "fails" and results["far"].corrected == "0.622459"
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [  # a file without [symbols] has no [symbols] to declare a name in (F19)
+        (
+            claim("free", "1000*x", "1001*x", "tolerance = 0.005"),
+            "claim free: lhs: unknown name 'x': a claim with a tolerance compares numbers: write "
+            "its value, or define it in [definitions]",
+        ),
+        (
+            claim("read", "sigmoid(0.5)", "0.62", "tolerance = 0.005")
+            + claim("plain", "Derivative(x**2, x)", "2*x"),
+            "claim plain: lhs: unknown name 'x': declare it in [symbols] or [definitions] (this "
+            "file has no [symbols], but its claim read has a tolerance, so it is read as a file "
+            "with [symbols]: give the claims with a tolerance a file of their own)",
+        ),
+        (
+            '[definitions]\ny = "x + 1"\n'
+            + claim("read", "sigmoid(0.5)", "0.62", "tolerance = 0.005"),
+            "definitions.y: unknown name 'x': declare it in [symbols] or [definitions] (this file "
+            "has no [symbols], but its claim read has a tolerance",
+        ),
+    ],
+)
+def test_a_tolerance_claim_without_symbols_says_what_to_write(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    with pytest.raises(DeriveError) as info:
+        load(tmp_path, text)
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_tolerance_claim_reads_a_name_defined_without_symbols(tmp_path: Path) -> None:
+    """What the message above says to write works."""
+    text = '[definitions]\nx = "0.5"\n' + claim("c", "1000*x", "500", "tolerance = 0.005")
+    assert verdicts(tmp_path, text)["c"].verdict == "holds"
+
+
 def test_a_label_indexes_a_vector(tmp_path: Path) -> None:
     text = '[symbols]\nm = { size = [2, 3] }\nz = { shape = ["m"] }\ny = { domain = "label < m" }\n'
     text += '[definitions]\na = "softmax(z)"\nC = "-log(a[y])"\n'
@@ -265,6 +302,15 @@ def test_bad_declarations_are_one_line_errors(tmp_path: Path, body: str, message
     with pytest.raises(DeriveError) as info:
         load(tmp_path, body)
     assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_an_unknown_function_lists_only_names_a_user_can_write(tmp_path: Path) -> None:
+    """sigmoid'(z) is written with a prime; its pre-lexed name sigmoid__prime is internal."""
+    with pytest.raises(DeriveError) as info:
+        load(tmp_path, NETWORK + claim("c", "qqqqqq(z2)", "z2"))
+    allowed = str(info.value).split("(allowed: ", 1)[1]
+    assert "__" not in allowed
+    assert "sigmoid," in allowed and "sigmoid'," in allowed and "log_softmax;" in allowed
 
 
 def test_a_derivative_by_an_unused_quantity_is_reported(tmp_path: Path) -> None:

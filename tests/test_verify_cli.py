@@ -62,6 +62,7 @@ def test_latex_claim_that_fails_exits_1(tmp_path: Path, capsys: pytest.CaptureFi
         "condition",
         "corrected",
         "tried",
+        "same_as",
     }
     assert claim["verdict"] == "fails" and claim["corrected"] == "2*(a - t)"
     assert set(claim["counterexample"]) == {"at", "point", "stated", "true"}
@@ -153,6 +154,12 @@ def test_bundled_notes_as_text(capsys: pytest.CaptureFixture[str]) -> None:
     [
         (r"\\frac{d}{dx} \\foo(x)", "col 14: \\foo is not a function derive knows", "\\foo"),
         (r"\\frac{d}{dx} x + \u001b", "col 18: '\\x1b' is not LaTeX derive reads", "\\x1b"),
+        (r"a\t\t+ \\foo(x)", "col 6: \\foo is not a function", "\\foo"),  # shown as \t
+        (  # a message past the report's cut: the line and its caret are still shown whole
+            "a" * 60 + r" + \\text{" + r"\u200b" * 200 + "}",
+            "col 64: \\text{\\u200b",
+            "\\text",
+        ),
     ],
 )
 def test_a_latex_error_shows_its_line_with_a_caret_under_the_place(

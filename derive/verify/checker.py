@@ -16,6 +16,7 @@ and the two sides are compared once written in the lowest layer either side ment
 
 from __future__ import annotations
 
+import ast
 import itertools
 import math
 import random
@@ -220,6 +221,7 @@ class Result:
     evidence: Outcome | None = None
     corrected_expr: sp.Expr | None = None
     tried: str | None = None  # unproven: what was tried; undecided: the budget that ran out
+    same_as: str | None = None  # the earlier claim of the run whose verdict this one reuses
 
 
 @dataclass(frozen=True)
@@ -605,6 +607,8 @@ def _check_claim(claim: Claim, cfile: ClaimsFile) -> Result:
     result = Result(claim.id, "holds", claim.statement, claim.source, claim.latex)
     cases = instances(claim, cfile)
     outcomes = [judge(case, cfile, claim.lhs, claim.rhs) for case in cases]
+    reading = kink_reading(claim, [d.body for d in cfile.definitions])
+    written_kinks_fail(outcomes, reading)
     touches = any(_has_kink(o) for o in outcomes)
     failed = [o for o in outcomes if o.status in ("fails", "missing")]
     kinked = [o for o in outcomes if o.status == "kink"]
@@ -615,12 +619,12 @@ def _check_claim(claim: Claim, cfile: ClaimsFile) -> Result:
         result.tried = (f"{first.label}: " if first.label else "") + first.reason
         return result
     if not failed and not kinked:
-        result.condition = f"checked with {KINK_CONVENTION}" if touches else None
+        result.condition = checked_with(reading) if touches else None
         return result
     _explain(result, claim, cfile, failed or kinked)
     result.verdict = "conditional"
     if not failed:
-        result.condition = _kink_text(kinked)
+        result.condition = kink_text(kinked, reading)
         return result
     for condition in claim.conditions:
         chosen = [
@@ -630,7 +634,7 @@ def _check_claim(claim: Claim, cfile: ClaimsFile) -> Result:
         again = [judge(case, cfile, lhs, claim.rhs) for case in chosen]
         if chosen and all(o.status in ("holds", "kink") for o in again):
             kinks = [o for o in again if o.status == "kink"]
-            result.condition = condition.text + ("; " + _kink_text(kinks) if kinks else "")
+            result.condition = condition.text + ("; " + kink_text(kinks, reading) if kinks else "")
             return result
     factor = _procedure_factor(claim, outcomes)
     if factor:
@@ -645,17 +649,106 @@ def _has_kink(outcome: Outcome) -> bool:
     return any(s.has(sp.Heaviside, sp.Max) for s in sides)
 
 
-def _kink_text(kinked: list[Outcome]) -> str:
+# What decides a claim's value where a kink's argument is 0: derive's derivative convention
+# (the claim differentiates), the value derive reads Heaviside(u) as at 0 (a Heaviside written
+# without its value there), or nothing but what the claim wrote (then a difference fails).
+DERIVATIVE, HEAVISIDE, WRITTEN = "derivative", "heaviside", "written"
+_DIFFERENTIATING = {"Derivative", "diff", "Subs", "grad", "jacobian"}
+HEAVISIDE_READING = (
+    f"Heaviside(0) = {activations.HEAVISIDE_AT_ZERO}, as derive reads a Heaviside(u) written "
+    "without its value at 0 (SymPy's is 1/2)"
+)
+
+
+def kink_reading(claim: Claim, definitions: list[Expression]) -> str:
+    """DERIVATIVE, HEAVISIDE or WRITTEN for a claim and the definitions its file has."""
+    if claim.kind != "equation":  # a network or procedure claim differentiates the loss
+        return DERIVATIVE
+    sides = [claim.lhs, claim.rhs, *definitions, *(c.lhs for c in claim.conditions if c.lhs)]
+    calls = [
+        (node.func.id, len(node.args))
+        for side in sides
+        if side.tree is not None
+        for node in ast.walk(side.tree)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+    ]
+    if any(name in _DIFFERENTIATING or name.endswith("__prime") for name, _ in calls):
+        return DERIVATIVE
+    return HEAVISIDE if ("Heaviside", 1) in calls else WRITTEN
+
+
+def written_kinks_fail(outcomes: list[Outcome], reading: str) -> None:
+    """Where no convention decides a claim's values at a kink (no derivative, no Heaviside(u)
+    read at 0 there), it states them: where both sides have one and they differ, it fails."""
+    if reading == DERIVATIVE:
+        return
+    for outcome in outcomes:
+        if outcome.status != "kink" or None in _values_at_point(outcome):
+            continue
+        if reading == WRITTEN or not _read_jumps(outcome):
+            outcome.status = "fails"
+
+
+def _values_at_point(outcome: Outcome) -> tuple[sp.Expr | None, sp.Expr | None]:
+    assert outcome.point is not None and outcome.lhs is not None and outcome.rhs is not None
+    return value(outcome.lhs, outcome.point), value(outcome.rhs, outcome.point)
+
+
+def _read_jumps(outcome: Outcome) -> list[sp.Heaviside]:
+    """The Heavisides of both sides that jump at the outcome's point, with derive's value there."""
+    assert outcome.point is not None and outcome.lhs is not None and outcome.rhs is not None
+    point = outcome.point
+    return [
+        node
+        for node in (outcome.lhs - outcome.rhs).atoms(sp.Heaviside)
+        if node.args[1] == activations.HEAVISIDE_AT_ZERO and node.args[0].xreplace(point) == 0
+    ]
+
+
+def checked_with(reading: str) -> str | None:
+    """The note of a claim that holds through a kink: what its values there were read with."""
+    if reading == DERIVATIVE:
+        return f"checked with {KINK_CONVENTION}"
+    return f"checked with {HEAVISIDE_READING}" if reading == HEAVISIDE else None
+
+
+def kink_text(kinked: list[Outcome], reading: str) -> str:
+    """The condition of a claim that differs only where a kink's argument is 0."""
     first = kinked[0]
-    assert first.point is not None and first.lhs is not None and first.rhs is not None
-    stated = value(first.rhs, first.point)
-    gives = "gives no value" if stated is None else f"gives {_show(first.at_point(first.rhs))}"
+    true, stated = _values_at_point(first)
     where = f" (e.g. {first.label})" if first.label else ""
-    return (
-        f"{first.kink} != 0{where}: at {first.kink_source} ({first.kink} = 0) the claim {gives}, "
-        f"while "
-        f"{KINK_CONVENTION} gives {_show(first.at_point(first.lhs))}"
+    if reading == DERIVATIVE:
+        gives = "gives no value" if stated is None else f"gives {_show(first.at_point(first.rhs))}"
+        return (
+            f"{first.kink} != 0{where}: at {first.kink_source} ({first.kink} = 0) the claim "
+            f"{gives}, while {KINK_CONVENTION} gives {_show(first.at_point(first.lhs))}"
+        )
+    sides = " and ".join(
+        f"the {side} side gives " + ("no value" if number is None else _show(at))
+        for side, number, at in (
+            ("left", true, first.at_point(first.lhs)),
+            ("right", stated, first.at_point(first.rhs)),
+        )
     )
+    jumps = _read_jumps(first)
+    if not jumps:  # a side with no value there: the claim says nothing at the point
+        return f"{first.kink} != 0{where}: at {first.kink} = 0 {sides}"
+    text = f"{first.kink} != 0{where}: at {first.kink} = 0, where a Heaviside jumps, {sides}"
+    text += f", with {HEAVISIDE_READING}"
+    other = _heaviside_value_that_holds(first, jumps)
+    return text + (f"; with Heaviside(0) = {other} it holds there too" if other else "")
+
+
+def _heaviside_value_that_holds(outcome: Outcome, jumps: list[sp.Heaviside]) -> sp.Expr | None:
+    """The one value of Heaviside(0) that makes both sides equal at the point, if there is one."""
+    assert outcome.point is not None and outcome.lhs is not None and outcome.rhs is not None
+    at_zero = sp.Dummy("h")
+    gap = (outcome.lhs - outcome.rhs).xreplace(dict.fromkeys(jumps, at_zero))
+    gap = gap.xreplace(outcome.point)
+    if not gap.is_polynomial(at_zero):  # e.g. inside a Max: not solved
+        return None
+    solutions = sp.solve(gap, at_zero)
+    return solutions[0] if len(solutions) == 1 and solutions[0].is_real else None
 
 
 def _procedure_factor(claim: Claim, outcomes: list[Outcome]) -> str | None:

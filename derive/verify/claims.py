@@ -55,7 +55,7 @@ MAX_NODES = 600  # AST nodes in one expression
 MAX_DEPTH = 40  # nesting of the AST
 MAX_NUMBER = 10**6  # magnitude of a literal
 MAX_EXPONENT = 32  # magnitude of a numeric exponent
-MAX_TERMS = 1000  # terms made by Sum while building one expression
+MAX_TERMS = 1000  # terms and factors made by Sum and Product while building one claim
 MAX_INSTANCES = 600  # sizes x indices of one family, counted before any domain filter
 MAX_TREE = 20000  # nodes of one built side
 MAX_DEGREE = 64  # polynomial degree an expansion of one side could reach
@@ -343,8 +343,13 @@ def _check_call(
 
 
 def _did_you_mean(name: str, known: dict[str, Any]) -> str:
-    close = difflib.get_close_matches(name, [k for k in known if "__" not in k], n=1)
-    return f" (did you mean {close[0]!r}?)" if close else f" (allowed: {', '.join(known)})"
+    """A close known name, else every name a user can write (sigmoid' for sigmoid__prime)."""
+    written = [k for k in known if "__" not in k]
+    close = difflib.get_close_matches(name, written, n=1)
+    if close:
+        return f" (did you mean {close[0]!r}?)"
+    primes = [k.removesuffix("__prime") + "'" for k in known if k.endswith("__prime")]
+    return f" (allowed: {', '.join(written)}" + (f"; and {', '.join(primes)})" if primes else ")")
 
 
 # --- building SymPy expressions from a checked AST -----------------------------------------
@@ -593,9 +598,15 @@ class _Builder:
         if not isinstance(index, ast.Name) or index.id.startswith("_"):
             raise self.fail("a Sum or Product index must be a name")
         first, last = self.integer(low), self.integer(high)
-        self.scope.terms += max(0, last - first + 1)
+        made = max(0, last - first + 1)
+        self.scope.terms += made
         if self.scope.terms > MAX_TERMS:
-            raise self.fail(f"sums are limited to {MAX_TERMS} terms")
+            written = (
+                "products are limited to {} factors" if product else "sums are limited to {} terms"
+            )
+            if made < self.scope.terms:  # earlier sums or products of this claim count too
+                written += " (the claim's sums and products together)"
+            raise self.fail(written.format(MAX_TERMS))
         saved = self.scope.env.get(index.id)
         total = sp.Integer(1 if product else 0)
         for value in range(first, last + 1):
@@ -741,7 +752,7 @@ def load(path: Path) -> ClaimsFile:
         for claim in _claims(path, raw, number, settings, parse)
     ]
     if declarations is not None:
-        declarations.check_claims(path, claims)
+        declarations.check_claims(path, claims, has_symbols="symbols" in data)
     first_edition = data.get("definitions") if declarations is None else None
     definitions = _definitions(path, first_edition, network)
     plain_names = {d.name for d in definitions if not d.indices}
@@ -764,10 +775,10 @@ def load(path: Path) -> ClaimsFile:
 def _declarations(path: Path, data: dict[str, Any], settings: Any) -> Declarations | None:
     """The second edition's tables; a file with them (or a numeric claim) is checked entrywise."""
     raw_claims = [raw for raw in data["claim"] if isinstance(raw, dict)]
-    numeric = any("tolerance" in raw for raw in raw_claims)
+    numeric = [raw for raw in raw_claims if "tolerance" in raw]
     if "symbols" not in data and not numeric:
         return None  # [definitions] alone name expressions of the first edition's free names
-    from derive.verify.declarations import read
+    from derive.verify.declarations import read, read_for_tolerance
 
     symbols, definitions = data.get("symbols", {}), data.get("definitions", {})
     if "network" in data and isinstance(symbols, dict) and isinstance(definitions, dict):
@@ -779,7 +790,14 @@ def _declarations(path: Path, data: dict[str, Any], settings: Any) -> Declaratio
     def latex(value: object, where: str, above: Declarations) -> Expression:
         return tensor_definition(value, where, settings, above)
 
-    return read(path, symbols, definitions, latex)
+    if "symbols" in data:
+        return read(path, symbols, definitions, latex)
+    try:
+        return read(path, symbols, definitions, latex)
+    except DeriveError as exc:  # e.g. a first-edition definition's free name
+        ident = numeric[0].get("id")
+        shown = ident if isinstance(ident, str) else f"#{raw_claims.index(numeric[0]) + 1}"
+        raise DeriveError(f"{exc}{read_for_tolerance(shown)}") from None
 
 
 _DEFINED = re.compile(r"([A-Za-z]\w*)(?:\[\s*([A-Za-z]\w*(?:\s*,\s*[A-Za-z]\w*)*)\s*\])?")

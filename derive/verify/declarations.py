@@ -40,6 +40,11 @@ from derive.verify.tensors import ELEMENTWISE
 
 __all__ = ["FUNCTIONS", "Case", "Declarations", "Declared", "read"]
 
+DECLARE = "declare it in [symbols] or [definitions]"  # what to do with an unknown name
+NUMBERS_ONLY = (  # ... in a claim with a tolerance of a file without [symbols]
+    "a claim with a tolerance compares numbers: write its value, or define it in [definitions]"
+)
+
 FUNCTIONS: dict[str, tuple[int, int | None]] = {  # name -> (min args, max args)
     **{name: (1, 1) for name in ELEMENTWISE},
     **{f"{name}__prime": (1, 1) for name in ELEMENTWISE},  # sigmoid'(z), after pre-lexing
@@ -199,28 +204,44 @@ class Declarations:
                 raise DeriveError(f"{where}: {match[1]}' is not a derivative derive knows: {known}")
         return _parse(_PRIME.sub(r"\1__prime", text), where, text)
 
-    def check_claims(self, path: Path, claims: list[Claim]) -> None:
-        """Refuse claims this file cannot check, and any unknown name."""
+    def check_claims(self, path: Path, claims: list[Claim], has_symbols: bool = True) -> None:
+        """Refuse claims this file cannot check, and any unknown name.
+
+        A file without [symbols] is read here only because it has a claim with a tolerance:
+        a refusal there says so, and what to write in such a file."""
         known = set(self.symbols) | {name for name, _ in self.definitions}
+        numeric = next((c.id for c in claims if c.tolerance is not None), "")
         for claim in claims:
-            at = f"{path}: claim {claim.id}"
-            if claim.kind != "equation":
-                raise DeriveError(f"{at}: kind: a file with [symbols] has equation claims only")
-            for key, value in (("indices", claim.indices), ("layers", claim.layers)):
-                if value:
-                    raise DeriveError(f"{at}: {key}: not used with [symbols] (declare sizes)")
-            if claim.domain is not None:
-                raise DeriveError(f"{at}: domain: give domains in [symbols]")
-            for name, values in claim.sizes:
-                if not self.symbols.get(name, Declared()).sizes:
-                    raise DeriveError(f"{at}: sizes: {name!r} is not a declared size")
-                if 0 in values:  # a vector of no entries: every claim about it holds vacuously
-                    raise input_error(path, f"claim {claim.id}: sizes.{name}", "sizes 1 to 8", 0)
-            sides = [claim.lhs, claim.rhs] + [c.lhs for c in claim.conditions if c.lhs]
-            for side in sides:
-                _check_names(side, known, set())
-            if any(c.where is not None for c in claim.conditions):
-                raise DeriveError(f"{at}: conditions: only lhs readings with [symbols]")
+            if has_symbols:
+                self._check_claim(path, claim, known)
+            elif claim.tolerance is not None:  # no [symbols]: a number, or a definition
+                self._check_claim(path, claim, known, NUMBERS_ONLY)
+            else:
+                try:
+                    self._check_claim(path, claim, known)
+                except DeriveError as exc:
+                    raise DeriveError(f"{exc}{read_for_tolerance(numeric)}") from None
+
+    def _check_claim(
+        self, path: Path, claim: Claim, known: set[str], advice: str = DECLARE
+    ) -> None:
+        at = f"{path}: claim {claim.id}"
+        if claim.kind != "equation":
+            raise DeriveError(f"{at}: kind: a file with [symbols] has equation claims only")
+        for key, value in (("indices", claim.indices), ("layers", claim.layers)):
+            if value:
+                raise DeriveError(f"{at}: {key}: not used with [symbols] (declare sizes)")
+        if claim.domain is not None:
+            raise DeriveError(f"{at}: domain: give domains in [symbols]")
+        for name, values in claim.sizes:
+            if not self.symbols.get(name, Declared()).sizes:
+                raise DeriveError(f"{at}: sizes: {name!r} is not a declared size")
+            if 0 in values:  # a vector of no entries: every claim about it holds vacuously
+                raise input_error(path, f"claim {claim.id}: sizes.{name}", "sizes 1 to 8", 0)
+        for side in [claim.lhs, claim.rhs] + [c.lhs for c in claim.conditions if c.lhs]:
+            _check_names(side, known, set(), advice)
+        if any(c.where is not None for c in claim.conditions):
+            raise DeriveError(f"{at}: conditions: only lhs readings with [symbols]")
 
     def needed(self, trees: list[ast.expr]) -> set[str]:
         """Every declared or defined name the trees use, through the definitions."""
@@ -329,7 +350,20 @@ def _name_nodes(tree: ast.AST, bound: frozenset[str]) -> Iterator[tuple[str, fro
         yield from _name_nodes(child, bound)
 
 
-def _check_names(expr: Expression, known: set[str], later: set[str]) -> None:
+def read_for_tolerance(claim_id: str) -> str:
+    """Why a file without [symbols] is read as one with them: said after a refusal there."""
+    return (
+        f" (this file has no [symbols], but its claim {claim_id} has a tolerance, so it is read "
+        "as a file with [symbols]: give the claims with a tolerance a file of their own)"
+    )
+
+
+def _check_names(
+    expr: Expression,
+    known: set[str],
+    later: set[str],
+    advice: str = DECLARE,
+) -> None:
     assert expr.tree is not None
     for name in _names(expr.tree):
         if name in known or name == "pi":
@@ -341,9 +375,7 @@ def _check_names(expr: Expression, known: set[str], later: set[str]) -> None:
         same = [k for k in sorted(known | later) if k.lower() == name.lower()]
         close = same or difflib.get_close_matches(name, sorted(known | later), n=1, cutoff=0.5)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise DeriveError(
-            f"{expr.where}: unknown name {name!r}{hint}: declare it in [symbols] or [definitions]"
-        )
+        raise DeriveError(f"{expr.where}: unknown name {name!r}{hint}: {advice}")
 
 
 # --- reading the tables --------------------------------------------------------------------

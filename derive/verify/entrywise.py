@@ -20,7 +20,6 @@ from typing import Any
 
 import sympy as sp
 
-from derive.activations import KINK_CONVENTION
 from derive.errors import DeriveError
 from derive.verify import approx, checker
 from derive.verify.claims import (
@@ -67,6 +66,8 @@ def check_claim(claim: Claim, cfile: ClaimsFile) -> checker.Result:
         return _numeric(result, claim, decl, cases, claim.tolerance)
     judged = [_judge(decl, case, claim.lhs, claim.rhs) for case in cases]
     _refuse_constant_derivatives(judged)
+    reading = checker.kink_reading(claim, [body for _, body in decl.definitions])
+    checker.written_kinks_fail([j.outcome for j in judged], reading)
     failed = [j for j in judged if j.outcome.status in ("fails", "missing")]
     kinked = [j for j in judged if j.outcome.status == "kink"]
     known = ("holds", "fails", "missing", "kink")
@@ -77,13 +78,13 @@ def check_claim(claim: Claim, cfile: ClaimsFile) -> checker.Result:
         return result
     if not failed and not kinked:
         touches = any(_has_kink(pair) for j in judged for pair in j.pairs)
-        result.condition = f"checked with {KINK_CONVENTION}" if touches else None
+        result.condition = checker.checked_with(reading) if touches else None
         result.condition = _domain_note(claim, decl, trees) or result.condition
         return result
     _explain(result, claim, decl, judged, failed or kinked)
     result.verdict = "conditional"
     if not failed:
-        result.condition = checker._kink_text([j.outcome for j in kinked])
+        result.condition = checker.kink_text([j.outcome for j in kinked], reading)
         return result
     for condition in claim.conditions:
         assert condition.lhs is not None and condition.lhs.tree is not None

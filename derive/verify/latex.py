@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from derive.errors import DeriveError, input_error
+from derive.errors import DeriveError, escape, input_error
 from derive.verify.latex_scheme import has_family, same
 
 __all__ = [
@@ -161,16 +161,35 @@ class LatexError(Exception):
         self.message = message
 
     def show(self, where: str, text: str) -> str:
-        """`where: col N: message` and the line of text with a caret under the place."""
+        """`where: col N: message` and the line of text with a caret under the place.
+
+        The line is shown escaped (a tab as `\\t`), so a report can print it as it is, and cut
+        to SHOWN_LINE characters around the place; the caret is counted in what is shown, so
+        it stays under the place whatever the line holds."""
         line_start = text.rfind("\n", 0, self.pos) + 1
         line_end = text.find("\n", self.pos)
         line = text[line_start : None if line_end < 0 else line_end]
         col = self.pos - line_start
-        shown, caret = line, col
-        if len(line) > 100:  # a window around the place
-            left = max(0, col - 50)
-            shown, caret = line[left : left + 100], col - left
+        shown, caret = _window([escape(c) for c in line], col)
         return f"{where}: col {col + 1}: {self.message}\n    {shown}\n    {' ' * caret}^"
+
+
+SHOWN_LINE = 100  # characters of a LaTeX line shown around an error's place
+
+
+def _window(pieces: list[str], col: int) -> tuple[str, int]:
+    """The escaped characters around `col` that fit in SHOWN_LINE, and where col is in them:
+    up to half the width before the place, the rest after it, then before it again."""
+    start = end = col
+    width = 0
+    for limit in (SHOWN_LINE // 2, SHOWN_LINE):
+        while start > 0 and width + len(pieces[start - 1]) <= limit:
+            start -= 1
+            width += len(pieces[start])
+        while end < len(pieces) and width + len(pieces[end]) <= SHOWN_LINE:
+            width += len(pieces[end])
+            end += 1
+    return "".join(pieces[start:end]), sum(len(p) for p in pieces[start:col])
 
 
 # --- settings: the [latex] table -----------------------------------------------------------

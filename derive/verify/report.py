@@ -18,7 +18,7 @@ from pathlib import Path
 
 from derive.activations import KINK_CONVENTION
 from derive.errors import escape
-from derive.verify.budget import check_bounded
+from derive.verify.budget import TOTAL_TIMEOUT, check_bounded
 from derive.verify.checker import Result
 from derive.verify.claims import bundled_path, load
 
@@ -29,15 +29,18 @@ _LINE = re.compile(r"^(?P<equation>.+)\.(?P<line>\d+)$")
 MAX_SHOWN = 1000  # characters of a corrected form (or a reason) in the text and Markdown reports
 
 
-def run_verify(files: Sequence[Path], fmt: str, timeout: float | None = None) -> int:
+def run_verify(
+    files: Sequence[Path], fmt: str, timeout: float | None = None, total: float | None = None
+) -> int:
     """Check every claim of the files (none: the bundled notes), print, return the exit code.
 
     Each claim runs in a worker process within its time limit (`timeout` seconds, else the
-    claim's own `timeout`, else 30 s) and a 2 GiB memory limit: see derive.verify.budget.
+    claim's own `timeout`, else 30 s) and a 2 GiB memory limit, and the whole run within
+    `total` seconds (else 300): see derive.verify.budget.
     """
     paths = list(files) or [bundled_path()]
     loaded = [load(path) for path in paths]  # every input error before any output
-    results = check_bounded(loaded, timeout)
+    results = check_bounded(loaded, timeout, total=TOTAL_TIMEOUT if total is None else total)
     if isinstance(sys.stdout, io.TextIOWrapper):  # an ASCII terminal gets \u2248, not an error
         sys.stdout.reconfigure(errors="backslashreplace")
     print(render(entries(results), fmt, [str(p) for p in paths]), end="")
@@ -109,18 +112,24 @@ def _escaped(result: Result, caret_lines: bool) -> Result:
         example = {key: _escape_any(value) for key, value in example.items()}
     texts = {
         name: escape(value)
-        for name in ("id", "statement", "source", "latex", "corrected", "tried")
+        for name in ("id", "statement", "source", "latex", "corrected", "tried", "same_as")
         if isinstance(value := getattr(result, name), str)
     }
+    for name in ("corrected", "tried"):  # a report stays readable: json has it all
+        if name in texts:
+            texts[name] = _cut(texts[name])
     if result.condition is not None:
         refusal = result.verdict == "fails" and example is None  # a LaTeX error: text and caret
         lines = result.condition.split("\n") if caret_lines and refusal else [result.condition]
-        texts["condition"] = "\n".join(escape(line) for line in lines)
-    for name in ("corrected", "tried", "condition"):  # a report stays readable: json has it all
-        text = texts.get(name)
-        if text is not None and len(text) > MAX_SHOWN:
-            texts[name] = f"{text[:MAX_SHOWN]}... ({len(text)} characters; --format json has all)"
+        # only the message is cut: the line of text and its caret are short (LatexError.show)
+        texts["condition"] = "\n".join([_cut(escape(lines[0]))] + [escape(x) for x in lines[1:]])
     return dataclasses.replace(result, counterexample=example, **texts)  # type: ignore[arg-type]
+
+
+def _cut(text: str) -> str:
+    if len(text) <= MAX_SHOWN:
+        return text
+    return f"{text[:MAX_SHOWN]}... ({len(text)} characters; --format json has all)"
 
 
 def _escape_any(value: object) -> object:
@@ -152,6 +161,7 @@ def _json(listed: list[Result], files: list[str]) -> str:
             "condition": r.condition,
             "corrected": r.corrected,
             "tried": r.tried,
+            "same_as": r.same_as,
         }
         for r in listed
     ]
@@ -160,7 +170,17 @@ def _json(listed: list[Result], files: list[str]) -> str:
 
 
 def reason(result: Result) -> str:
-    """One line on why: the counterexample, the condition, or the convention checked under."""
+    """One line on why: the counterexample, the condition, or the convention checked under.
+
+    A claim that reuses an earlier one's verdict says so first.
+    """
+    why = _why(result)
+    if result.same_as is None:
+        return why
+    return f"same claim as {result.same_as} (decided once)" + (f": {why}" if why else "")
+
+
+def _why(result: Result) -> str:
     example = result.counterexample
     if result.verdict in ("unproven", "undecided"):
         return result.tried or ""
@@ -208,6 +228,8 @@ def _markdown(listed: list[Result], files: list[str]) -> str:
             out += ["```math", result.latex, "```", ""]
         elif result.statement:
             out += [f"Statement: `{result.statement}`", ""]
+        if result.same_as is not None:
+            out += [f"- Same claim as `{result.same_as}`: its verdict, decided once"]
         if result.counterexample is not None:
             out += [f"- Counterexample: {reason(_as_fails(result))}"]
         if result.condition is not None:
