@@ -28,8 +28,9 @@ def verify_epilog() -> str:
     return _epilog(
         [
             _choices("formats (--format)", ("text", "json", "markdown")),
-            "claims files: TOML, each [[claim]] with an id and lhs/rhs (SymPy syntax) or"
-            " lhs_latex/rhs_latex; see docs/claims.md for the format and the verdicts",
+            "claims files: TOML, each [[claim]] with an id and lhs/rhs (SymPy syntax),"
+            " lhs_latex/rhs_latex,\n              or latex (a whole display); the format and"
+            " the verdicts: docs/claims.md in derive's source",
         ],
         "0 every claim holds; 1 some claim does not; 2 bad input (one message naming the\n"
         "            file and the key)",

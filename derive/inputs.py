@@ -32,6 +32,8 @@ def check_file(path: Path, what: str, limit: int = MAX_FILE_BYTES, key: str = ""
     expected (a readable `what`) and what was found."""
     try:
         info = os.stat(path)
+    except FileNotFoundError:  # as a spec file says it (spec.load)
+        raise input_error(path, key, f"an existing {what}", "no such file") from None
     except OSError as exc:
         raise input_error(path, key, f"a readable {what}", exc.strerror or str(exc)) from None
     if stat.S_ISDIR(info.st_mode):

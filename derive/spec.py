@@ -82,6 +82,7 @@ TOP_KEYS = (
     "optimizer",
     "training",
 )
+REQUIRED = ("name", "layers", "activations", "loss")
 TRAINING_KEYS = ("epochs", "batch_size", "seed", "dataset", "patience", "schedule", "clip_norm")
 # Learning-rate schedules, stepped once an epoch as PyTorch's StepLR, ExponentialLR and
 # CosineAnnealingLR: each one's keys with their defaults (None: required).
@@ -221,9 +222,12 @@ def parse(raw: bytes | str, source: str = "<spec>") -> Spec:
 
 def _validate(data: dict[str, Any], src: str) -> Spec:
     _no_unknown_keys(data, TOP_KEYS, src, "")
-    for key in ("name", "layers", "activations", "loss"):
+    for key in REQUIRED:
         if key not in data:
-            raise input_error(src, key, "this required key", "it missing")
+            # a misspelling that is another key of a spec ('activation') is not unknown
+            close = difflib.get_close_matches(key, [k for k in data if k not in REQUIRED], n=1)
+            hint = f" (is {plain(close[0])!r} a misspelling of it?)" if close else ""
+            raise input_error(src, key, f"this required key{hint}", "it missing")
 
     name = data["name"]
     if not (isinstance(name, str) and name.isascii() and name.isidentifier()):
@@ -240,15 +244,19 @@ def _validate(data: dict[str, Any], src: str) -> Spec:
 
     layers = data["layers"]
     if not (isinstance(layers, list) and 2 <= len(layers) <= MAX_DEPTH + 1):
-        raise input_error(src, "layers", f"a list of 2 to {MAX_DEPTH + 1} layer sizes", layers)
+        raise input_error(
+            src, "layers", f"a list of 2 to {MAX_DEPTH + 1} layer sizes", _shown(layers)
+        )
     for i, width in enumerate(layers):
         if not _is_int(width) or not 1 <= width <= MAX_WIDTH:
-            raise input_error(src, f"layers[{i}]", f"an integer from 1 to {MAX_WIDTH}", width)
+            raise input_error(
+                src, f"layers[{i}]", f"an integer from 1 to {MAX_WIDTH}", _shown(width)
+            )
 
     acts = data["activations"]
     if not (isinstance(acts, list) and len(acts) == len(layers) - 1):
         expected = f"a list of {len(layers) - 1} activations, one per weight layer"
-        raise input_error(src, "activations", expected, acts)
+        raise input_error(src, "activations", expected, _shown(acts))
     own = _user_activations(data.get("activation", {}), src)
     for i, act in enumerate(acts):
         _one_of(act, (*ACTIVATIONS, *own), src, f"activations[{i}]")
@@ -267,7 +275,7 @@ def _validate(data: dict[str, Any], src: str) -> Spec:
 
     bias = data.get("bias", True)
     if not isinstance(bias, bool):
-        raise input_error(src, "bias", "true or false", bias)
+        raise input_error(src, "bias", "true or false", _shown(bias))
     dtype = _one_of(data.get("dtype", "float64"), DTYPES, src, "dtype")
 
     return Spec(
@@ -301,7 +309,7 @@ def _user_activations(table: Any, src: str) -> dict[str, Activation]:
     """The spec's [activation.NAME] tables, each `expression = "..."` in x, as records."""
     if not isinstance(table, dict):
         expected = "tables [activation.NAME] (did you mean 'activations'?)"
-        raise input_error(src, "activation", expected, table)
+        raise input_error(src, "activation", expected, _shown(table))
     own = {}
     for name, entry in table.items():
         key = f"activation.{name}"
@@ -310,7 +318,7 @@ def _user_activations(table: Any, src: str) -> dict[str, Activation]:
         if name in ACTIVATIONS:
             raise input_error(src, key, "a name no built-in activation has", name)
         if not isinstance(entry, dict):
-            raise input_error(src, key, 'a table with expression = "..."', entry)
+            raise input_error(src, key, 'a table with expression = "..."', _shown(entry))
         _no_unknown_keys(entry, ("expression",), src, f"{key}.")
         if "expression" not in entry:
             raise input_error(src, f"{key}.expression", "this required key", "it missing")
@@ -321,7 +329,7 @@ def _user_activations(table: Any, src: str) -> dict[str, Activation]:
 
 def _optimizer(table: Any, src: str) -> Optimizer:
     if not isinstance(table, dict):
-        raise input_error(src, "optimizer", "a table ([optimizer])", table)
+        raise input_error(src, "optimizer", "a table ([optimizer])", _shown(table))
     kind = _one_of(table.get("kind", "sgd"), tuple(OPTIMIZERS), src, "optimizer.kind")
     defaults = OPTIMIZERS[kind]
     _no_unknown_keys(table, ("kind", *defaults), src, "optimizer.")
@@ -331,7 +339,7 @@ def _optimizer(table: Any, src: str) -> Optimizer:
         where = f"optimizer.{key}"
         if key == "nesterov":
             if not isinstance(value, bool):
-                raise input_error(src, where, "true or false", value)
+                raise input_error(src, where, "true or false", _shown(value))
             if value and hyper["momentum"] == 0:  # as torch.optim.SGD
                 raise input_error(src, where, "false when momentum is 0", value)
             if value:
@@ -344,7 +352,7 @@ def _optimizer(table: Any, src: str) -> Optimizer:
             or isinstance(value, bool)
             or (isinstance(value, float) and not math.isfinite(value))
         ):
-            raise input_error(src, where, "a finite number", value)
+            raise input_error(src, where, "a finite number", _shown(value))
         # epsilon stays nonzero in float32 (where 1e-50 is 0 and 0 / 0 makes NaN)
         low_ok = {"learning_rate": value > 0, "epsilon": value >= 1e-30}.get(key, value >= 0)
         high_ok = value < 1 if key in ("momentum", "beta1", "beta2", "alpha") else value <= 1e3
@@ -362,7 +370,7 @@ def _optimizer(table: Any, src: str) -> Optimizer:
 
 def _training(table: Any, src: str) -> Training:
     if not isinstance(table, dict):
-        raise input_error(src, "training", "a table ([training])", table)
+        raise input_error(src, "training", "a table ([training])", _shown(table))
     _no_unknown_keys(table, TRAINING_KEYS, src, "training.")
     limits = {
         "epochs": (1, 1_000_000),
@@ -375,19 +383,21 @@ def _training(table: Any, src: str) -> Training:
         if key in table:
             value = table[key]
             if not _is_int(value) or not low <= value <= high:
-                raise input_error(src, f"training.{key}", f"an integer from {low} to {high}", value)
+                raise input_error(
+                    src, f"training.{key}", f"an integer from {low} to {high}", _shown(value)
+                )
             values[key] = value
     if "dataset" in table:
         dataset = table["dataset"]
         if not (isinstance(dataset, str) and dataset.isascii() and dataset.isidentifier()):
-            raise input_error(src, "training.dataset", "a data set name", dataset)
+            raise input_error(src, "training.dataset", "a data set name", _shown(dataset))
         values["dataset"] = dataset
     if "schedule" in table:
         values["schedule"] = _schedule(table["schedule"], src)
     if "clip_norm" in table:
         clip = table["clip_norm"]
         if not _is_number(clip) or not 0 < clip <= 1e6:
-            raise input_error(src, "training.clip_norm", "a number in (0, 1000000]", clip)
+            raise input_error(src, "training.clip_norm", "a number in (0, 1000000]", _shown(clip))
         values["clip_norm"] = float(clip)
     return Training(**values)
 
@@ -395,7 +405,7 @@ def _training(table: Any, src: str) -> Training:
 def _schedule(table: Any, src: str) -> tuple[tuple[str, Any], ...]:
     """A [training.schedule] table as ("kind", kind) then its keys, defaults filled in."""
     if not isinstance(table, dict):
-        raise input_error(src, "training.schedule", "a table with a kind", table)
+        raise input_error(src, "training.schedule", "a table with a kind", _shown(table))
     kind = _one_of(table.get("kind"), tuple(SCHEDULES), src, "training.schedule.kind")
     _no_unknown_keys(table, ("kind", *SCHEDULES[kind]), src, "training.schedule.")
     values: list[tuple[str, Any]] = [("kind", kind)]
@@ -405,11 +415,19 @@ def _schedule(table: Any, src: str) -> tuple[tuple[str, Any], ...]:
         if value is None:
             raise input_error(src, f"training.schedule.{key}", expected, "it missing")
         if not valid(value):
-            raise input_error(src, f"training.schedule.{key}", expected, value)
+            raise input_error(src, f"training.schedule.{key}", expected, _shown(value))
         values.append(
             (key, value if _is_int(value) and key in ("step_size", "t_max") else float(value))
         )
     return tuple(values)
+
+
+def _shown(value: Any) -> Any:
+    """A value as `found` shows it: a string quoted, a boolean as TOML writes it, so that
+    `learning_rate = "0.05"` reads found '0.05' (a string), not found 0.05."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value) if isinstance(value, str) else value
 
 
 def _is_number(value: Any) -> bool:
@@ -429,7 +447,7 @@ def _one_of(value: Any, choices: tuple[str, ...], src: str, key: str) -> str:
         close = difflib.get_close_matches(value, choices, n=1)
         if close:
             expected += f" (did you mean {close[0]!r}?)"
-    raise input_error(src, key, expected, value)
+    raise input_error(src, key, expected, _shown(value))
 
 
 def _no_unknown_keys(table: dict[str, Any], known: tuple[str, ...], src: str, prefix: str) -> None:

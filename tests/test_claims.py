@@ -101,7 +101,7 @@ def test_bad_files_name_file_and_key(tmp_path: Path, text: str, message: str) ->
 
 
 def test_missing_file_is_an_input_error(tmp_path: Path) -> None:
-    with pytest.raises(DeriveError, match="expected a readable claims file"):
+    with pytest.raises(DeriveError, match=r"expected an existing claims file, found no such file$"):
         claims.load(tmp_path / "nope.toml")
 
 

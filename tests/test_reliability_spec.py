@@ -213,6 +213,49 @@ def test_unknown_names_get_a_did_you_mean() -> None:
     )
 
 
+def test_a_required_key_misspelled_as_another_key_is_named() -> None:
+    """`activation` is a key too ([activation.NAME]): its list is the missing `activations`."""
+    text = BASE.replace("activations = ", "activation = ")
+    assert refused(text) == (
+        "hostile.toml: activations: expected this required key"
+        " (is 'activation' a misspelling of it?), found it missing"
+    )
+    assert "misspelling" not in refused(BASE.replace('loss = "cross_entropy"\n', ""))
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        (
+            with_optimizer(learning_rate='"0.05"'),
+            "learning_rate: expected a finite number, found '0.05'",
+        ),
+        (
+            BASE.replace("[2, 3, 2]", '"2, 3, 2"'),
+            "layers: expected a list of 2 to 65 layer sizes, found '2, 3, 2'",
+        ),
+        (
+            BASE.replace("[2, 3, 2]", "[2, true, 2]"),
+            "layers[1]: expected an integer from 1 to 65536, found true",
+        ),
+        (
+            BASE.replace("[2, 3, 2]", '[2, "3", 2]'),
+            "layers[1]: expected an integer from 1 to 65536, found '3'",
+        ),
+        (BASE + 'bias = "false"\n', "bias: expected true or false, found 'false'"),
+        (
+            BASE + '[training]\nepochs = "10"\n',
+            "epochs: expected an integer from 1 to 1000000, found '10'",
+        ),
+        (BASE + "dtype = true\n", "found true"),
+    ],
+)
+def test_a_value_of_the_wrong_type_is_shown_as_written(text: str, found: str) -> None:
+    """A string is quoted and a boolean written as TOML writes it: "found 0.05" for the string
+    "0.05" would read as a number refused for no reason."""
+    assert refused(text).endswith(found)
+
+
 @pytest.mark.parametrize(
     ("raw", "found"),
     [

@@ -213,6 +213,30 @@ def test_bad_flags_exit_2_before_training(
     assert "training" not in out
 
 
+@pytest.mark.parametrize(
+    ("flag", "where", "message"),
+    [
+        ("--plots", "flowers.csv/plots", "--plots: expected a folder, found a file: "),
+        ("--save", "/proc/run.npz", "--save: expected a folder derive can write in, found /proc: "),
+        ("--plots", "/proc/plots", "--plots: expected a folder derive can write in, found /proc: "),
+    ],
+)
+def test_outputs_that_cannot_be_written_exit_2_before_training(
+    folder: Path, capsys: pytest.CaptureFixture[str], flag: str, where: str, message: str
+) -> None:
+    """A file in the way of --plots' folder, or a folder no file can be made in (/proc, even
+    for root): refused before a second of training, not a traceback after it."""
+    if where.startswith("/proc") and not Path("/proc/self").exists():
+        pytest.skip("needs Linux's /proc, a folder nobody can make files in")
+    target = where if where.startswith("/") else folder / where
+    data = ["--data", folder / "flowers.csv", "--target", "kind"]
+    code, out, err = run(capsys, folder / "flowers.toml", *data, flag, target)
+    assert code == 2
+    assert message in err, err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "training" not in out
+
+
 def test_labels_that_do_not_fit_the_outputs_exit_2_naming_the_file_and_column(
     folder: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -240,7 +264,7 @@ def test_a_data_file_that_is_a_folder_a_pipe_missing_or_too_large_is_refused_unr
     monkeypatch.setattr(datafile, "MAX_BYTES", 10)
     for path, message in [
         (tmp_path, "expected a CSV or .npz file, found a folder"),
-        (tmp_path / "missing.csv", "expected a readable CSV or .npz file, found No such file"),
+        (tmp_path / "missing.csv", "expected an existing CSV or .npz file, found no such file"),
         (fifo, "expected a regular CSV or .npz file, found a device, pipe or socket"),
         (big, "expected a CSV or .npz file of at most 10 bytes, found 12 bytes"),
     ]:

@@ -252,5 +252,9 @@ def test_demo_shows_each_equation_once_with_its_own_wrapped_lines(
             blocks.append([line])
     equations = [line for block in blocks if "." not in block[0].split()[0] for line in block]
     demo.verify_notes()
-    shown = [line.removeprefix("   ") for line in capsys.readouterr().out.splitlines()[1:-1]]
+    printed = capsys.readouterr().out.splitlines()
+    shown = [line.removeprefix("   ") for line in printed[1:-1]]
     assert shown == [report[0], *equations]
+    # the title counts the rows, so the summary's larger count (every line) is not a surprise
+    rows = sum("." not in block[0].split()[0] for block in blocks)
+    assert f": {rows} equations and steps, each with the verdict of its worst line" in printed[0]

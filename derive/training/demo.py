@@ -122,14 +122,21 @@ def verify_notes() -> None:
         run_verify([], "text")
     seconds = time.perf_counter() - start
     lines = buffer.getvalue().rstrip().splitlines()
-    print(f"1. verify the seed notes ({seconds:.1f} s; `derive verify` lists every line):")
+    rows: list[str] = []
     shown = True
-    for line in lines[:-1]:
+    for line in lines[1:-1]:  # below the header row, above the summary
         if not line.startswith(" "):  # a row; the indented lines below it continue it
             shown = "." not in line.split(" ", 1)[0]  # eq13, not eq13.2: its worst line
         if shown:
-            print(f"   {line}")
-    print(f"   {lines[-1]}")
+            rows.append(line)
+    equations = sum(not row.startswith(" ") for row in rows)
+    # the summary counts every line of every equation: say why it is more than the rows shown
+    print(
+        f"1. verify the seed notes ({seconds:.1f} s): {equations} equations and steps, each"
+        " with the verdict of its worst line; `derive verify` lists every line"
+    )
+    for line in [lines[0], *rows, lines[-1]]:
+        print(f"   {line}")
 
 
 def regenerate() -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import math
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -307,14 +308,40 @@ def _check_outputs(options: Options) -> None:
         from derive.training import plots as figures
 
         figures.require()
-        if options.plots.exists() and not options.plots.is_dir():
-            raise DeriveError(f"--plots: expected a folder, found a file: {options.plots}")
+        with _unreachable("--plots"):
+            # the figures' folder is made with its parents: the nearest one there takes them
+            there = next(p for p in [options.plots, *options.plots.parents] if p.exists())
+            if not there.is_dir():
+                raise DeriveError(f"--plots: expected a folder, found a file: {there}")
+            _check_writable("--plots", there)
     if options.save is not None:
-        folder = options.save.parent
-        if options.save.is_dir():
-            raise DeriveError(f"--save: expected a file name, found a folder: {options.save}")
-        if not folder.is_dir():
-            raise DeriveError(f"--save: expected an existing folder, found none: {folder}")
+        with _unreachable("--save"):
+            folder = options.save.parent
+            if options.save.is_dir():
+                raise DeriveError(f"--save: expected a file name, found a folder: {options.save}")
+            if not folder.is_dir():
+                raise DeriveError(f"--save: expected an existing folder, found none: {folder}")
+            _check_writable("--save", folder)
+
+
+@contextlib.contextmanager
+def _unreachable(flag: str) -> Iterator[None]:
+    """A folder on the flag's path that cannot be searched: one line, not a traceback."""
+    try:
+        yield
+    except OSError as exc:
+        raise DeriveError(f"{flag}: {exc.filename}: {exc.strerror or exc}") from None
+
+
+def _check_writable(flag: str, folder: Path) -> None:
+    """A file can be made in `folder`: tried, so permissions, root and read-only mounts agree."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise DeriveError(
+            f"{flag}: expected a folder derive can write in, found {folder}: {exc.strerror or exc}"
+        ) from None
 
 
 def run_train(spec_path: Path, options: Options) -> int:
@@ -366,6 +393,10 @@ def run_train(spec_path: Path, options: Options) -> int:
     if options.plots is not None:
         from derive.training import plots as figures
 
-        for path in figures.write_all(result, spec, data, options.plots):
+        try:
+            written = figures.write_all(result, spec, data, options.plots)
+        except OSError as exc:  # a full disk, or the folder changed since the check
+            raise DeriveError(f"--plots: {exc.filename}: {exc.strerror or exc}") from None
+        for path in written:
             print(f"wrote {path}")
     return 0
