@@ -64,7 +64,7 @@ def test_bundled_notes_load_and_cover_every_equation() -> None:
     ("text", "message"),
     [
         ("[[claim]\nid = 1", "not valid TOML"),
-        ('title = "only a title"\n', "claim: expected one or more [[claim]] tables"),
+        ('title = "only a title"\n', "claim: expected one or more [[claim]] tables, found none"),
         ('[[claim]]\nid = "c"\nlhs = "x"\n', "claim c: expected exactly one of rhs, rhs_latex"),
         ('[[claim]]\nlhs = "x"\nrhs = "x"\n', "claim #1: id: expected an id"),
         ('[[claim]]\nid = "c"\nlhs = "x"\nrhs = "x"\ncolour = "red"\n', "unknown key 'colour'"),

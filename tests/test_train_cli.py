@@ -41,7 +41,7 @@ def test_train_a_regression_on_another_data_set(capsys: pytest.CaptureFixture[st
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--dataset", "moon"], "unknown data set 'moon' (did you mean 'moons'?)"),
+        (["--dataset", "moon"], "--dataset: unknown data set 'moon' (did you mean 'moons'?)"),
         (["--dataset", "digits"], "input size 2 does not fit data set 'digits', which has 64"),
         (["--dataset", "spirals"], "output size 2 does not fit data set 'spirals', which has 3"),
         (["--dataset", "sine"], "input size 2 does not fit data set 'sine'"),
@@ -58,6 +58,21 @@ def test_bad_input_exits_2_with_one_clear_message(
     assert code == 2
     assert message in err
     assert "Traceback" not in err and "training" not in out
+
+
+def test_an_unknown_data_set_in_the_spec_names_the_file_and_key(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The spec's [training] dataset is checked when training (generate has no data sets)."""
+    spec = tmp_path / "net.toml"
+    spec.write_text(Path(XOR).read_text().replace('dataset = "xor"', 'dataset = "mnist"'))
+    code, out, err = run(capsys, str(spec))
+    assert code == 2
+    assert err == f"derive: error: {spec}: training.dataset: unknown data set 'mnist'" + (
+        " (did you mean 'moons'?); known: xor, moons, circles, spirals, blobs, blobs3, sine,"
+        " relu_sum, digits\n"
+    )
+    assert "training" not in out
 
 
 def test_a_classification_loss_on_a_regression_task_exits_2(

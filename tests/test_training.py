@@ -236,6 +236,16 @@ def test_the_sklearn_twin_copies_layers_optimizer_and_schedule() -> None:
     assert model.get_params()["activation"] == "tanh"
 
 
+def test_demo_targets_read_as_the_readme_writes_them() -> None:
+    from derive.training import demo
+
+    assert [demo._target(name) for name in ("xor", "moons", "sine")] == [
+        "100%",
+        ">= 97%",
+        "mse <= 0.01",
+    ]
+
+
 def test_demo_shows_each_equation_once_with_its_own_wrapped_lines(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

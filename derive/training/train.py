@@ -25,7 +25,7 @@ import numpy as np
 
 from derive import codegen
 from derive import spec as specs
-from derive.errors import DeriveError
+from derive.errors import DeriveError, plain
 from derive.training import datafile, datasets
 
 
@@ -299,7 +299,11 @@ def load_data(spec: specs.Spec, spec_path: Path, options: Options) -> datasets.D
             f"{spec_path}: training.dataset: no data set named; pass --dataset NAME"
             f" (one of {', '.join(datasets.DATASETS)}) or --data FILE"
         )
-    return datasets.load(name, seed=spec.training.seed)
+    try:
+        return datasets.load(name, seed=spec.training.seed)
+    except DeriveError as exc:  # say which input named it: the flag or the spec's key
+        where = "--dataset" if options.dataset else f"{plain(str(spec_path))}: training.dataset"
+        raise DeriveError(f"{where}: {exc}") from None
 
 
 def _check_outputs(options: Options) -> None:

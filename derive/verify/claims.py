@@ -736,7 +736,8 @@ def load(path: Path) -> ClaimsFile:
         raise input_error(path, sorted(unknown)[0], f"one of {', '.join(keys)}", "unknown key")
     raw_claims = data.get("claim")
     if not isinstance(raw_claims, list) or not raw_claims:
-        raise input_error(path, "claim", "one or more [[claim]] tables", raw_claims)
+        found = raw_claims if "claim" in data else "none"  # not None: an empty file has none
+        raise input_error(path, "claim", "one or more [[claim]] tables", found)
     shorthand = "network" in data and "symbols" in data  # the network written as definitions
     network = _network(path, data["network"]) if "network" in data and not shorthand else None
     from derive.verify.latex import Settings, settings_from_table, tensor_settings
