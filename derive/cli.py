@@ -40,7 +40,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="CLAIMS_FILE",
         help="claims files (TOML); none: the bundled backprop notes",
     )
-    verify.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    verify.add_argument(
+        "--format",
+        choices=("text", "json", "markdown"),
+        default="text",
+        help="text (default): a row per claim; json: every field; markdown: a section per claim",
+    )
     verify.add_argument(
         "--timeout",
         type=_seconds_up_to(MAX_TIMEOUT),
@@ -66,7 +71,9 @@ def _parser() -> argparse.ArgumentParser:
         epilog=helptext.generate_epilog(),
         formatter_class=RAW,
     )
-    generate.add_argument("specs", nargs="*", type=Path, metavar="SPEC")
+    generate.add_argument(
+        "specs", nargs="*", type=Path, metavar="SPEC", help="spec files (TOML), or --all"
+    )
     generate.add_argument(
         "--all", action="store_true", help="every spec in ./generated/specs/ of this folder"
     )
@@ -101,7 +108,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog=helptext.train_epilog(),
         formatter_class=RAW,
     )
-    train.add_argument("spec", type=Path, metavar="SPEC")
+    train.add_argument("spec", type=Path, metavar="SPEC", help="a spec file (TOML)")
     source = train.add_mutually_exclusive_group()
     source.add_argument(
         "--dataset", default=None, metavar="NAME", help="a built-in data set (default: the spec's)"
@@ -123,9 +130,15 @@ def _parser() -> argparse.ArgumentParser:
         metavar="F",
         help="fraction of a data file held out for the test score (default 0.25)",
     )
-    train.add_argument("--epochs", type=int, default=None, metavar="N")
-    train.add_argument("--batch-size", type=int, default=None, metavar="N")
-    train.add_argument("--learning-rate", type=float, default=None, metavar="X")
+    train.add_argument(
+        "--epochs", type=int, default=None, metavar="N", help="(default: the spec's)"
+    )
+    train.add_argument(
+        "--batch-size", type=int, default=None, metavar="N", help="(default: the spec's)"
+    )
+    train.add_argument(
+        "--learning-rate", type=float, default=None, metavar="X", help="(default: the spec's)"
+    )
     train.add_argument(
         "--seed", type=int, default=None, metavar="N", help="initial weights, shuffling, split"
     )
