@@ -67,7 +67,16 @@ def test_bundled_notes_load_and_cover_every_equation() -> None:
         ('title = "only a title"\n', "claim: expected one or more [[claim]] tables, found none"),
         ('[[claim]]\nid = "c"\nlhs = "x"\n', "claim c: expected exactly one of rhs, rhs_latex"),
         ('[[claim]]\nlhs = "x"\nrhs = "x"\n', "claim #1: id: expected an id"),
-        ('[[claim]]\nid = "c"\nlhs = "x"\nrhs = "x"\ncolour = "red"\n', "unknown key 'colour'"),
+        (
+            '[[claim]]\nid = "c"\nlhs = "x"\nrhs = "x"\ncolour = "red"\n',
+            "unknown key 'colour' (allowed",
+        ),
+        ('[[claim]]\nid = "c"\nlsh = "x"\nrhs = "x"\n', "unknown key 'lsh' (did you mean 'lhs'?)"),
+        (
+            '[[claims]]\nid = "c"\nlhs = "x"\nrhs = "x"\n',
+            "definitions (did you mean 'claim'?), found",
+        ),
+        ('name = "n"\nlayers = [2, 1]\n', "(this looks like a spec: `derive generate`"),
         ('[[claim]]\nid = "c"\nkind = "proof"\nlhs = "x"\nrhs = "x"\n', "kind: expected one of"),
         ('[[claim]]\nid = "c"\nkind = "network"\nlhs = "x"\nrhs = "x"\n', "a [network] table"),
         (

@@ -733,7 +733,12 @@ def load(path: Path) -> ClaimsFile:
     keys = ("claim", "network", "title", "latex", "symbols", "definitions")
     unknown = set(data) - set(keys)
     if unknown:
-        raise input_error(path, sorted(unknown)[0], f"one of {', '.join(keys)}", "unknown key")
+        key = sorted(unknown)[0]
+        close = difflib.get_close_matches(key, keys, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        if {"layers", "activations"} & unknown:  # a spec, given to verify by mistake
+            hint = " (this looks like a spec: `derive generate` and `derive train` read specs)"
+        raise input_error(path, key, f"one of {', '.join(keys)}{hint}", "unknown key")
     raw_claims = data.get("claim")
     if not isinstance(raw_claims, list) or not raw_claims:
         found = raw_claims if "claim" in data else "none"  # not None: an empty file has none
@@ -913,7 +918,10 @@ def _claim(
     at = f"{plain(str(path))}: claim {cid}"
     unknown = set(raw) - CLAIM_KEYS
     if unknown:
-        raise DeriveError(f"{at}: unknown key {sorted(unknown)[0]!r}")
+        key = sorted(unknown)[0]
+        raise DeriveError(
+            f"{at}: unknown key {key!r}{_did_you_mean(key, dict.fromkeys(sorted(CLAIM_KEYS)))}"
+        )
     kind = raw.get("kind", "equation")
     if kind not in KINDS:
         raise input_error(path, f"claim {cid}: kind", f"one of {', '.join(KINDS)}", kind)
