@@ -70,6 +70,9 @@ def check_claim(claim: Claim, cfile: ClaimsFile) -> checker.Result:
     checker.written_kinks_fail([j.outcome for j in judged], reading)
     failed = [j for j in judged if j.outcome.status in ("fails", "missing")]
     kinked = [j for j in judged if j.outcome.status == "kink"]
+    if reading == checker.DERIVATIVE:
+        defined = dict(decl.definitions)
+        checker.convention_side_first([j.outcome for j in kinked], claim, defined)
     known = ("holds", "fails", "missing", "kink")
     open_ = [j for j in judged if j.outcome.status not in known]
     if open_ and not failed:  # the checker neither proved nor refuted an entry: never "holds"
