@@ -606,6 +606,10 @@ def _check_claim(claim: Claim, cfile: ClaimsFile) -> Result:
         return check_entrywise(claim, cfile)
     result = Result(claim.id, "holds", claim.statement, claim.source, claim.latex)
     cases = instances(claim, cfile)
+    if claim.tolerance is not None:  # numbers: derive.verify.declarations.check_numbers
+        scopes = [(case.label, case.scope(cfile)) for case in cases]
+        values = [(at, build(claim.lhs, s), build(claim.rhs, s)) for at, s in scopes]
+        return compare_numbers(result, values, claim.tolerance, claim.lhs.where)
     outcomes = [judge(case, cfile, claim.lhs, claim.rhs) for case in cases]
     reading = kink_reading(claim, [d.body for d in cfile.definitions])
     written_kinks_fail(outcomes, reading)
@@ -646,6 +650,34 @@ def _check_claim(claim: Claim, cfile: ClaimsFile) -> Result:
         result.condition = factor
         return result
     result.verdict = "fails"
+    return result
+
+
+def compare_numbers(
+    result: Result, values: list[tuple[str, sp.Expr, sp.Expr]], tolerance: float, where: str
+) -> Result:
+    """A value read off a figure: each (label, true, stated) within the tolerance, or the first
+    that is not as the counterexample, with the true value as the correction."""
+    worst = 0.0
+    for at, true, stated in values:
+        if true.free_symbols or stated.free_symbols:
+            raise DeriveError(
+                f"{where}: a claim with a tolerance compares numbers; "
+                f"{sp.sstr(true - stated)} has free symbols"
+            )
+        gap = abs(float(sp.N(true - stated, 30)))
+        worst = max(worst, gap)
+        if gap > tolerance:
+            result.verdict = "fails"
+            result.counterexample = {
+                "at": at,
+                "point": {"tolerance": str(tolerance)},
+                "stated": _show(stated),
+                "true": _show(true),
+            }
+            result.corrected = f"{float(sp.N(true, 15)):.6g}"
+            return result
+    result.condition = f"within the tolerance {tolerance} (largest gap {worst:.3g})"
     return result
 
 
