@@ -256,6 +256,13 @@ def test_a_tolerance_claim_reads_a_name_defined_without_symbols(tmp_path: Path) 
     assert verdicts(tmp_path, text)["c"].verdict == "holds"
 
 
+def test_an_empty_symbols_table_reads_a_tolerance_claim_in_the_tensor_language(
+    tmp_path: Path,
+) -> None:
+    text = "[symbols]\n" + claim("slope", "sigmoid'(0.5)", "0.235", "tolerance = 0.005")
+    assert verdicts(tmp_path, text)["slope"].verdict == "holds"
+
+
 def test_a_tolerance_claim_leaves_the_other_claims_of_a_file_without_symbols_alone(
     tmp_path: Path,
 ) -> None:
@@ -270,6 +277,8 @@ def test_a_tolerance_claim_leaves_the_other_claims_of_a_file_without_symbols_alo
         "family", "Sum(KroneckerDelta(i, j), (j, 0, 3))", "1", 'indices = { i = ["0", "3"] }'
     )
     text += claim("values", "p[i]", "0.26*i", 'indices = { i = ["0", "3"] }\ntolerance = 0.02')
+    slope = "Subs(Derivative(sigmoid(u), u), u, half)"  # u bound by Subs, j by Product
+    text += claim("slope", slope, "Product(0.5, (j, 1, 2)) - 0.015", "tolerance = 0.005")
     cfile = load(tmp_path, text)
     assert cfile.declarations is None
     results = {c.id: checker.check_claim(c, cfile) for c in cfile.claims}
@@ -280,6 +289,7 @@ def test_a_tolerance_claim_leaves_the_other_claims_of_a_file_without_symbols_alo
         "wrong": "fails",
         "family": "holds",
         "values": "fails",
+        "slope": "holds",
     }
     assert results["read"].condition == "within the tolerance 0.005 (largest gap 0.00246)"
     assert results["misread"].counterexample == {

@@ -316,7 +316,8 @@ def _parse(text: str, where: str, original: str) -> ast.expr:
 
 
 def _names(tree: ast.AST) -> Iterator[str]:
-    """Names used as values (not called), Sum's bound indices left out."""
+    """Names used as values (not called), the indices a Sum or Product binds and the variable a
+    Subs binds left out."""
     yield from (name for name, _ in _name_nodes(tree, frozenset()))
 
 
@@ -327,7 +328,12 @@ def _name_nodes(tree: ast.AST, bound: frozenset[str]) -> Iterator[tuple[str, fro
         return
     if isinstance(tree, ast.Call):
         inner = bound
-        if isinstance(tree.func, ast.Name) and tree.func.id == "Sum":
+        function = tree.func.id if isinstance(tree.func, ast.Name) else ""
+        if function == "Subs" and len(tree.args) == 3 and isinstance(tree.args[1], ast.Name):
+            yield from _name_nodes(tree.args[0], bound | {tree.args[1].id})  # the first edition's
+            yield from _name_nodes(tree.args[2], bound)  # Subs(expr, u, value): u bound in expr
+            return
+        if function in ("Sum", "Product"):
             limits = [arg for arg in tree.args[1:] if isinstance(arg, ast.Tuple) and arg.elts]
             inner = bound | {a.elts[0].id for a in limits if isinstance(a.elts[0], ast.Name)}
         for arg in tree.args:
