@@ -618,7 +618,7 @@ def _check_claim(claim: Claim, cfile: ClaimsFile) -> Result:
     kinked = [o for o in outcomes if o.status == "kink"]
     defined = {d.name: d.body for d in cfile.definitions}
     if reading == DERIVATIVE:
-        convention_side_first(kinked, claim, defined)
+        convention_side_first(kinked, claim.lhs, claim.rhs, defined)
     unproven = [o for o in outcomes if o.status == "unproven"]
     if not failed and unproven:
         first = unproven[0]
@@ -642,7 +642,7 @@ def _check_claim(claim: Claim, cfile: ClaimsFile) -> Result:
         if chosen and all(o.status in ("holds", "kink") for o in again):
             kinks = [o for o in again if o.status == "kink"]
             if reading == DERIVATIVE:
-                convention_side_first(kinks, claim, defined)
+                convention_side_first(kinks, lhs, claim.rhs, defined)
             result.condition = condition.text + ("; " + kink_text(kinks, reading) if kinks else "")
             return result
     factor = _procedure_factor(claim, outcomes)
@@ -735,7 +735,7 @@ def differentiates(side: Expression, definitions: dict[str, Expression]) -> bool
 
 
 def convention_side_first(
-    kinked: list[Outcome], claim: Claim, definitions: dict[str, Expression]
+    kinked: list[Outcome], lhs: Expression, rhs: Expression, definitions: dict[str, Expression]
 ) -> None:
     """At a kink the convention decides, the side that differentiates holds the true value.
 
@@ -743,7 +743,7 @@ def convention_side_first(
     differentiates on its right side only (`Heaviside(x, 1) = Derivative(relu(x), x)`) has the
     two swapped in its kinked outcomes, so the report says the convention gives the right
     side's value and the claim the left side's."""
-    if differentiates(claim.rhs, definitions) and not differentiates(claim.lhs, definitions):
+    if differentiates(rhs, definitions) and not differentiates(lhs, definitions):
         for outcome in kinked:
             outcome.lhs, outcome.rhs = outcome.rhs, outcome.lhs
 

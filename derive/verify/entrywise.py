@@ -72,7 +72,8 @@ def check_claim(claim: Claim, cfile: ClaimsFile) -> checker.Result:
     kinked = [j for j in judged if j.outcome.status == "kink"]
     if reading == checker.DERIVATIVE:
         defined = dict(decl.definitions)
-        checker.convention_side_first([j.outcome for j in kinked], claim, defined)
+        outcomes = [j.outcome for j in kinked]
+        checker.convention_side_first(outcomes, claim.lhs, claim.rhs, defined)
     known = ("holds", "fails", "missing", "kink")
     open_ = [j for j in judged if j.outcome.status not in known]
     if open_ and not failed:  # the checker neither proved nor refuted an entry: never "holds"
