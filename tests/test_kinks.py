@@ -77,6 +77,48 @@ def test_a_tie_of_a_general_max_is_reported_as_that_tie(tmp_path: Path) -> None:
     assert "gives 0" in (result.condition or "")
 
 
+CONVENTION_GIVES_0 = (
+    f"x != 0: at the kink (x = 0) the claim gives 1, while {checker.KINK_CONVENTION} gives 0"
+)
+
+
+@pytest.mark.parametrize(
+    ("lhs", "rhs"),
+    [
+        ("Derivative(relu(x), x)", "Heaviside(x, 1)"),
+        ("Heaviside(x, 1)", "Derivative(relu(x), x)"),  # the derivative on the right
+        ("Heaviside(x, 1)", "d"),  # a definition holds it
+    ],
+)
+def test_the_side_with_the_derivative_is_the_one_the_convention_decides(
+    tmp_path: Path, lhs: str, rhs: str
+) -> None:
+    """ReLU'(0) = 0 whichever side differentiates: the claim's 1 is the stated value."""
+    path = tmp_path / "k.toml"
+    path.write_text(
+        f'[definitions]\nd = "Derivative(relu(x), x)"\n[[claim]]\nid = "k"\nlhs = "{lhs}"\n'
+        f'rhs = "{rhs}"\n',
+        encoding="utf-8",
+    )
+    cfile = claims.load(path)
+    result = checker.check_claim(cfile.claims[0], cfile)
+    assert result.verdict == "conditional" and result.condition == CONVENTION_GIVES_0
+    assert result.counterexample is not None
+    assert (result.counterexample["stated"], result.counterexample["true"]) == ("1", "0")
+    assert result.corrected == "Heaviside(x, 0)"
+    tensor = tmp_path / "t.toml"
+    tensor.write_text(
+        f'[symbols]\nx = {{}}\n[definitions]\nd = "relu\'(x)"\n[[claim]]\nid = "k"\n'
+        f'lhs = "{lhs}"\nrhs = "{rhs}"\n'.replace("Derivative(relu(x), x)", "relu'(x)"),
+        encoding="utf-8",
+    )
+    entrywise = claims.load(tensor)
+    result = checker.check_claim(entrywise.claims[0], entrywise)
+    assert result.verdict == "conditional" and result.condition == CONVENTION_GIVES_0
+    assert result.counterexample is not None
+    assert (result.counterexample["stated"], result.counterexample["true"]) == ("1", "0")
+
+
 def test_a_claim_without_a_derivative_is_conditional_on_heaviside_0_not_on_a_derivative(
     tmp_path: Path,
 ) -> None:

@@ -217,17 +217,16 @@ def test_a_numeric_claim_is_compared_within_its_tolerance(tmp_path: Path) -> Non
             "its value, or define it in [definitions]",
         ),
         (
-            claim("read", "sigmoid(0.5)", "0.62", "tolerance = 0.005")
-            + claim("plain", "Derivative(x**2, x)", "2*x"),
-            "claim plain: lhs: unknown name 'x': declare it in [symbols] or [definitions] (this "
-            "file has no [symbols], but its claim read has a tolerance, so it is read as a file "
-            "with [symbols]: give the claims with a tolerance a file of their own)",
+            '[definitions]\ny = "x + 1"\nz = "2*y"\n'
+            + claim("read", "z", "4", "tolerance = 0.005"),
+            "definitions.y: unknown name 'x': a claim with a tolerance compares numbers: write its "
+            "value, or define it in [definitions] (claim read uses y)",
         ),
         (
-            '[definitions]\ny = "x + 1"\n'
-            + claim("read", "sigmoid(0.5)", "0.62", "tolerance = 0.005"),
-            "definitions.y: unknown name 'x': declare it in [symbols] or [definitions] (this file "
-            "has no [symbols], but its claim read has a tolerance",
+            "[network]\nlayers = [[1, 1]]\n"
+            + claim("net", "Etot", "0", 'kind = "network"\ntolerance = 0.005'),
+            "claim net: tolerance: expected an equation claim (a tolerance compares numbers), "
+            "found network",
         ),
     ],
 )
@@ -239,10 +238,69 @@ def test_a_tolerance_claim_without_symbols_says_what_to_write(
     assert message in str(info.value) and "\n" not in str(info.value)
 
 
+def test_a_tolerance_claim_whose_sides_differ_in_shape_fails_naming_the_shapes(
+    tmp_path: Path,
+) -> None:
+    text = "[symbols]\nn = { size = [2] }\n" + claim("s", "ones(n)", "1", "tolerance = 0.01")
+    result = verdicts(tmp_path, text)["s"]
+    assert result.verdict == "fails"
+    assert result.counterexample == {
+        "at": "n=2",
+        "missing": "shapes differ: ones(n) is (2,), 1 is scalar",
+    }
+
+
 def test_a_tolerance_claim_reads_a_name_defined_without_symbols(tmp_path: Path) -> None:
     """What the message above says to write works."""
     text = '[definitions]\nx = "0.5"\n' + claim("c", "1000*x", "500", "tolerance = 0.005")
     assert verdicts(tmp_path, text)["c"].verdict == "holds"
+
+
+def test_an_empty_symbols_table_reads_a_tolerance_claim_in_the_tensor_language(
+    tmp_path: Path,
+) -> None:
+    text = "[symbols]\n" + claim("slope", "sigmoid'(0.5)", "0.235", "tolerance = 0.005")
+    assert verdicts(tmp_path, text)["slope"].verdict == "holds"
+
+
+def test_a_tolerance_claim_leaves_the_other_claims_of_a_file_without_symbols_alone(
+    tmp_path: Path,
+) -> None:
+    """Its plain claims, families and definitions of free names are read as in the first
+    edition; its claims with a tolerance compare numbers, a family's too."""
+    text = '[definitions]\nhalf = "1/2"\nsq = "x**2"\n"p[i]" = "i/4"\n'
+    text += claim("read", "sigmoid(half)", "0.62", "tolerance = 0.005")
+    text += claim("misread", "sigmoid(0.5)", "0.6", "tolerance = 0.005")
+    text += claim("plain", "Derivative(sq, x)", "2*x")
+    text += claim("wrong", "Derivative(x**2, x)", "x")
+    text += claim(
+        "family", "Sum(KroneckerDelta(i, j), (j, 0, 3))", "1", 'indices = { i = ["0", "3"] }'
+    )
+    text += claim("values", "p[i]", "0.26*i", 'indices = { i = ["0", "3"] }\ntolerance = 0.02')
+    slope = "Subs(Derivative(sigmoid(u), u), u, half)"  # u bound by Subs, j by Product
+    text += claim("slope", slope, "Product(0.5, (j, 1, 2)) - 0.015", "tolerance = 0.005")
+    cfile = load(tmp_path, text)
+    assert cfile.declarations is None
+    results = {c.id: checker.check_claim(c, cfile) for c in cfile.claims}
+    assert {cid: r.verdict for cid, r in results.items()} == {
+        "read": "holds",
+        "misread": "fails",
+        "plain": "holds",
+        "wrong": "fails",
+        "family": "holds",
+        "values": "fails",
+        "slope": "holds",
+    }
+    assert results["read"].condition == "within the tolerance 0.005 (largest gap 0.00246)"
+    assert results["misread"].counterexample == {
+        "at": "",
+        "point": {"tolerance": "0.005"},
+        "stated": "3/5",
+        "true": "1/(exp(-1/2) + 1) ≈ 0.622459",
+    }
+    assert results["misread"].corrected == "0.622459"
+    assert results["values"].counterexample is not None
+    assert results["values"].counterexample["at"] == "i=3"  # 0.78 against 3/4: past 0.02
 
 
 def test_a_label_indexes_a_vector(tmp_path: Path) -> None:

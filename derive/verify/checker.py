@@ -606,12 +606,19 @@ def _check_claim(claim: Claim, cfile: ClaimsFile) -> Result:
         return check_entrywise(claim, cfile)
     result = Result(claim.id, "holds", claim.statement, claim.source, claim.latex)
     cases = instances(claim, cfile)
+    if claim.tolerance is not None:  # numbers: derive.verify.declarations.check_numbers
+        scopes = [(case.label, case.scope(cfile)) for case in cases]
+        values = [(at, build(claim.lhs, s), build(claim.rhs, s)) for at, s in scopes]
+        return compare_numbers(result, values, claim.tolerance, claim.lhs.where)
     outcomes = [judge(case, cfile, claim.lhs, claim.rhs) for case in cases]
     reading = kink_reading(claim, [d.body for d in cfile.definitions])
     written_kinks_fail(outcomes, reading)
     touches = any(_has_kink(o) for o in outcomes)
     failed = [o for o in outcomes if o.status in ("fails", "missing")]
     kinked = [o for o in outcomes if o.status == "kink"]
+    defined = {d.name: d.body for d in cfile.definitions}
+    if reading == DERIVATIVE:
+        convention_side_first(kinked, claim.lhs, claim.rhs, defined)
     unproven = [o for o in outcomes if o.status == "unproven"]
     if not failed and unproven:
         first = unproven[0]
@@ -634,6 +641,8 @@ def _check_claim(claim: Claim, cfile: ClaimsFile) -> Result:
         again = [judge(case, cfile, lhs, claim.rhs) for case in chosen]
         if chosen and all(o.status in ("holds", "kink") for o in again):
             kinks = [o for o in again if o.status == "kink"]
+            if reading == DERIVATIVE:
+                convention_side_first(kinks, lhs, claim.rhs, defined)
             result.condition = condition.text + ("; " + kink_text(kinks, reading) if kinks else "")
             return result
     factor = _procedure_factor(claim, outcomes)
@@ -641,6 +650,34 @@ def _check_claim(claim: Claim, cfile: ClaimsFile) -> Result:
         result.condition = factor
         return result
     result.verdict = "fails"
+    return result
+
+
+def compare_numbers(
+    result: Result, values: list[tuple[str, sp.Expr, sp.Expr]], tolerance: float, where: str
+) -> Result:
+    """A value read off a figure: each (label, true, stated) within the tolerance, or the first
+    that is not as the counterexample, with the true value as the correction."""
+    worst = 0.0
+    for at, true, stated in values:
+        if true.free_symbols or stated.free_symbols:
+            raise DeriveError(
+                f"{where}: a claim with a tolerance compares numbers; "
+                f"{sp.sstr(true - stated)} has free symbols"
+            )
+        gap = abs(float(sp.N(true - stated, 30)))
+        worst = max(worst, gap)
+        if gap > tolerance:
+            result.verdict = "fails"
+            result.counterexample = {
+                "at": at,
+                "point": {"tolerance": str(tolerance)},
+                "stated": _show(stated),
+                "true": _show(true),
+            }
+            result.corrected = f"{float(sp.N(true, 15)):.6g}"
+            return result
+    result.condition = f"within the tolerance {tolerance} (largest gap {worst:.3g})"
     return result
 
 
@@ -672,9 +709,43 @@ def kink_reading(claim: Claim, definitions: list[Expression]) -> str:
         for node in ast.walk(side.tree)
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
     ]
-    if any(name in _DIFFERENTIATING or name.endswith("__prime") for name, _ in calls):
+    if any(_differentiating(name) for name, _ in calls):
         return DERIVATIVE
     return HEAVISIDE if ("Heaviside", 1) in calls else WRITTEN
+
+
+def _differentiating(function: str) -> bool:
+    return function in _DIFFERENTIATING or function.endswith("__prime")
+
+
+def differentiates(side: Expression, definitions: dict[str, Expression]) -> bool:
+    """The side differentiates: a derivative call, a prime, or a name defined by one (in turn)."""
+    seen: set[str] = set()
+    todo = [side]
+    while todo:
+        tree = todo.pop().tree
+        for node in ast.walk(tree) if tree is not None else ():
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+                if _differentiating(node.func.id):
+                    return True
+            elif isinstance(node, ast.Name) and node.id in definitions and node.id not in seen:
+                seen.add(node.id)
+                todo.append(definitions[node.id])
+    return False
+
+
+def convention_side_first(
+    kinked: list[Outcome], lhs: Expression, rhs: Expression, definitions: dict[str, Expression]
+) -> None:
+    """At a kink the convention decides, the side that differentiates holds the true value.
+
+    Reports read an outcome's lhs as the true value and its rhs as the stated one; a claim that
+    differentiates on its right side only (`Heaviside(x, 1) = Derivative(relu(x), x)`) has the
+    two swapped in its kinked outcomes, so the report says the convention gives the right
+    side's value and the claim the left side's."""
+    if differentiates(rhs, definitions) and not differentiates(lhs, definitions):
+        for outcome in kinked:
+            outcome.lhs, outcome.rhs = outcome.rhs, outcome.lhs
 
 
 def written_kinks_fail(outcomes: list[Outcome], reading: str) -> None:

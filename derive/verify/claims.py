@@ -758,9 +758,13 @@ def load(path: Path) -> ClaimsFile:
         for claim in _claims(path, raw, number, settings, parse)
     ]
     if declarations is not None:
-        declarations.check_claims(path, claims, has_symbols="symbols" in data)
+        declarations.check_claims(path, claims)
     first_edition = data.get("definitions") if declarations is None else None
     definitions = _definitions(path, first_edition, network)
+    if declarations is None:
+        from derive.verify.declarations import check_numbers
+
+        check_numbers(path, claims, definitions)
     plain_names = {d.name for d in definitions if not d.indices}
     for claim in claims:
         for name, _, _ in claim.indices:
@@ -779,14 +783,12 @@ def load(path: Path) -> ClaimsFile:
 
 
 def _declarations(path: Path, data: dict[str, Any], settings: Any) -> Declarations | None:
-    """The second edition's tables; a file with them (or a numeric claim) is checked entrywise."""
-    raw_claims = [raw for raw in data["claim"] if isinstance(raw, dict)]
-    numeric = [raw for raw in raw_claims if "tolerance" in raw]
-    if "symbols" not in data and not numeric:
+    """The second edition's tables; a file with [symbols] is checked entrywise."""
+    if "symbols" not in data:
         return None  # [definitions] alone name expressions of the first edition's free names
-    from derive.verify.declarations import read, read_for_tolerance
+    from derive.verify.declarations import read
 
-    symbols, definitions = data.get("symbols", {}), data.get("definitions", {})
+    symbols, definitions = data["symbols"], data.get("definitions", {})
     if "network" in data and isinstance(symbols, dict) and isinstance(definitions, dict):
         from derive.verify.shorthand import expand
 
@@ -796,14 +798,7 @@ def _declarations(path: Path, data: dict[str, Any], settings: Any) -> Declaratio
     def latex(value: object, where: str, above: Declarations) -> Expression:
         return tensor_definition(value, where, settings, above)
 
-    if "symbols" in data:
-        return read(path, symbols, definitions, latex)
-    try:
-        return read(path, symbols, definitions, latex)
-    except DeriveError as exc:  # e.g. a first-edition definition's free name
-        ident = numeric[0].get("id")
-        shown = ident if isinstance(ident, str) else f"#{raw_claims.index(numeric[0]) + 1}"
-        raise DeriveError(f"{exc}{read_for_tolerance(shown)}") from None
+    return read(path, symbols, definitions, latex)
 
 
 _DEFINED = re.compile(r"([A-Za-z]\w*)(?:\[\s*([A-Za-z]\w*(?:\s*,\s*[A-Za-z]\w*)*)\s*\])?")

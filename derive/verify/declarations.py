@@ -31,6 +31,7 @@ from derive.verify.claims import (
     _ALLOWED_NODES,
     MAX_TEXT,
     Claim,
+    Definition,
     Expression,
     _check_tree,
     parse_expression,
@@ -38,7 +39,7 @@ from derive.verify.claims import (
 from derive.verify.claims import FUNCTIONS as FIRST_EDITION
 from derive.verify.tensors import ELEMENTWISE
 
-__all__ = ["FUNCTIONS", "Case", "Declarations", "Declared", "read"]
+__all__ = ["FUNCTIONS", "Case", "Declarations", "Declared", "check_numbers", "read"]
 
 DECLARE = "declare it in [symbols] or [definitions]"  # what to do with an unknown name
 NUMBERS_ONLY = (  # ... in a claim with a tolerance of a file without [symbols]
@@ -204,27 +205,13 @@ class Declarations:
                 raise DeriveError(f"{where}: {match[1]}' is not a derivative derive knows: {known}")
         return _parse(_PRIME.sub(r"\1__prime", text), where, text)
 
-    def check_claims(self, path: Path, claims: list[Claim], has_symbols: bool = True) -> None:
-        """Refuse claims this file cannot check, and any unknown name.
-
-        A file without [symbols] is read here only because it has a claim with a tolerance:
-        a refusal there says so, and what to write in such a file."""
+    def check_claims(self, path: Path, claims: list[Claim]) -> None:
+        """Refuse claims this file cannot check, and any unknown name."""
         known = set(self.symbols) | {name for name, _ in self.definitions}
-        numeric = next((c.id for c in claims if c.tolerance is not None), "")
         for claim in claims:
-            if has_symbols:
-                self._check_claim(path, claim, known)
-            elif claim.tolerance is not None:  # no [symbols]: a number, or a definition
-                self._check_claim(path, claim, known, NUMBERS_ONLY)
-            else:
-                try:
-                    self._check_claim(path, claim, known)
-                except DeriveError as exc:
-                    raise DeriveError(f"{exc}{read_for_tolerance(numeric)}") from None
+            self._check_claim(path, claim, known)
 
-    def _check_claim(
-        self, path: Path, claim: Claim, known: set[str], advice: str = DECLARE
-    ) -> None:
+    def _check_claim(self, path: Path, claim: Claim, known: set[str]) -> None:
         at = f"{path}: claim {claim.id}"
         if claim.kind != "equation":
             raise DeriveError(f"{at}: kind: a file with [symbols] has equation claims only")
@@ -239,7 +226,7 @@ class Declarations:
             if 0 in values:  # a vector of no entries: every claim about it holds vacuously
                 raise input_error(path, f"claim {claim.id}: sizes.{name}", "sizes 1 to 8", 0)
         for side in [claim.lhs, claim.rhs] + [c.lhs for c in claim.conditions if c.lhs]:
-            _check_names(side, known, set(), advice)
+            _check_names(side, known, set())
         if any(c.where is not None for c in claim.conditions):
             raise DeriveError(f"{at}: conditions: only lhs readings with [symbols]")
 
@@ -329,7 +316,8 @@ def _parse(text: str, where: str, original: str) -> ast.expr:
 
 
 def _names(tree: ast.AST) -> Iterator[str]:
-    """Names used as values (not called), Sum's bound indices left out."""
+    """Names used as values (not called), the indices a Sum or Product binds and the variable a
+    Subs binds left out."""
     yield from (name for name, _ in _name_nodes(tree, frozenset()))
 
 
@@ -340,7 +328,12 @@ def _name_nodes(tree: ast.AST, bound: frozenset[str]) -> Iterator[tuple[str, fro
         return
     if isinstance(tree, ast.Call):
         inner = bound
-        if isinstance(tree.func, ast.Name) and tree.func.id == "Sum":
+        function = tree.func.id if isinstance(tree.func, ast.Name) else ""
+        if function == "Subs" and len(tree.args) == 3 and isinstance(tree.args[1], ast.Name):
+            yield from _name_nodes(tree.args[0], bound | {tree.args[1].id})  # the first edition's
+            yield from _name_nodes(tree.args[2], bound)  # Subs(expr, u, value): u bound in expr
+            return
+        if function in ("Sum", "Product"):
             limits = [arg for arg in tree.args[1:] if isinstance(arg, ast.Tuple) and arg.elts]
             inner = bound | {a.elts[0].id for a in limits if isinstance(a.elts[0], ast.Name)}
         for arg in tree.args:
@@ -350,12 +343,31 @@ def _name_nodes(tree: ast.AST, bound: frozenset[str]) -> Iterator[tuple[str, fro
         yield from _name_nodes(child, bound)
 
 
-def read_for_tolerance(claim_id: str) -> str:
-    """Why a file without [symbols] is read as one with them: said after a refusal there."""
-    return (
-        f" (this file has no [symbols], but its claim {claim_id} has a tolerance, so it is read "
-        "as a file with [symbols]: give the claims with a tolerance a file of their own)"
-    )
+def check_numbers(path: Path, claims: list[Claim], definitions: tuple[Definition, ...]) -> None:
+    """A claim with a tolerance in a file without [symbols] compares numbers: it is an equation,
+    and every name it uses is bound by its indices or sizes, or defined in [definitions] by
+    numbers in turn. Its other claims are read as ever (free names are real symbols)."""
+    defined = {d.name: d for d in definitions}
+    for claim in claims:
+        if claim.tolerance is None:
+            continue
+        if claim.kind != "equation":
+            expected = "an equation claim (a tolerance compares numbers)"
+            raise input_error(path, f"claim {claim.id}: tolerance", expected, claim.kind)
+        bound = {name for name, _, _ in claim.indices} | {name for name, _ in claim.sizes}
+        todo = [(claim.lhs, bound, ""), (claim.rhs, bound, "")]
+        seen: set[str] = set()
+        while todo:
+            side, names, used = todo.pop(0)  # the left side first
+            try:
+                _check_names(side, set(defined) | names, set(), NUMBERS_ONLY)
+            except DeriveError as exc:
+                raise DeriveError(f"{exc}{used}") from None
+            assert side.tree is not None
+            for name in sorted(set(_names(side.tree)) - names - seen - {"pi"}):
+                seen.add(name)
+                used = f" (claim {claim.id} uses {name})"
+                todo.append((defined[name].body, set(defined[name].indices), used))
 
 
 def _check_names(

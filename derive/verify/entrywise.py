@@ -70,6 +70,10 @@ def check_claim(claim: Claim, cfile: ClaimsFile) -> checker.Result:
     checker.written_kinks_fail([j.outcome for j in judged], reading)
     failed = [j for j in judged if j.outcome.status in ("fails", "missing")]
     kinked = [j for j in judged if j.outcome.status == "kink"]
+    if reading == checker.DERIVATIVE:
+        defined = dict(decl.definitions)
+        outcomes = [j.outcome for j in kinked]
+        checker.convention_side_first(outcomes, claim.lhs, claim.rhs, defined)
     known = ("holds", "fails", "missing", "kink")
     open_ = [j for j in judged if j.outcome.status not in known]
     if open_ and not failed:  # the checker neither proved nor refuted an entry: never "holds"
@@ -120,10 +124,7 @@ def _judge(decl: Declarations, case: Case, lhs: Expression, rhs: Expression) -> 
         outcome.status, outcome.reason = "missing", str(exc)
         return judged
     if _shape(left) != _shape(right):
-        outcome.status = "missing"
-        outcome.reason = (
-            f"shapes differ: {lhs.text} is {_shape(left)}, {rhs.text} is {_shape(right)}"
-        )
+        outcome.status, outcome.reason = "missing", _shapes_differ(lhs, rhs, left, right)
         return judged
     rng = random.Random(case.label)
     for (index, true), (_, stated) in zip(entry_names(left), entry_names(right), strict=True):
@@ -206,6 +207,10 @@ def _sample_ends(symbol: sp.Symbol) -> tuple[float, float]:
 
 def _shape(value: Any) -> str:
     return str(value.shape) if is_tensor(value) else "scalar"
+
+
+def _shapes_differ(lhs: Expression, rhs: Expression, left: Any, right: Any) -> str:
+    return f"shapes differ: {lhs.text} is {_shape(left)}, {rhs.text} is {_shape(right)}"
 
 
 def _entry_label(case: Case, side: Expression, index: tuple[int, ...]) -> str:
@@ -399,31 +404,16 @@ def _numeric(
     tolerance: float,
 ) -> checker.Result:
     """A value read off a figure: every entry within the tolerance of the true value."""
-    worst = 0.0
+    values = []
     for case in cases:
         ctx = _context(decl, case, claim.lhs, claim.rhs)
         try:
             left, right = _side(ctx, claim.lhs), _side(ctx, claim.rhs)
+            if _shape(left) != _shape(right):
+                raise ShapeError(_shapes_differ(claim.lhs, claim.rhs, left, right))
         except ShapeError as exc:
             result.verdict, result.counterexample = "fails", {"at": case.label, "missing": str(exc)}
             return result
         for (index, true), (_, stated) in zip(entry_names(left), entry_names(right), strict=True):
-            if true.free_symbols or stated.free_symbols:
-                raise DeriveError(
-                    f"{claim.lhs.where}: a claim with a tolerance compares numbers; "
-                    f"{sp.sstr(true - stated)} has free symbols"
-                )
-            gap = abs(float(sp.N(true - stated, 30)))
-            worst = max(worst, gap)
-            if gap > tolerance:
-                result.verdict = "fails"
-                result.counterexample = {
-                    "at": _entry_label(case, claim.lhs, index),
-                    "point": {"tolerance": str(tolerance)},
-                    "stated": checker._show(stated),
-                    "true": checker._show(true),
-                }
-                result.corrected = f"{float(sp.N(true, 15)):.6g}"
-                return result
-    result.condition = f"within the tolerance {tolerance} (largest gap {worst:.3g})"
-    return result
+            values.append((_entry_label(case, claim.lhs, index), true, stated))
+    return checker.compare_numbers(result, values, tolerance, claim.lhs.where)
