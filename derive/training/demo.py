@@ -10,11 +10,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import io
 import time
 import warnings
-from collections.abc import Iterator
 from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Any
@@ -80,28 +78,17 @@ def sklearn_model(spec: specs.Spec, data: datasets.Dataset) -> Any:
     )
 
 
-@contextlib.contextmanager
-def one_blas_thread() -> Iterator[None]:
-    """Run the block with BLAS on one thread, when threadpoolctl (a scikit-learn dependency)
-    is installed: for scikit-learn's MLP. These networks multiply small matrices: on a busy
-    machine, BLAS threads waiting on each other made a fit up to 20 times slower than one
-    thread. (Generated modules choose their BLAS threads per product themselves.)"""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        yield
-        return
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
-
-
 def sklearn_score(spec: specs.Spec, data: datasets.Dataset) -> tuple[float, float]:
     """Fit the matching scikit-learn MLP on the train split: (held-out score, seconds)."""
     from sklearn.exceptions import ConvergenceWarning
+    from threadpoolctl import threadpool_limits  # a dependency of scikit-learn
 
     model = sklearn_model(spec, data)
     y = data.y_train if data.task == "classification" else data.y_train[:, 0]
-    with warnings.catch_warnings(), one_blas_thread():
+    # These networks multiply small matrices: on a busy machine, BLAS threads waiting on each
+    # other made a fit up to 20 times slower than one thread. (Generated modules choose their
+    # BLAS threads per product themselves.)
+    with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
         warnings.simplefilter("ignore", ConvergenceWarning)
         start = time.perf_counter()
         model.fit(data.X_train, y)

@@ -312,14 +312,14 @@ def _check_outputs(options: Options) -> None:
         from derive.training import plots as figures
 
         figures.require()
-        with _unreachable("--plots"):
+        with _os_error_of("--plots"):
             # the figures' folder is made with its parents: the nearest one there takes them
             there = next(p for p in [options.plots, *options.plots.parents] if p.exists())
             if not there.is_dir():
                 raise DeriveError(f"--plots: expected a folder, found a file: {there}")
             _check_writable("--plots", there)
     if options.save is not None:
-        with _unreachable("--save"):
+        with _os_error_of("--save"):
             folder = options.save.parent
             if options.save.is_dir():
                 raise DeriveError(f"--save: expected a file name, found a folder: {options.save}")
@@ -329,8 +329,9 @@ def _check_outputs(options: Options) -> None:
 
 
 @contextlib.contextmanager
-def _unreachable(flag: str) -> Iterator[None]:
-    """A folder on the flag's path that cannot be searched: one line, not a traceback."""
+def _os_error_of(flag: str) -> Iterator[None]:
+    """An OSError on the flag's path (a folder that cannot be searched, a full disk): one
+    line naming the file, not a traceback."""
     try:
         yield
     except OSError as exc:
@@ -397,10 +398,8 @@ def run_train(spec_path: Path, options: Options) -> int:
     if options.plots is not None:
         from derive.training import plots as figures
 
-        try:
+        with _os_error_of("--plots"):  # a full disk, or the folder changed since the check
             written = figures.write_all(result, spec, data, options.plots)
-        except OSError as exc:  # a full disk, or the folder changed since the check
-            raise DeriveError(f"--plots: {exc.filename}: {exc.strerror or exc}") from None
         for path in written:
             print(f"wrote {path}")
     return 0
